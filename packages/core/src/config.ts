@@ -1,0 +1,189 @@
+/**
+ * Options of `createRaftNode`, their defaults, and up-front validation (hashicorp
+ * `ValidateConfig`, etcd `Config.validate()`): a bad option fails `createRaftNode` with a
+ * ConfigError naming the field and the allowed range, before anything starts.
+ */
+import { ConfigError } from './errors.js';
+import type { Clock, Random } from './interfaces/clock.js';
+import type { LogStore } from './interfaces/log-store.js';
+import type { StableStore } from './interfaces/stable-store.js';
+import type { CommandCodec, StateMachine } from './interfaces/state-machine.js';
+import type { Transport } from './interfaces/transport.js';
+import type { Logger } from './logger.js';
+import type { NodeId } from './types.js';
+
+/** What a follower does with `propose()`. */
+export type FollowerProposals = 'forward' | 'reject';
+
+/** Options of {@link createRaftNode}. Every optional field documents its default. */
+export interface RaftNodeOptions<Cmd, Res> {
+  /** This node's id: unique for the cluster's lifetime. */
+  readonly id: NodeId;
+  readonly stateMachine: StateMachine<Cmd, Res>;
+  readonly codec: CommandCodec<Cmd>;
+  readonly logStore: LogStore;
+  readonly stableStore: StableStore;
+  readonly transport: Transport;
+  /** Default: the host's monotonic clock and timers. */
+  readonly clock?: Clock;
+  /** Default: Math.random. Inject a seeded one for deterministic tests. */
+  readonly random?: Random;
+  /** Default: a no-op logger. Pass a pino logger directly. */
+  readonly logger?: Logger;
+  /** Granularity of the engine's logical clock. Default 10 ms. */
+  readonly tickMs?: number;
+  /** Base election timeout; each term draws from [t, 2t). Default 300 ms. */
+  readonly electionTimeoutMs?: number;
+  /** Leader heartbeat interval; must be less than the election timeout. Default 50 ms. */
+  readonly heartbeatMs?: number;
+  /** Bound on every wait (`propose`, `stop`) unless a call passes its own. Default 5000 ms. */
+  readonly requestTimeoutMs?: number;
+  /** `forward` (default): a follower forwards proposals to its leader and resolves with the
+   *  result once the entry is applied locally (etcd). `reject`: NotLeaderError with a hint. */
+  readonly followerProposals?: FollowerProposals;
+  /** PreVote (thesis §9.6). Default true. */
+  readonly preVote?: boolean;
+  /** CheckQuorum (thesis §6.2). Default true. */
+  readonly checkQuorum?: boolean;
+  /** Largest encoded command accepted by `propose()`. Default 1 MiB. */
+  readonly maxCommandBytes?: number;
+  /** Most entries per AppendEntries. Default 4096. */
+  readonly maxEntriesPerAppend?: number;
+  /** Most payload bytes per AppendEntries. Default 1 MiB. */
+  readonly maxBytesPerAppend?: number;
+  /** Most unacknowledged AppendEntries per follower (pipelining window). Default 64. */
+  readonly maxInflightAppends?: number;
+}
+
+/** The numeric and mode options with their defaults applied. */
+export interface ResolvedOptions {
+  readonly tickMs: number;
+  readonly electionTimeoutMs: number;
+  readonly heartbeatMs: number;
+  readonly requestTimeoutMs: number;
+  readonly followerProposals: FollowerProposals;
+  readonly preVote: boolean;
+  readonly checkQuorum: boolean;
+  readonly maxCommandBytes: number;
+  readonly maxEntriesPerAppend: number;
+  readonly maxBytesPerAppend: number;
+  readonly maxInflightAppends: number;
+}
+
+/** The defaults, in one place (documented on {@link RaftNodeOptions}). */
+export const DEFAULT_OPTIONS: ResolvedOptions = {
+  tickMs: 10,
+  electionTimeoutMs: 300,
+  heartbeatMs: 50,
+  requestTimeoutMs: 5000,
+  followerProposals: 'forward',
+  preVote: true,
+  checkQuorum: true,
+  maxCommandBytes: 1024 * 1024,
+  maxEntriesPerAppend: 4096,
+  maxBytesPerAppend: 1024 * 1024,
+  maxInflightAppends: 64,
+};
+
+function int(field: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(field, `must be an integer in [${min}, ${max}], got ${String(value)}`);
+  }
+  return value;
+}
+
+function bool(field: string, value: unknown): boolean {
+  if (typeof value !== 'boolean')
+    throw new ConfigError(field, `must be a boolean, got ${String(value)}`);
+  return value;
+}
+
+/**
+ * Validates `options` and applies defaults. Throws a ConfigError naming the first bad field.
+ */
+export function validateOptions<Cmd, Res>(options: RaftNodeOptions<Cmd, Res>): ResolvedOptions {
+  if (typeof options !== 'object' || options === null)
+    throw new ConfigError('options', 'must be an object');
+  if (typeof options.id !== 'string' || options.id.length === 0 || options.id.length > 255) {
+    throw new ConfigError('id', 'must be a non-empty string of at most 255 characters');
+  }
+  const requireMethods = (field: string, value: unknown, methods: readonly string[]): void => {
+    for (const m of methods) {
+      if (typeof (value as Record<string, unknown> | undefined)?.[m] !== 'function') {
+        throw new ConfigError(field, `must implement ${m}()`);
+      }
+    }
+  };
+  requireMethods('stateMachine', options.stateMachine, ['apply']);
+  requireMethods('codec', options.codec, ['encode', 'decode']);
+  requireMethods('logStore', options.logStore, ['open', 'read', 'append', 'close']);
+  requireMethods('stableStore', options.stableStore, ['load', 'save', 'close']);
+  requireMethods('transport', options.transport, ['start', 'send', 'setPeers', 'close']);
+  if (options.clock !== undefined) requireMethods('clock', options.clock, ['now', 'setTimer']);
+  if (options.random !== undefined && typeof options.random !== 'function') {
+    throw new ConfigError('random', 'must be a function returning a number in [0, 1)');
+  }
+  if (options.logger !== undefined)
+    requireMethods('logger', options.logger, ['debug', 'info', 'warn', 'error']);
+
+  const d = DEFAULT_OPTIONS;
+  const tickMs = int('tickMs', options.tickMs ?? d.tickMs, 1, 60_000);
+  const heartbeatMs = int('heartbeatMs', options.heartbeatMs ?? d.heartbeatMs, tickMs, 600_000);
+  const electionTimeoutMs = int(
+    'electionTimeoutMs',
+    options.electionTimeoutMs ?? d.electionTimeoutMs,
+    heartbeatMs + 1,
+    3_600_000,
+  );
+  if (Math.round(electionTimeoutMs / tickMs) <= Math.round(heartbeatMs / tickMs)) {
+    throw new ConfigError(
+      'electionTimeoutMs',
+      `must exceed heartbeatMs by at least one tick (${tickMs} ms)`,
+    );
+  }
+  const followerProposals = options.followerProposals ?? d.followerProposals;
+  if (followerProposals !== 'forward' && followerProposals !== 'reject') {
+    throw new ConfigError(
+      'followerProposals',
+      `must be 'forward' or 'reject', got ${String(followerProposals)}`,
+    );
+  }
+  return {
+    tickMs,
+    heartbeatMs,
+    electionTimeoutMs,
+    requestTimeoutMs: int(
+      'requestTimeoutMs',
+      options.requestTimeoutMs ?? d.requestTimeoutMs,
+      1,
+      3_600_000,
+    ),
+    followerProposals,
+    preVote: bool('preVote', options.preVote ?? d.preVote),
+    checkQuorum: bool('checkQuorum', options.checkQuorum ?? d.checkQuorum),
+    maxCommandBytes: int(
+      'maxCommandBytes',
+      options.maxCommandBytes ?? d.maxCommandBytes,
+      1,
+      64 * 1024 * 1024,
+    ),
+    maxEntriesPerAppend: int(
+      'maxEntriesPerAppend',
+      options.maxEntriesPerAppend ?? d.maxEntriesPerAppend,
+      1,
+      1_000_000,
+    ),
+    maxBytesPerAppend: int(
+      'maxBytesPerAppend',
+      options.maxBytesPerAppend ?? d.maxBytesPerAppend,
+      1,
+      64 * 1024 * 1024,
+    ),
+    maxInflightAppends: int(
+      'maxInflightAppends',
+      options.maxInflightAppends ?? d.maxInflightAppends,
+      1,
+      65_536,
+    ),
+  };
+}

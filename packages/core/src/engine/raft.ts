@@ -1,0 +1,727 @@
+/**
+ * The Raft state machine: roles, terms, elections and log replication. Pure and synchronous:
+ * no clock (time is `tick()`), no randomness but the injected `random`, no I/O, no promises.
+ *
+ * ```
+ *                 election timeout                  pre-vote majority
+ *   ┌──────────┐ ─────────────────► ┌──────────────┐ ───────────────► ┌───────────┐
+ *   │ follower │                    │ preCandidate │                  │ candidate │
+ *   └──────────┘ ◄───────────────── └──────────────┘                  └───────────┘
+ *     ▲   ▲  ▲    pre-vote lost /           (preVote: false skips       │      │
+ *     │   │  │    leader heard                the preCandidate step)    │      │ vote majority
+ *     │   │  └────────────────────────────────────────────────────────────┘      ▼
+ *     │   │        vote lost / leader heard / higher term               ┌────────┐
+ *     │   └─────────────────────────────────────────────────────────────│ leader │
+ *     │        higher term / CheckQuorum failed                         └────────┘
+ *     └── any role, on a message with a higher term (§5.1)
+ * ```
+ *
+ * Outputs accumulate in `msgs` / `msgsAfterPersist` and in the log's unstable suffix; the
+ * RawNode packages them into a Ready.
+ */
+import { NotLeaderError } from '../errors.js';
+import type { Random } from '../interfaces/clock.js';
+import type { Logger } from '../logger.js';
+import { noopLogger } from '../logger.js';
+import { decodeMembership } from '../membership.js';
+import type {
+  AppendMessage,
+  AppendResponseMessage,
+  HeartbeatMessage,
+  HeartbeatResponseMessage,
+  RaftMessage,
+  VoteMessage,
+} from '../messages.js';
+import type { HardState, LogEntry, LogIndex, Member, Membership, NodeId, Term } from '../types.js';
+import { Progress } from './progress/progress.js';
+import { committedIndex, voteResult } from './quorum/majority.js';
+import { RaftLog } from './raft-log.js';
+import type { Role } from './ready.js';
+
+/** Configuration of the engine. Times are in ticks; the runtime converts milliseconds. */
+export interface EngineConfig {
+  readonly id: NodeId;
+  /** Base election timeout; each term draws a timeout in [electionTicks, 2 * electionTicks). */
+  readonly electionTicks: number;
+  /** Ticks between heartbeats. Must be less than `electionTicks`. */
+  readonly heartbeatTicks: number;
+  /** Injected randomness: the engine never calls Math.random. */
+  readonly random: Random;
+  /** PreVote (thesis §9.6): a node that cannot win does not disrupt the cluster. Default true. */
+  readonly preVote?: boolean;
+  /** CheckQuorum (thesis §6.2): a leader that has not heard from a majority within an election
+   *  timeout steps down. Default true. */
+  readonly checkQuorum?: boolean;
+  /** Most entries in one AppendEntries. Default 4096. */
+  readonly maxEntriesPerAppend?: number;
+  /** Most payload bytes in one AppendEntries (the first entry always goes). Default 1 MiB. */
+  readonly maxBytesPerAppend?: number;
+  /** Most unacknowledged AppendEntries per follower in replicate state. Default 64. */
+  readonly maxInflightAppends?: number;
+  readonly logger?: Logger;
+}
+
+/** What the engine starts from, loaded by the runtime from its stores. */
+export interface InitialState {
+  readonly hardState: HardState | null;
+  /** Every entry in the log store, from index 1 (snapshots arrive with issue #3). */
+  readonly entries: readonly LogEntry[];
+  /** Highest index already applied to the state machine (0 on a fresh state machine). */
+  readonly applied: LogIndex;
+}
+
+/** Replication state of one follower, as reported by `status()`. */
+export interface ProgressStatus {
+  readonly match: LogIndex;
+  readonly next: LogIndex;
+  readonly state: 'probe' | 'replicate';
+  readonly recentActive: boolean;
+  readonly inflight: number;
+}
+
+/** A point-in-time view of the engine. */
+export interface EngineStatus {
+  readonly id: NodeId;
+  readonly role: Role;
+  readonly term: Term;
+  readonly votedFor: NodeId | null;
+  readonly leaderId: NodeId | null;
+  readonly commitIndex: LogIndex;
+  readonly appliedIndex: LogIndex;
+  readonly lastLogIndex: LogIndex;
+  readonly lastLogTerm: Term;
+  readonly stableIndex: LogIndex;
+  readonly members: readonly Member[];
+  /** Present on the leader: one entry per other member. */
+  readonly progress?: Readonly<Record<NodeId, ProgressStatus>>;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** See the module comment. Used through {@link RawNode}. */
+export class Raft {
+  readonly id: NodeId;
+  term: Term;
+  votedFor: NodeId | null;
+  role: Role = 'follower';
+  leaderId: NodeId | null = null;
+  readonly log: RaftLog;
+  /** The latest configuration in the log (it takes effect when appended, thesis §4.1). */
+  membership: Membership = { members: [] };
+  voters: NodeId[] = [];
+  private membershipIndex: LogIndex = 0;
+
+  /** Leader only: replication state of every member, this node included. */
+  readonly progress = new Map<NodeId, Progress>();
+  /** Candidate only: votes received in the current campaign. */
+  private readonly votes = new Map<NodeId, boolean>();
+  /** Leader only: followers to send appends to at the next flush; value = send even if empty. */
+  private readonly dirty = new Map<NodeId, boolean>();
+
+  electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  private randomizedElectionTimeout = 0;
+
+  msgs: RaftMessage[] = [];
+  msgsAfterPersist: RaftMessage[] = [];
+
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+  private readonly random: Random;
+  readonly preVote: boolean;
+  readonly checkQuorum: boolean;
+  private readonly maxEntriesPerAppend: number;
+  private readonly maxBytesPerAppend: number;
+  private readonly maxInflightAppends: number;
+  private readonly logger: Logger;
+
+  constructor(config: EngineConfig, initial: InitialState) {
+    this.id = config.id;
+    this.electionTicks = config.electionTicks;
+    this.heartbeatTicks = config.heartbeatTicks;
+    this.random = config.random;
+    this.preVote = config.preVote ?? true;
+    this.checkQuorum = config.checkQuorum ?? true;
+    this.maxEntriesPerAppend = config.maxEntriesPerAppend ?? 4096;
+    this.maxBytesPerAppend = config.maxBytesPerAppend ?? 1024 * 1024;
+    this.maxInflightAppends = config.maxInflightAppends ?? 64;
+    this.logger = config.logger ?? noopLogger;
+
+    const hs = initial.hardState;
+    this.log = new RaftLog(initial.entries, hs?.commit ?? 0, initial.applied);
+    // A crash between persisting entries and persisting the hard state can leave entries of a
+    // term the hard state does not record yet; never run at a term below our own log's.
+    this.term = Math.max(hs?.term ?? 0, this.log.lastTerm());
+    this.votedFor = hs && hs.term === this.term ? hs.votedFor : null;
+    this.refreshMembership(true);
+    this.resetTimers();
+  }
+
+  // ---------------------------------------------------------------- membership
+
+  /** Re-reads the latest membership entry when the log changed under it. */
+  private refreshMembership(full: boolean, appended: readonly LogEntry[] = []): void {
+    let found: LogEntry | undefined;
+    if (full) {
+      for (let i = this.log.lastIndex(); i >= this.log.firstIndex(); i--) {
+        const e = this.log.entry(i) as LogEntry;
+        if (e.kind === 'membership') {
+          found = e;
+          break;
+        }
+      }
+    } else {
+      for (let i = appended.length - 1; i >= 0; i--) {
+        const e = appended[i] as LogEntry;
+        if (e.kind === 'membership') {
+          found = e;
+          break;
+        }
+      }
+      if (!found) return;
+    }
+    this.membership = found ? decodeMembership(found.data) : { members: [] };
+    this.membershipIndex = found?.index ?? 0;
+    this.voters = this.membership.members.filter((m) => m.voter).map((m) => m.id);
+  }
+
+  private isVoter(): boolean {
+    return this.voters.includes(this.id);
+  }
+
+  // ---------------------------------------------------------------- roles
+
+  private resetTimers(): void {
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.randomizedElectionTimeout =
+      this.electionTicks + Math.floor(this.random() * this.electionTicks);
+  }
+
+  private reset(term: Term): void {
+    if (this.term !== term) {
+      this.term = term;
+      this.votedFor = null;
+    }
+    this.leaderId = null;
+    this.resetTimers();
+    this.votes.clear();
+    this.progress.clear();
+    this.dirty.clear();
+  }
+
+  becomeFollower(term: Term, leaderId: NodeId | null): void {
+    const wasLeader = this.role === 'leader';
+    this.reset(term);
+    this.role = 'follower';
+    this.leaderId = leaderId;
+    if (wasLeader) this.logger.info({ term }, `${this.id} stepped down at term ${term}`);
+  }
+
+  private becomePreCandidate(): void {
+    // Thesis §9.6: no term change and no vote: a pre-campaign that fails leaves no trace.
+    this.role = 'preCandidate';
+    this.leaderId = null;
+    this.votes.clear();
+    this.logger.info({ term: this.term }, `${this.id} became pre-candidate at term ${this.term}`);
+  }
+
+  private becomeCandidate(): void {
+    this.reset(this.term + 1);
+    this.role = 'candidate';
+    this.votedFor = this.id;
+    this.logger.info({ term: this.term }, `${this.id} became candidate at term ${this.term}`);
+  }
+
+  private becomeLeader(): void {
+    this.reset(this.term);
+    this.role = 'leader';
+    this.leaderId = this.id;
+    const last = this.log.lastIndex();
+    for (const m of this.membership.members) {
+      const pr = new Progress(last + 1, this.maxInflightAppends);
+      if (m.id === this.id) {
+        pr.match = this.log.stableIndex;
+        pr.becomeReplicate();
+      }
+      pr.recentActive = true;
+      this.progress.set(m.id, pr);
+    }
+    // §5.4.2 / thesis §3.6.2: a no-op of the new term lets earlier entries commit.
+    this.log.append({ index: last + 1, term: this.term, kind: 'noop', data: EMPTY });
+    for (const id of this.progress.keys()) if (id !== this.id) this.dirty.set(id, true);
+    this.logger.info({ term: this.term }, `${this.id} became leader at term ${this.term}`);
+  }
+
+  // ---------------------------------------------------------------- inputs
+
+  tick(): void {
+    if (this.role === 'leader') this.tickHeartbeat();
+    else this.tickElection();
+  }
+
+  private tickElection(): void {
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.randomizedElectionTimeout) {
+      this.electionElapsed = 0;
+      this.hup();
+    }
+  }
+
+  private tickHeartbeat(): void {
+    this.heartbeatElapsed++;
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.electionTicks) {
+      this.electionElapsed = 0;
+      // Thesis §6.2: a leader that cannot reach a majority steps down, so clients of a
+      // partitioned leader learn it quickly instead of waiting forever.
+      if (this.checkQuorum && !this.quorumActive()) {
+        this.logger.warn(
+          { term: this.term },
+          `${this.id} lost contact with a quorum at term ${this.term}`,
+        );
+        this.becomeFollower(this.term, null);
+        return;
+      }
+    }
+    if (this.heartbeatElapsed >= this.heartbeatTicks) {
+      this.heartbeatElapsed = 0;
+      this.broadcastHeartbeat();
+    }
+  }
+
+  private quorumActive(): boolean {
+    let active = 0;
+    for (const id of this.voters) {
+      const pr = this.progress.get(id);
+      if (id === this.id || pr?.recentActive) active++;
+      if (pr && id !== this.id) pr.recentActive = false;
+    }
+    return active >= Math.floor(this.voters.length / 2) + 1;
+  }
+
+  /** Starts an election now (if this node is a voter and not the leader). */
+  hup(): void {
+    if (this.role === 'leader' || !this.isVoter()) return;
+    if (this.preVote) {
+      this.becomePreCandidate();
+      this.campaign(true);
+    } else {
+      this.becomeCandidate();
+      this.campaign(false);
+    }
+  }
+
+  private campaign(preVote: boolean): void {
+    const term = preVote ? this.term + 1 : this.term;
+    const lastLogIndex = this.log.lastIndex();
+    const lastLogTerm = this.log.lastTerm();
+    for (const id of this.voters) {
+      if (id === this.id) continue;
+      const msg: VoteMessage = {
+        type: 'vote',
+        from: this.id,
+        to: id,
+        term,
+        preVote,
+        lastLogIndex,
+        lastLogTerm,
+      };
+      // A real vote request depends on our new term and self-vote being durable: if we crashed
+      // after winning with an unrecorded self-vote, we could vote again in the same term.
+      if (preVote) this.msgs.push(msg);
+      else this.msgsAfterPersist.push(msg);
+    }
+    this.recordVote(this.id, true);
+  }
+
+  private recordVote(from: NodeId, granted: boolean): void {
+    if (!this.votes.has(from)) this.votes.set(from, granted);
+    const result = voteResult(this.voters, this.votes);
+    if (result === 'won') {
+      if (this.role === 'preCandidate') {
+        this.becomeCandidate();
+        this.campaign(false);
+      } else {
+        this.becomeLeader();
+      }
+    } else if (result === 'lost') {
+      this.becomeFollower(this.term, null);
+    }
+  }
+
+  /** Appends a command as leader. Throws NotLeaderError elsewhere. */
+  propose(data: Uint8Array): { index: LogIndex; term: Term } {
+    if (this.role !== 'leader') throw new NotLeaderError(this.leaderId);
+    const index = this.log.lastIndex() + 1;
+    this.log.append({ index, term: this.term, kind: 'command', data });
+    for (const id of this.progress.keys())
+      if (id !== this.id && !this.dirty.has(id)) this.dirty.set(id, false);
+    return { index, term: this.term };
+  }
+
+  step(m: RaftMessage): void {
+    if (m.to !== this.id || m.type === 'propose' || m.type === 'proposeResponse') return;
+    if (m.term > this.term) {
+      if (m.type === 'vote') {
+        // Thesis §4.2.3: while we hear from a leader, ignore (pre-)votes: a node rejoining from
+        // a partition must not depose a healthy leader.
+        if (this.checkQuorum && this.leaderId !== null && this.electionElapsed < this.electionTicks)
+          return;
+        if (!m.preVote) this.becomeFollower(m.term, null);
+      } else if (m.type === 'voteResponse' && m.preVote && m.granted) {
+        // A granted pre-vote carries the term we would campaign at: not a newer term.
+      } else {
+        const leader = m.type === 'append' || m.type === 'heartbeat' ? m.from : null;
+        this.becomeFollower(m.term, leader);
+      }
+    } else if (m.term < this.term) {
+      if (m.type === 'append' || m.type === 'heartbeat') {
+        // §5.1: tell the stale leader about the newer term so it steps down.
+        this.send({
+          type: 'appendResponse',
+          from: this.id,
+          to: m.from,
+          term: this.term,
+          success: false,
+          matchIndex: 0,
+        });
+      } else if (m.type === 'vote' && m.preVote) {
+        this.send({
+          type: 'voteResponse',
+          from: this.id,
+          to: m.from,
+          term: this.term,
+          preVote: true,
+          granted: false,
+        });
+      }
+      return;
+    }
+
+    if (m.type === 'vote') {
+      this.handleVote(m);
+      return;
+    }
+    switch (this.role) {
+      case 'leader':
+        this.stepLeader(m);
+        return;
+      case 'candidate':
+      case 'preCandidate':
+        this.stepCandidate(m);
+        return;
+      case 'follower':
+        this.stepFollower(m);
+        return;
+    }
+  }
+
+  private handleVote(m: VoteMessage): void {
+    const canVote =
+      this.votedFor === m.from ||
+      (this.votedFor === null && this.leaderId === null) ||
+      (m.preVote && m.term > this.term);
+    // §5.4.1 election restriction.
+    if (canVote && this.log.isUpToDate(m.lastLogIndex, m.lastLogTerm)) {
+      if (!m.preVote) {
+        this.votedFor = m.from;
+        this.electionElapsed = 0;
+      }
+      this.send({
+        type: 'voteResponse',
+        from: this.id,
+        to: m.from,
+        term: m.term,
+        preVote: m.preVote,
+        granted: true,
+      });
+    } else {
+      this.send({
+        type: 'voteResponse',
+        from: this.id,
+        to: m.from,
+        term: this.term,
+        preVote: m.preVote,
+        granted: false,
+      });
+    }
+  }
+
+  private stepLeader(m: RaftMessage): void {
+    if (m.type === 'appendResponse') this.handleAppendResponse(m);
+    else if (m.type === 'heartbeatResponse') this.handleHeartbeatResponse(m);
+    else if (m.type === 'append' || m.type === 'heartbeat') {
+      // Election Safety makes this impossible; never act on it.
+      this.logger.error(
+        { term: this.term, from: m.from },
+        `${this.id} saw another leader ${m.from} at term ${this.term}`,
+      );
+    }
+  }
+
+  private stepCandidate(m: RaftMessage): void {
+    switch (m.type) {
+      case 'append':
+        this.becomeFollower(this.term, m.from);
+        this.handleAppend(m);
+        return;
+      case 'heartbeat':
+        this.becomeFollower(this.term, m.from);
+        this.handleHeartbeat(m);
+        return;
+      case 'voteResponse':
+        if (m.preVote === (this.role === 'preCandidate')) this.recordVote(m.from, m.granted);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private stepFollower(m: RaftMessage): void {
+    if (m.type === 'append') {
+      this.electionElapsed = 0;
+      this.leaderId = m.from;
+      this.handleAppend(m);
+    } else if (m.type === 'heartbeat') {
+      this.electionElapsed = 0;
+      this.leaderId = m.from;
+      this.handleHeartbeat(m);
+    }
+  }
+
+  // ---------------------------------------------------------------- follower side
+
+  private handleAppend(m: AppendMessage): void {
+    const reply = (
+      success: boolean,
+      matchIndex: LogIndex,
+      conflict?: { index: LogIndex; term: Term },
+    ): void => {
+      const msg: AppendResponseMessage =
+        conflict === undefined
+          ? {
+              type: 'appendResponse',
+              from: this.id,
+              to: m.from,
+              term: this.term,
+              success,
+              matchIndex,
+            }
+          : {
+              type: 'appendResponse',
+              from: this.id,
+              to: m.from,
+              term: this.term,
+              success,
+              matchIndex,
+              conflict,
+            };
+      this.send(msg);
+    };
+    if (m.prevIndex < this.log.committed) {
+      reply(true, this.log.committed);
+      return;
+    }
+    // §5.3 consistency check.
+    if (this.log.matchTerm(m.prevIndex, m.prevTerm)) {
+      this.log.truncatedFrom = Number.POSITIVE_INFINITY;
+      const lastNew = this.log.appendAfter(m.prevIndex, m.entries);
+      if (this.log.truncatedFrom <= this.membershipIndex) {
+        // The configuration entry we were using was overwritten: fall back to an older one.
+        this.refreshMembership(true);
+      } else if (m.entries.length > 0) {
+        this.refreshMembership(false, m.entries);
+      }
+      this.log.commitTo(Math.min(m.commit, lastNew));
+      reply(true, lastNew);
+      return;
+    }
+    // Fast backtracking: point the leader at the last entry whose term could still match.
+    const hintIndex = this.log.findConflictByTerm(
+      Math.min(m.prevIndex, this.log.lastIndex()),
+      m.prevTerm,
+    );
+    reply(false, m.prevIndex, { index: hintIndex, term: this.log.term(hintIndex) ?? 0 });
+  }
+
+  private handleHeartbeat(m: HeartbeatMessage): void {
+    // The leader sends min(our match, its commit), so this never passes what we hold.
+    this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
+    const reply: HeartbeatResponseMessage = {
+      type: 'heartbeatResponse',
+      from: this.id,
+      to: m.from,
+      term: this.term,
+    };
+    this.send(reply);
+  }
+
+  // ---------------------------------------------------------------- leader side
+
+  private handleAppendResponse(m: AppendResponseMessage): void {
+    const pr = this.progress.get(m.from);
+    if (!pr || m.from === this.id) return;
+    pr.recentActive = true;
+    if (!m.success) {
+      let hint = m.conflict?.index ?? m.matchIndex - 1;
+      if (m.conflict && m.conflict.term > 0)
+        hint = this.log.findConflictByTerm(m.conflict.index, m.conflict.term);
+      if (pr.maybeDecrTo(m.matchIndex, hint)) {
+        if (pr.state === 'replicate') pr.becomeProbe();
+        this.dirty.set(m.from, true);
+      }
+      return;
+    }
+    if (pr.maybeUpdate(m.matchIndex)) {
+      if (pr.state === 'probe') pr.becomeReplicate();
+      else pr.inflights.freeLE(m.matchIndex);
+      if (this.maybeCommit()) this.markAllDirty(true);
+      else if (!this.dirty.has(m.from)) this.dirty.set(m.from, false);
+    } else if (pr.state === 'replicate') {
+      pr.inflights.freeLE(m.matchIndex);
+      if (!this.dirty.has(m.from)) this.dirty.set(m.from, false);
+    }
+  }
+
+  private handleHeartbeatResponse(m: HeartbeatResponseMessage): void {
+    const pr = this.progress.get(m.from);
+    if (!pr || m.from === this.id) return;
+    pr.recentActive = true;
+    pr.probeSent = false;
+    // If acknowledgements were lost the window stays full forever: free one slot so the next
+    // append goes out, and a rejection (gap) moves the follower back to probing.
+    if (pr.state === 'replicate' && pr.inflights.isFull()) pr.inflights.freeFirst();
+    // A lagging follower gets an append even if nothing new is left to send: if the appends
+    // in flight to it were lost, its answer (a rejection past its log end) restarts probing.
+    if (pr.match < this.log.lastIndex()) this.dirty.set(m.from, true);
+  }
+
+  /** The follower could not be reached: stop streaming to it and probe instead. */
+  reportUnreachable(peer: NodeId): void {
+    const pr = this.progress.get(peer);
+    if (this.role === 'leader' && pr && pr.state === 'replicate' && peer !== this.id)
+      pr.becomeProbe();
+  }
+
+  /**
+   * Advances the commit index to the highest index stored on a majority, but only if that
+   * entry is of the current term: Figure 8 / §5.4.2, entries of earlier terms commit only
+   * indirectly.
+   */
+  maybeCommit(): boolean {
+    const index = committedIndex(this.voters, (id) => this.progress.get(id)?.match ?? 0);
+    if (index > this.log.committed && this.log.term(index) === this.term) {
+      return this.log.commitTo(index);
+    }
+    return false;
+  }
+
+  private markAllDirty(sendIfEmpty: boolean): void {
+    for (const id of this.progress.keys())
+      if (id !== this.id) this.dirty.set(id, sendIfEmpty || this.dirty.get(id) === true);
+  }
+
+  private broadcastHeartbeat(): void {
+    for (const [id, pr] of this.progress) {
+      if (id === this.id) continue;
+      const commit = Math.min(pr.match, this.log.committed);
+      this.send({ type: 'heartbeat', from: this.id, to: id, term: this.term, commit });
+    }
+  }
+
+  /** Sends the appends queued since the last flush: one batch per follower per Ready. */
+  flushAppends(): void {
+    if (this.dirty.size === 0) return;
+    if (this.role === 'leader') {
+      for (const [id, sendIfEmpty] of this.dirty) {
+        const pr = this.progress.get(id);
+        if (!pr) continue;
+        let sent = this.maybeSendAppend(id, pr, sendIfEmpty);
+        // Pipelining: in replicate state keep streaming until caught up or the window is full.
+        while (sent && pr.state === 'replicate') sent = this.maybeSendAppend(id, pr, false);
+      }
+    }
+    this.dirty.clear();
+  }
+
+  private maybeSendAppend(to: NodeId, pr: Progress, sendIfEmpty: boolean): boolean {
+    if (pr.isPaused()) return false;
+    const prevIndex = pr.next - 1;
+    const prevTerm = this.log.term(prevIndex) as Term;
+    const entries = this.log.slice(
+      pr.next,
+      this.log.lastIndex() + 1,
+      this.maxEntriesPerAppend,
+      this.maxBytesPerAppend,
+    );
+    if (entries.length === 0 && !sendIfEmpty) return false;
+    this.send({
+      type: 'append',
+      from: this.id,
+      to,
+      term: this.term,
+      prevIndex,
+      prevTerm,
+      entries,
+      commit: this.log.committed,
+    });
+    if (pr.state === 'probe') {
+      pr.probeSent = true;
+    } else if (entries.length > 0) {
+      const last = (entries[entries.length - 1] as LogEntry).index;
+      pr.next = last + 1;
+      pr.inflights.add(last);
+    }
+    return true;
+  }
+
+  /** Our own entries up to `index` are durable: count ourselves toward the quorum. */
+  selfPersisted(): void {
+    if (this.role !== 'leader') return;
+    const pr = this.progress.get(this.id);
+    if (pr?.maybeUpdate(this.log.stableIndex) && this.maybeCommit()) this.markAllDirty(true);
+  }
+
+  // ---------------------------------------------------------------- output
+
+  private send(m: RaftMessage): void {
+    // Answers that vouch for durable state (a granted vote, an append acknowledgement) leave
+    // only after that state is persisted (§5.1 "before responding to RPCs").
+    if (m.type === 'voteResponse' || m.type === 'appendResponse') this.msgsAfterPersist.push(m);
+    else this.msgs.push(m);
+  }
+
+  hardState(): HardState {
+    return { term: this.term, votedFor: this.votedFor, commit: this.log.committed };
+  }
+
+  status(): EngineStatus {
+    const base = {
+      id: this.id,
+      role: this.role,
+      term: this.term,
+      votedFor: this.votedFor,
+      leaderId: this.leaderId,
+      commitIndex: this.log.committed,
+      appliedIndex: this.log.applied,
+      lastLogIndex: this.log.lastIndex(),
+      lastLogTerm: this.log.lastTerm(),
+      stableIndex: this.log.stableIndex,
+      members: this.membership.members,
+    };
+    if (this.role !== 'leader') return base;
+    const progress: Record<NodeId, ProgressStatus> = {};
+    for (const [id, pr] of this.progress) {
+      if (id === this.id) continue;
+      progress[id] = {
+        match: pr.match,
+        next: pr.next,
+        state: pr.state,
+        recentActive: pr.recentActive,
+        inflight: pr.inflights.size,
+      };
+    }
+    return { ...base, progress };
+  }
+}

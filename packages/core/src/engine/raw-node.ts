@@ -1,0 +1,173 @@
+/**
+ * RawNode: the engine's public face (etcd `RawNode`). Feed it ticks, messages and proposals;
+ * drain `ready()`; persist, send and apply what it says; then call `advance()`.
+ *
+ * ```
+ *   tick() / step(msg) / propose(data) / campaign()
+ *                   │
+ *                   ▼
+ *   hasReady()? ──► ready() ──► (runtime: send, persist, send-after-persist, apply) ──► advance(rd)
+ * ```
+ *
+ * Contract:
+ * - Exactly one Ready is outstanding at a time: call `advance(rd)` before the next `ready()`.
+ * - Inputs may arrive between `ready()` and `advance()` (the runtime awaits storage in
+ *   between); the engine accounts for that (a write that was overtaken is re-issued).
+ * - All proposals made between two `ready()` calls leave as one batch: one append to the
+ *   log store and one AppendEntries per follower.
+ */
+import type { RaftMessage } from '../messages.js';
+import type { HardState, LogEntry, LogIndex, Member, NodeId, Term } from '../types.js';
+import type { EngineConfig, EngineStatus, InitialState } from './raft.js';
+import { Raft } from './raft.js';
+import type { Ready, SoftState } from './ready.js';
+
+function sameHardState(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.votedFor === b.votedFor && a.commit === b.commit;
+}
+
+/** See the module comment. */
+export class RawNode {
+  private readonly raft: Raft;
+  private prevSoftState: SoftState;
+  private prevHardState: HardState;
+  private outstanding = false;
+
+  constructor(config: EngineConfig, initial: InitialState) {
+    validateEngineConfig(config);
+    this.raft = new Raft(config, initial);
+    this.prevSoftState = { role: this.raft.role, leaderId: this.raft.leaderId };
+    // What the stable store holds. If the engine raised the term to its log's last term or
+    // clamped the commit index, the first Ready persists the difference.
+    this.prevHardState = initial.hardState ?? { term: 0, votedFor: null, commit: 0 };
+  }
+
+  /** Advances logical time by one tick. */
+  tick(): void {
+    this.raft.tick();
+  }
+
+  /** Handles one inbound message. Messages not addressed to this node are ignored. */
+  step(message: RaftMessage): void {
+    this.raft.step(message);
+  }
+
+  /**
+   * Appends a command to the log (leader only). Returns its position; the entry is committed
+   * once it appears in some Ready's `committedEntries` with the same term.
+   * @throws NotLeaderError when this node is not the leader.
+   */
+  propose(data: Uint8Array): { index: LogIndex; term: Term } {
+    return this.raft.propose(data);
+  }
+
+  /** Starts an election at once (used by tests and by leadership transfer). */
+  campaign(): void {
+    this.raft.hup();
+  }
+
+  /** A transport could not reach `peer`: stop pipelining to it (etcd ReportUnreachable). */
+  reportUnreachable(peer: NodeId): void {
+    this.raft.reportUnreachable(peer);
+  }
+
+  /** True when `ready()` would return something to do. */
+  hasReady(): boolean {
+    if (this.outstanding) return false;
+    const r = this.raft;
+    r.flushAppends();
+    return (
+      r.msgs.length > 0 ||
+      r.msgsAfterPersist.length > 0 ||
+      r.log.stableIndex < r.log.lastIndex() ||
+      r.log.hasNextCommittedEntries() ||
+      r.role !== this.prevSoftState.role ||
+      r.leaderId !== this.prevSoftState.leaderId ||
+      r.term !== this.prevHardState.term ||
+      r.votedFor !== this.prevHardState.votedFor ||
+      r.log.committed !== this.prevHardState.commit
+    );
+  }
+
+  /** Takes the next batch of work. Call `advance(rd)` once it is handled. */
+  ready(): Ready {
+    if (this.outstanding)
+      throw new Error('RawNode.ready() called before advance() of the previous Ready');
+    const r = this.raft;
+    r.flushAppends();
+    this.outstanding = true;
+
+    const hs = r.hardState();
+    const hardChanged = !sameHardState(hs, this.prevHardState);
+    const soft: SoftState = { role: r.role, leaderId: r.leaderId };
+    const softChanged =
+      soft.role !== this.prevSoftState.role || soft.leaderId !== this.prevSoftState.leaderId;
+    const entries = r.log.unstableEntries();
+    const committedEntries = r.log.nextCommittedEntries();
+    if (committedEntries.length > 0)
+      r.log.applying = (committedEntries[committedEntries.length - 1] as LogEntry).index;
+    const messages = r.msgs;
+    const messagesAfterPersist = r.msgsAfterPersist;
+    r.msgs = [];
+    r.msgsAfterPersist = [];
+    if (hardChanged) this.prevHardState = hs;
+    if (softChanged) this.prevSoftState = soft;
+
+    const rd: Ready = {
+      entries,
+      committedEntries,
+      messages,
+      messagesAfterPersist,
+      mustSync: entries.length > 0 || hardChanged,
+      ...(hardChanged ? { hardState: hs } : {}),
+      ...(softChanged ? { softState: soft } : {}),
+    };
+    return rd;
+  }
+
+  /** The Ready returned by the last `ready()` has been handled (persisted, sent, applied). */
+  advance(rd: Ready): void {
+    if (!this.outstanding) throw new Error('RawNode.advance() called without an outstanding Ready');
+    this.outstanding = false;
+    const r = this.raft;
+    const last = rd.entries[rd.entries.length - 1];
+    if (last) {
+      r.log.stableTo(last.index, last.term);
+      r.selfPersisted();
+    }
+    const lastApplied = rd.committedEntries[rd.committedEntries.length - 1];
+    if (lastApplied) r.log.appliedTo(lastApplied.index);
+  }
+
+  /** The configuration in force (the latest in the log). The same array until it changes. */
+  members(): readonly Member[] {
+    return this.raft.membership.members;
+  }
+
+  /** A snapshot of the engine's state. */
+  status(): EngineStatus {
+    return this.raft.status();
+  }
+}
+
+/** Throws a RangeError naming the invalid engine setting. */
+export function validateEngineConfig(config: EngineConfig): void {
+  const positiveInt = (name: string, v: number | undefined): void => {
+    if (v !== undefined && (!Number.isInteger(v) || v < 1))
+      throw new RangeError(`${name} must be a positive integer, got ${v}`);
+  };
+  if (typeof config.id !== 'string' || config.id.length === 0)
+    throw new RangeError('id must be a non-empty string');
+  positiveInt('electionTicks', config.electionTicks);
+  positiveInt('heartbeatTicks', config.heartbeatTicks);
+  positiveInt('maxEntriesPerAppend', config.maxEntriesPerAppend);
+  positiveInt('maxBytesPerAppend', config.maxBytesPerAppend);
+  positiveInt('maxInflightAppends', config.maxInflightAppends);
+  if (config.heartbeatTicks >= config.electionTicks) {
+    throw new RangeError(
+      `heartbeatTicks (${config.heartbeatTicks}) must be less than electionTicks (${config.electionTicks})`,
+    );
+  }
+  if (typeof config.random !== 'function')
+    throw new RangeError('random must be a function returning [0, 1)');
+}

@@ -1,0 +1,56 @@
+/**
+ * The engine's output batch (etcd `Ready`, raft-rs `Ready`).
+ *
+ * The runtime handles a Ready in this order (DESIGN.md §4):
+ *
+ * ```
+ *   ready() ─► send messages ─► persist entries ─► persist hardState ─► send messagesAfterPersist
+ *                                                                           │
+ *   advance(rd) ◄──── apply committedEntries in order ◄──────────────────────┘
+ * ```
+ *
+ * `messages` may leave before the entries are durable (thesis §10.2.1: the leader appends to
+ * its own disk in parallel with replicating). `messagesAfterPersist` (vote grants, append
+ * acknowledgements, vote requests) depend on durable state and MUST wait for it.
+ */
+import type { RaftMessage } from '../messages.js';
+import type { HardState, LogEntry, NodeId } from '../types.js';
+
+/** The role a node plays in its current term. */
+export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
+
+/** Volatile state worth reporting, never persisted. */
+export interface SoftState {
+  readonly role: Role;
+  readonly leaderId: NodeId | null;
+}
+
+/** One batch of work for the runtime. Empty arrays rather than absent fields. */
+export interface Ready {
+  /** Present when role or leader changed since the previous Ready. */
+  readonly softState?: SoftState;
+  /** Present when it changed: persist (after `entries`) before `messagesAfterPersist`. */
+  readonly hardState?: HardState;
+  /** Entries to append. May replace a stored suffix (entries[0].index <= stored last). */
+  readonly entries: readonly LogEntry[];
+  /** Committed entries to apply, in order. All of them are durable on this node. */
+  readonly committedEntries: readonly LogEntry[];
+  /** Messages that may be sent at once. */
+  readonly messages: readonly RaftMessage[];
+  /** Messages to send only after `entries` and `hardState` are durable. */
+  readonly messagesAfterPersist: readonly RaftMessage[];
+  /** True when `entries` or `hardState` must be made durable (fsync) before continuing. */
+  readonly mustSync: boolean;
+}
+
+/** True when a Ready carries nothing to do. */
+export function isEmptyReady(rd: Ready): boolean {
+  return (
+    rd.softState === undefined &&
+    rd.hardState === undefined &&
+    rd.entries.length === 0 &&
+    rd.committedEntries.length === 0 &&
+    rd.messages.length === 0 &&
+    rd.messagesAfterPersist.length === 0
+  );
+}

@@ -1,0 +1,82 @@
+/**
+ * @raft/core: a Raft consensus engine with a runtime around it. Transport- and
+ * storage-agnostic, no runtime dependencies, no Node-only modules.
+ *
+ * Every export is listed by name: this file is the reviewed public surface.
+ */
+
+// Wire codec (shared by the TCP and WebSocket transports)
+export type { DecodeLimits } from './codec.js';
+export { CODEC_VERSION, decodeMessage, encodeMessage } from './codec.js';
+// Runtime
+export type { FollowerProposals, RaftNodeOptions } from './config.js';
+export { DEFAULT_OPTIONS, validateOptions } from './config.js';
+export type { ProgressStatus } from './engine/raft.js';
+export type { Role } from './engine/ready.js';
+// Errors
+export type { RaftErrorCode, RaftErrorOptions } from './errors.js';
+export {
+  CodecError,
+  ConfigError,
+  LeadershipLostError,
+  MembershipChangeInProgressError,
+  NotLeaderError,
+  RaftError,
+  StorageError,
+  TimeoutError,
+} from './errors.js';
+// Interfaces implemented by users and adapters
+export type { Clock, Random, TimerHandle } from './interfaces/clock.js';
+export type { LogBounds, LogStore } from './interfaces/log-store.js';
+export type { StableStore } from './interfaces/stable-store.js';
+export type {
+  ApplyContext,
+  CommandCodec,
+  MaybePromise,
+  StateMachine,
+} from './interfaces/state-machine.js';
+export type { Transport, TransportHandlers } from './interfaces/transport.js';
+export type { Logger } from './logger.js';
+export { noopLogger } from './logger.js';
+// Membership encoding (shared by adapters and tools that read logs)
+export { decodeMembership, encodeMembership } from './membership.js';
+// In-memory implementations for tests and embedding
+export { MemoryLogStore } from './memory/memory-log-store.js';
+export { MemoryNetwork } from './memory/memory-network.js';
+export { MemoryStableStore } from './memory/memory-stable-store.js';
+export type {
+  AppendMessage,
+  AppendResponseMessage,
+  Envelope,
+  HeartbeatMessage,
+  HeartbeatResponseMessage,
+  ProposeMessage,
+  ProposeResponseMessage,
+  RaftMessage,
+  RaftMessageType,
+  VoteMessage,
+  VoteResponseMessage,
+} from './messages.js';
+export type { RaftEvent, RaftEventListener } from './runtime/events.js';
+export type {
+  AbortSignalLike,
+  CallOptions,
+  ProposeResult,
+  RaftNode,
+  RaftNodeState,
+  RaftStatus,
+} from './runtime/raft-node.js';
+export { createRaftNode } from './runtime/raft-node.js';
+export { systemClock } from './runtime/system-clock.js';
+// Data types and messages
+export type {
+  EntryKind,
+  HardState,
+  LogEntry,
+  LogIndex,
+  Member,
+  Membership,
+  NodeId,
+  SnapshotMeta,
+  Term,
+} from './types.js';

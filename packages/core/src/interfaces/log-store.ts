@@ -1,0 +1,33 @@
+import type { LogEntry, LogIndex } from '../types.js';
+
+/** Bounds of a log. An empty log has `firstIndex === lastIndex + 1`. */
+export interface LogBounds {
+  readonly firstIndex: LogIndex;
+  readonly lastIndex: LogIndex;
+}
+
+/**
+ * Durable storage for log entries: a write-behind log the runtime reads at start-up.
+ *
+ * Contract:
+ * - `open()` MUST be called once before any other method, and returns the bounds of what
+ *   survived the last crash.
+ * - `read(from, to)` returns the entries in `[from, to)`, in order, with no gaps; it MUST
+ *   reject with a RaftError of code `INVALID_ARGUMENT` when the range is outside the bounds.
+ * - `append(entries)` MUST resolve only once the entries are DURABLE. The entries are
+ *   contiguous. If `entries[0].index <= lastIndex`, the stored suffix from that index is
+ *   replaced in the same atomic write (etcd README step 1): after a crash the log is either
+ *   the old one or the new one, never a mix with a gap. `entries[0].index` is never greater
+ *   than `lastIndex + 1`.
+ * - Calls are never concurrent: the runtime awaits each one before the next.
+ * - Errors MUST be reported by rejecting with a {@link StorageError}; a storage error is fatal
+ *   to the node.
+ *
+ * Prefix compaction (`compact(upTo)`) is added with snapshots (issue #3).
+ */
+export interface LogStore {
+  open(): Promise<LogBounds>;
+  read(from: LogIndex, to: LogIndex): Promise<LogEntry[]>;
+  append(entries: readonly LogEntry[]): Promise<void>;
+  close(): Promise<void>;
+}

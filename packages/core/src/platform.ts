@@ -1,0 +1,63 @@
+/**
+ * The only file of @raft/core that touches host globals. The package compiles with
+ * `"types": []`, so nothing Node-specific can leak in; this declares the few globals every
+ * JavaScript host (Node, Deno, Bun, browsers) provides.
+ */
+
+declare function setTimeout(callback: () => void, ms: number): unknown;
+declare function clearTimeout(handle: unknown): void;
+declare const performance: { now(): number } | undefined;
+declare const setImmediate: ((callback: () => void) => unknown) | undefined;
+declare const MessageChannel:
+  | (new () => {
+      port1: { onmessage: (() => void) | null };
+      port2: { postMessage(v: unknown): void };
+    })
+  | undefined;
+
+/** Schedules `callback` after `ms` milliseconds on the host's timer queue. */
+export function hostSetTimeout(callback: () => void, ms: number): unknown {
+  return setTimeout(callback, ms);
+}
+
+/** Cancels a handle returned by {@link hostSetTimeout}. */
+export function hostClearTimeout(handle: unknown): void {
+  clearTimeout(handle);
+}
+
+/** Monotonic milliseconds when the host has `performance.now()`, wall-clock otherwise. */
+export function hostNow(): number {
+  return typeof performance !== 'undefined' ? performance.now() : Date.now();
+}
+
+/** The host's random source; the engine never calls it directly (it gets a `Random`). */
+export function hostRandom(): number {
+  return Math.random();
+}
+
+type Channel = {
+  port1: { onmessage: (() => void) | null };
+  port2: { postMessage(v: unknown): void };
+};
+let channel: Channel | null = null;
+const channelQueue: (() => void)[] = [];
+
+/**
+ * Runs `callback` on a later turn of the event loop (a macrotask, not a microtask), without
+ * the 1 ms clamp of `setTimeout(0)`: `setImmediate` where the host has it, a MessageChannel
+ * otherwise. In-process transports use it so that message delivery never starves timers.
+ */
+export function hostNextTurn(callback: () => void): void {
+  if (typeof setImmediate === 'function') {
+    setImmediate(callback);
+  } else if (typeof MessageChannel === 'function') {
+    if (channel === null) {
+      channel = new MessageChannel();
+      channel.port1.onmessage = () => channelQueue.shift()?.();
+    }
+    channelQueue.push(callback);
+    channel.port2.postMessage(0);
+  } else {
+    setTimeout(callback, 0);
+  }
+}
