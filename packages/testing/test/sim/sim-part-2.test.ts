@@ -1,0 +1,3 @@
+import { simulationSuite } from './suite.js';
+
+simulationSuite(1, 2);
