@@ -498,26 +498,15 @@ export class Raft {
       matchIndex: LogIndex,
       conflict?: { index: LogIndex; term: Term },
     ): void => {
-      const msg: AppendResponseMessage =
-        conflict === undefined
-          ? {
-              type: 'appendResponse',
-              from: this.id,
-              to: m.from,
-              term: this.term,
-              success,
-              matchIndex,
-            }
-          : {
-              type: 'appendResponse',
-              from: this.id,
-              to: m.from,
-              term: this.term,
-              success,
-              matchIndex,
-              conflict,
-            };
-      this.send(msg);
+      const msg: AppendResponseMessage = {
+        type: 'appendResponse',
+        from: this.id,
+        to: m.from,
+        term: this.term,
+        success,
+        matchIndex,
+      };
+      this.send(conflict === undefined ? msg : { ...msg, conflict });
     };
     if (m.prevIndex < this.log.committed) {
       reply(true, this.log.committed);

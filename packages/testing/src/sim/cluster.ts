@@ -307,6 +307,8 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
     );
   };
   const crash = (sn: SimNode): void => {
+    // Check what it applied before it goes: the periodic check may not have seen it yet.
+    guard(() => checker.onCommitted(sn.id, sn.node.status().appliedIndex));
     sn.up = false;
     sn.clock.cancelAll();
     sn.disk.crash();
