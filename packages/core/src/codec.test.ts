@@ -259,10 +259,7 @@ const examples: ReadonlyArray<readonly [string, RaftMessage]> = [
       rejected: { leaderId: 'n2' },
     },
   ],
-  [
-    'unicode and empty ids',
-    { type: 'heartbeat', from: 'nœud-é', to: '节点-🦀-𝄞', term: 1, commit: 0 },
-  ],
+  ['unicode ids', { type: 'heartbeat', from: 'nœud-é', to: '节点-🦀-𝄞', term: 1, commit: 0 }],
   ['empty ids', { type: 'heartbeatResponse', from: '', to: '', term: 1 }],
   [
     'unicode leader hint',

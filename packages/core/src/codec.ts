@@ -319,12 +319,8 @@ function writeString(out: Uint8Array, pos: number, value: string): number {
 function writeBytes(out: Uint8Array, pos: number, data: Uint8Array): number {
   const length = data.length;
   const p = writeVarint(out, pos, length);
-  // A byte loop beats set()'s call overhead for short payloads.
-  if (length > 64) {
-    out.set(data, p);
-  } else {
-    for (let i = 0; i < length; i++) out[p + i] = data[i] as number;
-  }
+  // set() measured faster than a byte loop even for 12-byte payloads.
+  out.set(data, p);
   return p + length;
 }
 
