@@ -243,7 +243,7 @@ const examples: ReadonlyArray<readonly [string, RaftMessage]> = [
       requestId: 42,
       index: 0,
       entryTerm: 0,
-      rejected: { leaderId: null },
+      rejected: { leaderId: null, reason: 'notLeader' },
     },
   ],
   [
@@ -256,7 +256,7 @@ const examples: ReadonlyArray<readonly [string, RaftMessage]> = [
       requestId: 1,
       index: 0,
       entryTerm: 0,
-      rejected: { leaderId: 'n2' },
+      rejected: { leaderId: 'n2', reason: 'entryTooLarge' },
     },
   ],
   ['unicode ids', { type: 'heartbeat', from: 'nœud-é', to: '节点-🦀-𝄞', term: 1, commit: 0 }],
@@ -271,7 +271,7 @@ const examples: ReadonlyArray<readonly [string, RaftMessage]> = [
       requestId: 0,
       index: 0,
       entryTerm: 0,
-      rejected: { leaderId: '👑' },
+      rejected: { leaderId: '👑', reason: 'dropped' },
     },
   ],
 ];
@@ -397,9 +397,9 @@ describe('round trip', () => {
         requestId: 7,
         index: 0,
         entryTerm: 0,
-        rejected: { leaderId: 'c' },
+        rejected: { leaderId: 'c', reason: 'entryTooLarge' },
       }),
-    ).toEqual(bytesOf(header(8), 0x03, 7, 0, 0, ascii('c')));
+    ).toEqual(bytesOf(header(8), 0x03, 7, 0, 0, 1, ascii('c')));
     expect(encodeMessage({ type: 'heartbeat', from: 'é', to: '🦀', term: MAX, commit: 0 })).toEqual(
       bytesOf(CODEC_VERSION, 5, 2, 0xc3, 0xa9, 4, 0xf0, 0x9f, 0xa6, 0x80, uv(MAX), 0),
     );
@@ -485,7 +485,7 @@ describe('encoder validation', () => {
         requestId: 0,
         index: 0,
         entryTerm: 0,
-        rejected: { leaderId: '\ud83d' },
+        rejected: { leaderId: '\ud83d', reason: 'notLeader' },
       },
       'surrogate',
     );
@@ -626,6 +626,14 @@ describe('decoder rejects malformed input with CodecError', () => {
     expectCodecError(bytesOf(header(8), 0x02, 0, 0, 0, ascii('c')), 'not rejected');
   });
 
+  it('rejects an unknown rejection reason of proposeResponse', () => {
+    expect(decodeMessage(bytesOf(header(8), 0x01, 0, 0, 0, 2))).toMatchObject({
+      rejected: { leaderId: null, reason: 'dropped' },
+    });
+    expectCodecError(bytesOf(header(8), 0x01, 0, 0, 0, 3), 'rejection reason');
+    expectCodecError(bytesOf(header(8), 0x01, 0, 0, 0), 'truncated');
+  });
+
   it('rejects invalid entry headers and redundant terms', () => {
     const append = (...entryBytes: number[]) => bytesOf(header(3), 0, 1, 0, 1, 1, entryBytes);
     expect(decodeMessage(append(0x02, 0))).toMatchObject({ entries: [{ kind: 'membership' }] });
@@ -734,7 +742,14 @@ const proposeResponseArb = fc
       index: safeNat,
       entryTerm: safeNat,
       rejected: fc.record(
-        { leaderId: fc.option(nodeId, { nil: null }) },
+        {
+          leaderId: fc.option(nodeId, { nil: null }),
+          reason: fc.constantFrom(
+            'notLeader' as const,
+            'entryTooLarge' as const,
+            'dropped' as const,
+          ),
+        },
         { noNullPrototype: true },
       ),
     },

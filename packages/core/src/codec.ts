@@ -22,6 +22,7 @@
  *   6  heartbeatResponse  (nothing)
  *   7  propose            requestId:uv data:bytes
  *   8  proposeResponse    flags(b0 rejected, b1 leaderId) requestId:uv index:uv entryTerm:uv
+ *                         [reason:u8]  (only when b0: 0 notLeader, 1 entryTooLarge, 2 dropped)
  *                         [leaderId:str]                          (only when b1; b1 needs b0)
  *
  * entry  header(b0-b1 kind: 0 command, 1 noop, 2 membership; b2 term follows) [term:uv] data:bytes
@@ -42,6 +43,7 @@ import type {
   HeartbeatMessage,
   HeartbeatResponseMessage,
   ProposeMessage,
+  ProposeRejection,
   ProposeResponseMessage,
   RaftMessage,
   VoteMessage,
@@ -81,6 +83,15 @@ const FLAG_SUCCESS = 0x01;
 const FLAG_CONFLICT = 0x02;
 const FLAG_REJECTED = 0x01;
 const FLAG_LEADER_ID = 0x02;
+
+/** Rejection reasons of proposeResponse, by wire code. Codes are never reused. */
+const REJECTIONS: readonly ProposeRejection[] = ['notLeader', 'entryTooLarge', 'dropped'];
+
+function rejectionCode(reason: ProposeRejection): number {
+  const code = REJECTIONS.indexOf(reason);
+  if (code < 0) throw invalidArgument(`unknown rejection reason ${String(reason)}`);
+  return code;
+}
 
 // Entry header bits.
 const ENTRY_KIND_MASK = 0x03;
@@ -231,9 +242,11 @@ function measureMessage(message: RaftMessage): number {
         uintSize(message.requestId, 'requestId') +
         uintSize(message.index, 'index') +
         uintSize(message.entryTerm, 'entryTerm');
-      const leaderId = message.rejected?.leaderId;
-      if (leaderId !== undefined && leaderId !== null) {
-        size += stringSize(leaderId, 'rejected.leaderId');
+      if (message.rejected !== undefined) {
+        rejectionCode(message.rejected.reason);
+        size += 1;
+        const leaderId = message.rejected.leaderId;
+        if (leaderId !== null) size += stringSize(leaderId, 'rejected.leaderId');
       }
       return size;
     }
@@ -377,6 +390,7 @@ function writeMessage(message: RaftMessage, out: Uint8Array): void {
       pos = writeVarint(out, pos, message.requestId);
       pos = writeVarint(out, pos, message.index);
       pos = writeVarint(out, pos, message.entryTerm);
+      if (rejected !== undefined) out[pos++] = rejectionCode(rejected.reason);
       if (leaderId !== null) writeString(out, pos, leaderId);
       return;
     }
@@ -538,6 +552,10 @@ export function decodeMessage(bytes: Uint8Array, limits?: DecodeLimits): RaftMes
       const index = reader.varint('index');
       const entryTerm = reader.varint('entryTerm');
       if ((flags & FLAG_REJECTED) !== 0) {
+        const reasonOffset = reader.pos;
+        const reason = REJECTIONS[reader.flags(0xff, 'rejected.reason')];
+        if (reason === undefined)
+          throw new CodecError('unknown proposeResponse rejection reason', reasonOffset);
         const leaderId = (flags & FLAG_LEADER_ID) !== 0 ? reader.string('rejected.leaderId') : null;
         message = {
           type: 'proposeResponse',
@@ -547,7 +565,7 @@ export function decodeMessage(bytes: Uint8Array, limits?: DecodeLimits): RaftMes
           requestId,
           index,
           entryTerm,
-          rejected: { leaderId },
+          rejected: { leaderId, reason },
         } satisfies ProposeResponseMessage;
       } else {
         message = {

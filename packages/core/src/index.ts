@@ -51,6 +51,7 @@ export type {
   HeartbeatMessage,
   HeartbeatResponseMessage,
   ProposeMessage,
+  ProposeRejection,
   ProposeResponseMessage,
   RaftMessage,
   RaftMessageType,

@@ -77,7 +77,7 @@ export interface HeartbeatResponseMessage extends Envelope {
  */
 export interface ProposeMessage extends Envelope {
   readonly type: 'propose';
-  /** Chosen by the forwarding node; echoed in the response. */
+  /** Chosen by the forwarding node (a non-negative safe integer); echoed in the response. */
   readonly requestId: number;
   readonly data: Uint8Array;
 }
@@ -90,9 +90,15 @@ export interface ProposeResponseMessage extends Envelope {
   readonly index: LogIndex;
   /** Term of the appended entry; 0 when rejected. */
   readonly entryTerm: Term;
-  /** Set when rejected: the leader hint the rejecting node has, if any. */
-  readonly rejected?: { readonly leaderId: NodeId | null };
+  /** Set when rejected (nothing was appended): why, and the rejecting node's leader hint. */
+  readonly rejected?: { readonly leaderId: NodeId | null; readonly reason: ProposeRejection };
 }
+
+/**
+ * Why a leader refused a forwarded proposal: `notLeader` (it is not the leader; try the hint),
+ * `entryTooLarge` (larger than its `maxCommandBytes`), `dropped` (it cannot take proposals now).
+ */
+export type ProposeRejection = 'notLeader' | 'entryTooLarge' | 'dropped';
 
 /** Every message a Raft node sends or receives. */
 export type RaftMessage =

@@ -35,7 +35,12 @@ import type { Transport } from '../interfaces/transport.js';
 import type { Logger } from '../logger.js';
 import { childLogger, noopLogger } from '../logger.js';
 import { encodeMembership, validateMembership } from '../membership.js';
-import type { ProposeMessage, ProposeResponseMessage, RaftMessage } from '../messages.js';
+import type {
+  ProposeMessage,
+  ProposeRejection,
+  ProposeResponseMessage,
+  RaftMessage,
+} from '../messages.js';
 import { hostRandom } from '../platform.js';
 import type { HardState, LogEntry, LogIndex, Member, Membership, NodeId, Term } from '../types.js';
 import type { RaftEvent, RaftEventListener } from './events.js';
@@ -103,15 +108,19 @@ export interface RaftNode<Cmd, Res> {
   /**
    * Replicates `command` and resolves once it is committed AND applied on this node, with the
    * state machine's result. Rejects with:
-   * - NotLeaderError (code NOT_LEADER or NO_LEADER) on a follower in `reject` mode, or when no
-   *   leader is known; nothing was appended;
+   * - NotLeaderError (code NOT_LEADER or NO_LEADER) on a follower in `reject` mode, when no
+   *   leader is known, or when the node a proposal was forwarded to was no longer the leader;
+   *   nothing was appended;
    * - TimeoutError (outcome unknown: it may still apply);
    * - LeadershipLostError (another leader's entry took its index: it was NOT applied);
-   * - RaftError ABORTED (signal; outcome unknown), SHUTDOWN, ENTRY_TOO_LARGE, INVALID_ARGUMENT
-   *   (the codec could not encode the command).
+   * - RaftError ABORTED (signal; outcome unknown), SHUTDOWN (outcome unknown if it was
+   *   pending), ENTRY_TOO_LARGE (here or at the leader), PROPOSAL_DROPPED, INVALID_ARGUMENT
+   *   (the codec could not encode the command);
+   * - on a failed node, the error that made it fail (code STORAGE or UNAVAILABLE).
    */
   propose(command: Cmd, options?: CallOptions): Promise<ProposeResult<Res>>;
-  /** A point-in-time status. Cheap; safe to poll. */
+  /** A point-in-time status. Cheap; safe to poll. A node that is not running (stopped or
+   *  failed) reports itself as a follower with no leader. */
   status(): RaftStatus;
   /** The lifecycle state. */
   readonly state: RaftNodeState;
@@ -149,6 +158,9 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
   private drainPromise: Promise<void> = Promise.resolve();
   private tickTimer: TimerHandle | null = null;
   private stopPromise: Promise<void> | null = null;
+  private startPromise: Promise<void> | null = null;
+  /** The error that made the node fail, if it did. */
+  private fatalError: RaftError | null = null;
 
   private softState: SoftState = { role: 'follower', leaderId: null };
   private term: Term = 0;
@@ -192,15 +204,37 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
 
   // ------------------------------------------------------------------ lifecycle
 
-  async start(init?: { readonly bootstrap?: Membership }): Promise<void> {
+  start(init?: { readonly bootstrap?: Membership }): Promise<void> {
     if (this.lifecycle !== 'created') {
-      throw new RaftError('INVALID_ARGUMENT', `start() called on a node that is ${this.lifecycle}`);
+      return Promise.reject(
+        new RaftError(
+          'INVALID_ARGUMENT',
+          `start() called on a node that is ${this.lifecycle}: create a new node over the same stores to restart`,
+        ),
+      );
     }
-    if (init?.bootstrap !== undefined) validateMembership(init.bootstrap);
+    try {
+      if (init?.bootstrap !== undefined) validateMembership(init.bootstrap);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     this.lifecycle = 'starting';
+    this.startPromise = this.doStart(init);
+    return this.startPromise;
+  }
+
+  /** After each await of start-up: give up if stop() was called meanwhile. */
+  private checkStarting(): void {
+    if (this.lifecycle !== 'starting')
+      throw new RaftError('SHUTDOWN', 'stop() was called during start()');
+  }
+
+  private async doStart(init?: { readonly bootstrap?: Membership }): Promise<void> {
     try {
       const bounds = await this.storage('open log store', () => this.logStore.open());
+      this.checkStarting();
       let hardState = await this.storage('load hard state', () => this.stableStore.load());
+      this.checkStarting();
       if (bounds.firstIndex !== 1) {
         throw new StorageError(
           `log starts at ${bounds.firstIndex}: compacted logs need snapshot support`,
@@ -212,6 +246,7 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
               this.logStore.read(bounds.firstIndex, bounds.lastIndex + 1),
             )
           : [];
+      this.checkStarting();
       if (entries.length === 0 && hardState === null && init?.bootstrap !== undefined) {
         // A brand-new cluster: every bootstrapping node writes the same first entry, so their
         // logs match from the start (etcd bootstraps the same way).
@@ -224,6 +259,7 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
         hardState = { term: 1, votedFor: null, commit: 1 };
         await this.storage('append bootstrap entry', () => this.logStore.append([entry]));
         await this.storage('save hard state', () => this.stableStore.save(hardState as HardState));
+        this.checkStarting();
         entries = [entry];
       }
       this.engine = new RawNode(
@@ -247,8 +283,14 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
         onMessage: (m) => this.onMessage(m),
         onUnreachable: (peer) => this.onUnreachable(peer),
       });
+      this.checkStarting();
     } catch (err) {
-      this.lifecycle = 'failed';
+      if (this.lifecycle === 'starting') {
+        this.lifecycle = 'failed';
+        this.fatalError = RaftError.is(err)
+          ? err
+          : new StorageError('start() failed', { cause: err });
+      }
       throw err;
     }
     this.lifecycle = 'running';
@@ -272,6 +314,9 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
       this.lifecycle = 'stopped';
       return;
     }
+    // A start() in flight sees the new state at its next step and gives up; wait for that.
+    if (this.startPromise !== null)
+      await this.withTimeout(this.startPromise, this.opts.requestTimeoutMs);
     // Let an in-flight storage write finish (bounded) before closing the stores under it.
     await this.withTimeout(this.drainPromise, this.opts.requestTimeoutMs);
     const errors: unknown[] = [];
@@ -324,6 +369,7 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
       ? err
       : new StorageError('storage operation failed', { cause: err });
     this.lifecycle = 'failed';
+    this.fatalError = error;
     this.tickTimer?.cancel();
     this.tickTimer = null;
     this.logger.error({ err: error }, 'fatal error: the node stopped participating');
@@ -388,6 +434,8 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
 
   propose(command: Cmd, options?: CallOptions): Promise<ProposeResult<Res>> {
     const engine = this.engine;
+    if (this.lifecycle === 'failed' && this.fatalError !== null)
+      return Promise.reject(this.fatalError);
     if (this.lifecycle !== 'running' || engine === null) {
       return Promise.reject(
         new RaftError(
@@ -523,7 +571,7 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
     const reply = (
       index: LogIndex,
       entryTerm: Term,
-      rejected?: { leaderId: NodeId | null },
+      rejected?: { leaderId: NodeId | null; reason: ProposeRejection },
     ): void => {
       const base = {
         type: 'proposeResponse',
@@ -538,7 +586,7 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
       this.transport.send([msg]);
     };
     if (m.data.byteLength > this.opts.maxCommandBytes) {
-      reply(0, 0, { leaderId: null });
+      reply(0, 0, { leaderId: this.id, reason: 'entryTooLarge' });
       return;
     }
     try {
@@ -546,7 +594,9 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
       reply(index, term);
       this.schedule();
     } catch (err) {
-      reply(0, 0, { leaderId: err instanceof NotLeaderError ? err.leaderId : null });
+      if (err instanceof NotLeaderError)
+        reply(0, 0, { leaderId: err.leaderId, reason: 'notLeader' });
+      else reply(0, 0, { leaderId: this.id, reason: 'dropped' });
     }
   }
 
@@ -556,7 +606,7 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
     this.forwarded.delete(m.requestId);
     if (p.settled) return;
     if (m.rejected !== undefined) {
-      settle(p, false, new NotLeaderError(m.rejected.leaderId));
+      settle(p, false, rejectionError(m.from, m.rejected.leaderId, m.rejected.reason));
       return;
     }
     if (m.index <= this.applied) {
@@ -701,17 +751,42 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
       };
     }
     const s = this.engine.status();
+    // A node that is not running takes no part in the cluster: never report it as leader.
+    const running = this.lifecycle === 'running';
     const base = {
       id: s.id,
-      role: s.role,
+      role: running ? s.role : ('follower' as const),
       term: s.term,
-      leaderId: s.leaderId,
+      leaderId: running ? s.leaderId : null,
       commitIndex: s.commitIndex,
       appliedIndex: this.applied,
       lastLogIndex: s.lastLogIndex,
       members: s.members,
     };
-    return s.progress === undefined ? base : { ...base, progress: s.progress };
+    return s.progress === undefined || !running ? base : { ...base, progress: s.progress };
+  }
+}
+
+/** The error a forwarded proposal's rejection becomes; nothing was appended in any case. */
+function rejectionError(
+  from: NodeId,
+  leaderId: NodeId | null,
+  reason: ProposeRejection,
+): RaftError {
+  switch (reason) {
+    case 'entryTooLarge':
+      return new RaftError(
+        'ENTRY_TOO_LARGE',
+        `the leader ${from} refused the command: larger than its maxCommandBytes`,
+      );
+    case 'dropped':
+      return new RaftError(
+        'PROPOSAL_DROPPED',
+        `the leader ${from} could not take the proposal now`,
+        { retryable: true },
+      );
+    default:
+      return new NotLeaderError(leaderId);
   }
 }
 
