@@ -7,28 +7,43 @@ import type { Member, NodeId } from '../types.js';
  * An in-process network: loss-free and in order while connected. Messages are delivered on a
  * later event-loop turn (never re-entrantly inside `send`), all messages queued during one turn
  * in one batch. `disconnect(id)` cuts a node off in both directions (messages to or from it
- * are dropped) until `connect(id)`.
+ * are dropped) until `connect(id)`; `cut(from, to)` drops one direction of one link.
  *
  * Message objects are shared, not copied: receivers treat them as immutable.
  */
 export class MemoryNetwork {
   private readonly handlers = new Map<NodeId, TransportHandlers>();
   private readonly disconnected = new Set<NodeId>();
+  private readonly cuts = new Set<string>();
   private queue: RaftMessage[] = [];
   private flushScheduled = false;
 
   /** The transport for node `id`. One per node. */
   transport(id: NodeId): Transport {
+    let mine: TransportHandlers | null = null;
     return {
       start: async (handlers) => {
+        mine = handlers;
         this.handlers.set(id, handlers);
       },
       send: (messages) => this.enqueue(id, messages),
       setPeers: (_peers: readonly Member[]) => {},
       close: async () => {
-        this.handlers.delete(id);
+        // Only unregister ourselves: a restarted node may have registered since.
+        if (mine !== null && this.handlers.get(id) === mine) this.handlers.delete(id);
+        mine = null;
       },
     };
+  }
+
+  /** Drops messages from `from` to `to` (one way) until `uncut(from, to)`. */
+  cut(from: NodeId, to: NodeId): void {
+    this.cuts.add(`${from}\u0000${to}`);
+  }
+
+  /** Restores the link from `from` to `to`. */
+  uncut(from: NodeId, to: NodeId): void {
+    this.cuts.delete(`${from}\u0000${to}`);
   }
 
   /** Cuts `id` off from every other node. */
@@ -56,6 +71,7 @@ export class MemoryNetwork {
     this.queue = [];
     for (const m of batch) {
       if (this.disconnected.has(m.to) || this.disconnected.has(m.from)) continue;
+      if (this.cuts.size > 0 && this.cuts.has(`${m.from}\u0000${m.to}`)) continue;
       this.handlers.get(m.to)?.onMessage(m);
     }
   }
