@@ -5,14 +5,16 @@
  *   pnpm sim --seeds 5000 --from 7000    seeds 7000..11999
  *   pnpm sim --seed 1234                 replay one seed and print its report
  *   options: --workers N (default: cores), --steps N (chaos events, default 2000),
- *            --nodes N (default: drawn per seed), --max-failures N (default 10)
+ *            --nodes N (default: drawn per seed), --max-failures N (default 10),
+ *            --profile default|figure8 (fault profile, see SCENARIO_PROFILES)
  *
  * Exits 1 if any scenario failed; each failure prints its seed and a replay command.
  */
 import { fork } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import type { ScenarioConfig } from './cluster.js';
+import type { ScenarioConfig, ScenarioProfile } from './cluster.js';
+import { SCENARIO_PROFILES } from './cluster.js';
 import type { BatchReport } from './seeds.js';
 import { runSeeds, seedRange } from './seeds.js';
 
@@ -24,6 +26,7 @@ const { values } = parseArgs({
     workers: { type: 'string' },
     steps: { type: 'string' },
     nodes: { type: 'string' },
+    profile: { type: 'string', default: 'default' },
     'max-failures': { type: 'string', default: '10' },
     worker: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
@@ -49,7 +52,14 @@ async function main(): Promise<number> {
     console.log(usage);
     return 0;
   }
+  const profile = values.profile as string;
+  if (!Object.hasOwn(SCENARIO_PROFILES, profile)) {
+    throw new Error(
+      `--profile must be one of ${Object.keys(SCENARIO_PROFILES).join(', ')}, got ${profile}`,
+    );
+  }
   const config: Omit<ScenarioConfig, 'seed'> = {
+    ...SCENARIO_PROFILES[profile as ScenarioProfile],
     ...(values.steps !== undefined ? { steps: positiveInt('steps', values.steps) } : {}),
     ...(values.nodes !== undefined ? { nodes: positiveInt('nodes', values.nodes) } : {}),
   };
@@ -96,6 +106,7 @@ async function main(): Promise<number> {
       ];
       if (values.steps !== undefined) args.push('--steps', values.steps);
       if (values.nodes !== undefined) args.push('--nodes', values.nodes);
+      args.push('--profile', profile);
       return new Promise<Omit<BatchReport, 'failures'> & { failures: string[] }>(
         (resolve, reject) => {
           const child = fork(process.argv[1] as string, args, { execArgv: process.execArgv });
@@ -117,7 +128,7 @@ async function main(): Promise<number> {
   for (const f of failures) console.error(`\n${f}`);
   console.log(
     `${sum('scenarios')} scenarios (seeds ${from}..${from + count - 1}), ${sum('steps').toLocaleString('en-US')} events, ` +
-      `${sum('leaders')} elections, ${sum('crashes')} crashes, ${sum('acked')} acknowledged writes, ` +
+      `${sum('leaders')} elections, ${sum('crashes')} crashes, ${sum('acked')} acknowledged writes, profile ${profile}, ` +
       `${failures.length} failed, ${seconds.toFixed(1)} s on ${workers} worker(s)`,
   );
   return failures.length > 0 ? 1 : 0;

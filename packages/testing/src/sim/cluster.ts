@@ -44,6 +44,8 @@ export interface ScenarioConfig {
   readonly livenessSteps?: number;
   /** Trace lines kept for a failure report. Default 60. */
   readonly traceLines?: number;
+  /** Names the profile in replay commands (set by {@link SCENARIO_PROFILES}). */
+  readonly profile?: string;
   /** Fixes knobs that are otherwise drawn from the seed (to aim a run at one kind of bug). */
   readonly knobs?: Partial<ScenarioKnobs>;
 }
@@ -62,9 +64,40 @@ export interface ScenarioKnobs {
   readonly leaderCrashRate: number;
   /** Probability that a leader crashes within 10 ms of applying an entry (it just committed). */
   readonly commitCrashRate: number;
+  /** Probability that a new leader is isolated the moment it is elected (its first entries
+   *  stay on its own disk). */
+  readonly leaderIsolateRate: number;
+  /** Probability that a leader is isolated the moment it applies a command (what it sends next
+   *  is cut off in flight). */
+  readonly commitIsolateRate: number;
   /** Probability weights of the nemesis actions: partition, isolate, cut, heal, crash. */
   readonly nemesisWeights: readonly [number, number, number, number, number];
 }
+
+/**
+ * Named scenario profiles. `figure8` aims at §5.4.2: three nodes, one entry per append, and
+ * leaders isolated the moment they are elected (their first entries stay on their own disk) or
+ * the moment they apply (what they send next is cut off), so that an entry of an earlier term
+ * can reach a majority alone, exactly the window the Figure 8 rule closes.
+ */
+export const SCENARIO_PROFILES = {
+  default: {},
+  figure8: {
+    profile: 'figure8',
+    nodes: 3,
+    knobs: {
+      maxEntriesPerAppend: 1,
+      leaderIsolateRate: 0.5,
+      commitIsolateRate: 0.2,
+      leaderCrashRate: 0,
+      commitCrashRate: 0,
+      dropRate: 0,
+    },
+  },
+} as const satisfies Record<string, Omit<ScenarioConfig, 'seed'>>;
+
+/** The name of a {@link SCENARIO_PROFILES} entry. */
+export type ScenarioProfile = keyof typeof SCENARIO_PROFILES;
 
 /** What a passing scenario did. */
 export interface ScenarioReport {
@@ -92,6 +125,7 @@ export class ScenarioFailure extends Error {
     property: string,
     detail: string,
     trace: readonly string[],
+    profile = 'default',
   ) {
     super(
       [
@@ -99,7 +133,7 @@ export class ScenarioFailure extends Error {
         `seed=${seed} steps=${steps}`,
         'last trace lines:',
         ...trace.map((l) => `  ${l}`),
-        `replay: RAFT_SEED=${seed} pnpm vitest run --project @raft/testing sim   (or: pnpm sim --seed ${seed})`,
+        `replay: RAFT_SEED=${seed}${profile === 'default' ? '' : ` RAFT_PROFILE=${profile}`} pnpm vitest run --project @raft/testing sim   (or: pnpm sim --seed ${seed}${profile === 'default' ? '' : ` --profile ${profile}`})`,
       ].join('\n'),
     );
     this.name = 'ScenarioFailure';
@@ -157,6 +191,8 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
   // nodes: the precondition of Figure 8 (§5.4.2) and of most interesting log repairs.
   const leaderCrashRate = faults ? draw(k.leaderCrashRate, knobs.pick([0, 0.1, 0.3, 0.6])) : 0;
   const commitCrashRate = faults ? draw(k.commitCrashRate, knobs.pick([0, 0, 0.01, 0.05])) : 0;
+  const leaderIsolateRate = faults ? draw(k.leaderIsolateRate, knobs.pick([0, 0, 0.2, 0.5])) : 0;
+  const commitIsolateRate = faults ? draw(k.commitIsolateRate, knobs.pick([0, 0, 0.02, 0.1])) : 0;
   const weights = k.nemesisWeights ?? [25, 10, 10, 25, 30];
   const totalWeight = weights.reduce((a, b) => a + b, 0);
 
@@ -193,13 +229,14 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
       property,
       `${detail}\nnodes:\n${states.join('\n')}`,
       trace,
+      config.profile,
     );
   };
 
   const ids = Array.from({ length: n }, (_, i) => `n${i + 1}`);
   const bootstrap: Membership = { members: ids.map((id) => ({ id, address: id, voter: true })) };
   log(
-    `seed=${seed} nodes=${n} drop=${dropRate} dup=${duplicateRate} netDelay<=${maxNetDelay} diskDelay<=${maxDiskDelay} maxEntries=${maxEntriesPerAppend} inflight=${maxInflightAppends} preVote=${preVote} checkQuorum=${checkQuorum} leaderCrash=${leaderCrashRate} commitCrash=${commitCrashRate}`,
+    `seed=${seed} nodes=${n} drop=${dropRate} dup=${duplicateRate} netDelay<=${maxNetDelay} diskDelay<=${maxDiskDelay} maxEntries=${maxEntriesPerAppend} inflight=${maxInflightAppends} preVote=${preVote} checkQuorum=${checkQuorum} leaderCrash=${leaderCrashRate} commitCrash=${commitCrashRate} leaderIsolate=${leaderIsolateRate} commitIsolate=${commitIsolateRate}`,
   );
 
   const nodes = new Map<NodeId, SimNode>();
@@ -225,6 +262,15 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
           nemesisPrng.chance(commitCrashRate)
         ) {
           scheduler.schedule(nemesisPrng.range(0, 10), () => crashAndRestart(sn), 'commit-crash');
+        }
+        if (
+          commitIsolateRate > 0 &&
+          phase === 'chaos' &&
+          sn.role === 'leader' &&
+          nemesisPrng.chance(commitIsolateRate)
+        ) {
+          network.isolate(id);
+          log(`ISOLATE ${id} (leader, just applied ${at.index})`);
         }
         return at.index;
       },
@@ -273,6 +319,17 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
           nemesisPrng.chance(leaderCrashRate)
         ) {
           scheduler.schedule(nemesisPrng.range(0, 40), () => crashAndRestart(sn), 'leader-crash');
+        }
+        if (
+          ev.role === 'leader' &&
+          phase === 'chaos' &&
+          leaderIsolateRate > 0 &&
+          nemesisPrng.chance(leaderIsolateRate)
+        ) {
+          // Synchronously, before the runtime sends this Ready's messages: the new leader's
+          // no-op stays on its own disk.
+          network.isolate(id);
+          log(`ISOLATE ${id} (just elected)`);
         }
       } else if (ev.type === 'fatal') {
         log(`${id} fatal ${ev.error.message}`);

@@ -55,6 +55,7 @@ export async function runSeeds(
               'simulator error',
               err instanceof Error ? (err.stack ?? err.message) : String(err),
               [],
+              config.profile,
             ),
       );
       if (failures.length >= (options.maxFailures ?? 5)) break;
