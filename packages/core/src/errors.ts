@@ -85,11 +85,14 @@ export class NotLeaderError extends RaftError {
   }
 }
 
-/** A wait ran out. `outcome: 'unknown'`: a proposal may or may not have been applied. */
+/**
+ * A wait ran out. `outcome: 'unknown'`: a proposal may or may not have been applied, so it is
+ * not `retryable`: retry only commands that are safe to apply twice (or carry an idempotency key).
+ */
 export class TimeoutError extends RaftError {
   readonly outcome = 'unknown' as const;
   constructor(message: string, options?: RaftErrorOptions) {
-    super('TIMEOUT', message, { ...options, retryable: true });
+    super('TIMEOUT', message, { ...options, retryable: false });
   }
 }
 

@@ -7,6 +7,7 @@
 declare function setTimeout(callback: () => void, ms: number): unknown;
 declare function clearTimeout(handle: unknown): void;
 declare const performance: { now(): number } | undefined;
+declare function queueMicrotask(callback: () => void): void;
 declare const setImmediate: ((callback: () => void) => unknown) | undefined;
 declare const MessageChannel:
   | (new () => {
@@ -29,6 +30,16 @@ export function hostClearTimeout(handle: unknown): void {
 export function hostNow(): number {
   return typeof performance !== 'undefined' ? performance.now() : Date.now();
 }
+
+/** Runs `callback` once the current task's synchronous code is done (a microtask). */
+const hostQueueMicrotask: (callback: () => void) => void =
+  typeof queueMicrotask === 'function'
+    ? queueMicrotask
+    : (callback) => {
+        Promise.resolve().then(callback);
+      };
+
+export { hostQueueMicrotask as queueMicrotask };
 
 /** The host's random source; the engine never calls it directly (it gets a `Random`). */
 export function hostRandom(): number {

@@ -562,7 +562,8 @@ export class Raft {
       }
       return;
     }
-    if (pr.maybeUpdate(m.matchIndex)) {
+    // etcd's rule: an ack that only confirms the known match still ends probing.
+    if (pr.maybeUpdate(m.matchIndex) || (pr.state === 'probe' && pr.match === m.matchIndex)) {
       if (pr.state === 'probe') pr.becomeReplicate();
       else pr.inflights.freeLE(m.matchIndex);
       if (this.maybeCommit()) this.markAllDirty(true);

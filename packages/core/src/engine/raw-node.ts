@@ -22,8 +22,13 @@ import type { EngineConfig, EngineStatus, InitialState } from './raft.js';
 import { Raft } from './raft.js';
 import type { Ready, SoftState } from './ready.js';
 
-function sameHardState(a: HardState, b: HardState): boolean {
-  return a.term === b.term && a.votedFor === b.votedFor && a.commit === b.commit;
+/**
+ * Term and vote must be durable before dependent messages leave; the commit index need not
+ * be (it is re-learned from the leader, etcd's MustSync makes the same call). So a change of
+ * the commit index alone produces no hardState: that spares a stable-store write per commit.
+ */
+function sameTermAndVote(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.votedFor === b.votedFor;
 }
 
 /** See the module comment. */
@@ -84,8 +89,7 @@ export class RawNode {
       r.role !== this.prevSoftState.role ||
       r.leaderId !== this.prevSoftState.leaderId ||
       r.term !== this.prevHardState.term ||
-      r.votedFor !== this.prevHardState.votedFor ||
-      r.log.committed !== this.prevHardState.commit
+      r.votedFor !== this.prevHardState.votedFor
     );
   }
 
@@ -98,7 +102,7 @@ export class RawNode {
     this.outstanding = true;
 
     const hs = r.hardState();
-    const hardChanged = !sameHardState(hs, this.prevHardState);
+    const hardChanged = !sameTermAndVote(hs, this.prevHardState);
     const soft: SoftState = { role: r.role, leaderId: r.leaderId };
     const softChanged =
       soft.role !== this.prevSoftState.role || soft.leaderId !== this.prevSoftState.leaderId;
@@ -125,7 +129,8 @@ export class RawNode {
     return rd;
   }
 
-  /** The Ready returned by the last `ready()` has been handled (persisted, sent, applied). */
+  /** The Ready returned by the last `ready()` has been handled: persisted, sent, and its
+   *  committed entries handed to the state machine (applying may finish later). */
   advance(rd: Ready): void {
     if (!this.outstanding) throw new Error('RawNode.advance() called without an outstanding Ready');
     this.outstanding = false;

@@ -29,7 +29,9 @@ export interface SoftState {
 export interface Ready {
   /** Present when role or leader changed since the previous Ready. */
   readonly softState?: SoftState;
-  /** Present when it changed: persist (after `entries`) before `messagesAfterPersist`. */
+  /** Present when the term or the vote changed (it carries the current commit index too):
+   *  persist (after `entries`) before `messagesAfterPersist`. A change of the commit index
+   *  alone is not reported: it need not be durable (the leader re-sends it). */
   readonly hardState?: HardState;
   /** Entries to append. May replace a stored suffix (entries[0].index <= stored last). */
   readonly entries: readonly LogEntry[];

@@ -20,6 +20,8 @@ export interface Pending<T> {
   term: Term;
   /** Forwarded proposals: the id echoed by the leader. */
   requestId: number;
+  /** Forwarded proposals: the node the proposal was sent to (only its answer counts). */
+  forwardedTo: string | null;
   /** A per-call timer or abort listener to clean up on settle. */
   cleanup: (() => void) | null;
 }
@@ -38,6 +40,7 @@ export function createPending<T>(
     index: 0,
     term: 0,
     requestId: 0,
+    forwardedTo: null,
     cleanup: null,
   };
 }

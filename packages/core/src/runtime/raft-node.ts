@@ -41,7 +41,7 @@ import type {
   ProposeResponseMessage,
   RaftMessage,
 } from '../messages.js';
-import { hostRandom } from '../platform.js';
+import { hostRandom, queueMicrotask } from '../platform.js';
 import type { HardState, LogEntry, LogIndex, Member, Membership, NodeId, Term } from '../types.js';
 import type { RaftEvent, RaftEventListener } from './events.js';
 import { EventEmitter } from './events.js';
@@ -132,6 +132,12 @@ type Result<Res> = ProposeResult<Res>;
 
 /** Results kept for forwarded proposals whose answer arrives after the entry applied. */
 const RECENT_RESULTS_LIMIT = 4096;
+/** Forwarded proposals a leader remembers to answer duplicates (oldest forgotten first). */
+const FORWARDED_SEEN_LIMIT = 4096;
+/** Committed entries allowed to wait for the state machine before the Ready loop waits too. */
+const MAX_APPLY_BACKLOG = 65_536;
+/** Hosts' timers overflow past 2^31 - 1 ms (about 24.8 days) and would fire at once. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 function isPromiseLike(v: unknown): v is PromiseLike<unknown> {
   return (
@@ -155,6 +161,12 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
   private lifecycle: RaftNodeState = 'created';
   private engine: RawNode | null = null;
   private draining = false;
+  private drainScheduled = false;
+  /** Committed batches waiting for the state machine, in order; see enqueueApply(). */
+  private applyQueue: (readonly LogEntry[])[] = [];
+  private applyBacklog = 0;
+  private applyRunning = false;
+  private applyPromise: Promise<void> = Promise.resolve();
   private drainPromise: Promise<void> = Promise.resolve();
   private tickTimer: TimerHandle | null = null;
   private stopPromise: Promise<void> | null = null;
@@ -173,7 +185,12 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
   private collisions: Pending<Result<Res>>[] = [];
   /** Forwarded proposals waiting for the leader's proposeResponse, by request id. */
   private readonly forwarded = new Map<number, Pending<Result<Res>>>();
-  private nextRequestId = 1;
+  /** Starts at a random point so ids never repeat across restarts (a late answer to a forward
+   *  made before a restart must not settle a new proposal). */
+  private nextRequestId: number;
+  /** Leader side: forwarded proposals already appended, by sender and request id, so a
+   *  duplicated `propose` message is answered with the first position, not appended twice. */
+  private readonly forwardedSeen = new Map<string, { index: LogIndex; term: Term }>();
   private readonly recentResults = new Map<LogIndex, { term: Term; result: Res | undefined }>();
   private readonly deadlines: DeadlineQueue<Result<Res>>;
 
@@ -189,6 +206,7 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
     this.random = options.random ?? hostRandom;
     this.logger = childLogger(options.logger ?? noopLogger, { nodeId: options.id });
     this.emitter = new EventEmitter((err) => this.logger.error({ err }, 'event listener threw'));
+    this.nextRequestId = 1 + Math.floor(this.random() * 2 ** 48);
     this.deadlines = new DeadlineQueue(this.clock, (p) =>
       this.expire(p, new TimeoutError(`proposal timed out after ${this.opts.requestTimeoutMs} ms`)),
     );
@@ -285,13 +303,14 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
       });
       this.checkStarting();
     } catch (err) {
+      const error = RaftError.is(err)
+        ? err
+        : new RaftError('UNAVAILABLE', 'start() failed', { cause: err });
       if (this.lifecycle === 'starting') {
         this.lifecycle = 'failed';
-        this.fatalError = RaftError.is(err)
-          ? err
-          : new StorageError('start() failed', { cause: err });
+        this.fatalError = error;
       }
-      throw err;
+      throw error;
     }
     this.lifecycle = 'running';
     this.armTick();
@@ -317,8 +336,11 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
     // A start() in flight sees the new state at its next step and gives up; wait for that.
     if (this.startPromise !== null)
       await this.withTimeout(this.startPromise, this.opts.requestTimeoutMs);
-    // Let an in-flight storage write finish (bounded) before closing the stores under it.
-    await this.withTimeout(this.drainPromise, this.opts.requestTimeoutMs);
+    // Let an in-flight storage write and apply finish (bounded) before closing under them.
+    await this.withTimeout(
+      Promise.all([this.drainPromise, this.applyPromise]),
+      this.opts.requestTimeoutMs,
+    );
     const errors: unknown[] = [];
     const close = async (what: string, fn: () => Promise<void>): Promise<void> => {
       try {
@@ -468,9 +490,15 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
       );
     }
     const timeoutMs = options?.timeoutMs;
-    if (timeoutMs !== undefined && (!Number.isFinite(timeoutMs) || timeoutMs <= 0)) {
+    if (
+      timeoutMs !== undefined &&
+      (!Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_TIMEOUT_MS)
+    ) {
       return Promise.reject(
-        new RaftError('INVALID_ARGUMENT', `timeoutMs must be a positive number, got ${timeoutMs}`),
+        new RaftError(
+          'INVALID_ARGUMENT',
+          `timeoutMs must be a positive number of at most ${MAX_TIMEOUT_MS}, got ${timeoutMs}`,
+        ),
       );
     }
     const signal = options?.signal;
@@ -555,6 +583,7 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
 
   private forward(p: Pending<Result<Res>>, leaderId: NodeId, data: Uint8Array): void {
     p.requestId = this.nextRequestId++;
+    p.forwardedTo = leaderId;
     this.forwarded.set(p.requestId, p);
     const msg: ProposeMessage = {
       type: 'propose',
@@ -589,8 +618,20 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
       reply(0, 0, { leaderId: this.id, reason: 'entryTooLarge' });
       return;
     }
+    // A duplicated message (transports may duplicate) gets the first answer again: appending
+    // it twice would apply the command twice.
+    const key = `${m.from}\u0000${m.requestId}`;
+    const seen = this.forwardedSeen.get(key);
+    if (seen !== undefined) {
+      reply(seen.index, seen.term);
+      return;
+    }
     try {
       const { index, term } = engine.propose(m.data);
+      this.forwardedSeen.set(key, { index, term });
+      if (this.forwardedSeen.size > FORWARDED_SEEN_LIMIT) {
+        this.forwardedSeen.delete(this.forwardedSeen.keys().next().value as string);
+      }
       reply(index, term);
       this.schedule();
     } catch (err) {
@@ -602,7 +643,7 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
 
   private onProposeResponse(m: ProposeResponseMessage): void {
     const p = this.forwarded.get(m.requestId);
-    if (p === undefined || m.from === this.id) return;
+    if (p === undefined || m.from !== p.forwardedTo) return;
     this.forwarded.delete(m.requestId);
     if (p.settled) return;
     if (m.rejected !== undefined) {
@@ -632,10 +673,20 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
 
   // ------------------------------------------------------------------ the Ready loop
 
+  /**
+   * Starts a drain on a microtask, so that every input of the current turn (all proposals,
+   * all delivered messages) lands in the same Ready: one append, one fsync, one message per
+   * follower. A drain already running picks new inputs up by itself.
+   */
   private schedule(): void {
-    if (this.draining || this.lifecycle !== 'running') return;
-    this.draining = true;
-    this.drainPromise = this.drain();
+    if (this.draining || this.drainScheduled || this.lifecycle !== 'running') return;
+    this.drainScheduled = true;
+    queueMicrotask(() => {
+      this.drainScheduled = false;
+      if (this.draining || this.lifecycle !== 'running') return;
+      this.draining = true;
+      this.drainPromise = this.drain();
+    });
   }
 
   private async drain(): Promise<void> {
@@ -653,7 +704,11 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
         }
         if (this.lifecycle !== 'running') return;
         if (rd.messagesAfterPersist.length > 0) this.transport.send(rd.messagesAfterPersist);
-        if (rd.committedEntries.length > 0) await this.apply(rd.committedEntries);
+        if (rd.committedEntries.length > 0) {
+          // Back pressure: never let more than a bounded backlog wait for the state machine.
+          if (this.applyBacklog > MAX_APPLY_BACKLOG) await this.applyPromise;
+          this.enqueueApply(rd.committedEntries);
+        }
         engine.advance(rd);
         if (this.lifecycle === 'running') this.updatePeers();
       }
@@ -679,9 +734,43 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
       this.emitter.emit({ type: 'leaderChanged', leaderId: s.leaderId, term: this.term });
   }
 
+  /**
+   * Applying runs beside the Ready loop, not inside it (as etcd's server does): a slow state
+   * machine then never holds back heartbeats, votes or acknowledgements, which would cost the
+   * leader its leadership. Batches apply strictly in order.
+   */
+  private enqueueApply(entries: readonly LogEntry[]): void {
+    this.applyQueue.push(entries);
+    this.applyBacklog += entries.length;
+    if (this.applyRunning) return;
+    this.applyRunning = true;
+    this.applyPromise = this.runApplies();
+  }
+
+  private async runApplies(): Promise<void> {
+    try {
+      for (
+        let batch = this.applyQueue.shift();
+        batch !== undefined;
+        batch = this.applyQueue.shift()
+      ) {
+        this.applyBacklog -= batch.length;
+        if (this.lifecycle !== 'running') break;
+        await this.apply(batch);
+      }
+    } catch (err) {
+      this.fail(err);
+    } finally {
+      this.applyQueue = [];
+      this.applyBacklog = 0;
+      this.applyRunning = false;
+    }
+  }
+
   private async apply(entries: readonly LogEntry[]): Promise<void> {
     const remember = this.forwarded.size > 0;
     for (const e of entries) {
+      if (this.lifecycle !== 'running') return;
       let result: Res | undefined;
       if (e.kind === 'command') {
         try {

@@ -51,7 +51,7 @@ describe('timeouts', () => {
     await c.clock.advance(1);
     expect(p.settled).toBe(true);
     expect(p.error).toBeInstanceOf(TimeoutError);
-    expect(p.error).toMatchObject({ code: 'TIMEOUT', outcome: 'unknown', retryable: true });
+    expect(p.error).toMatchObject({ code: 'TIMEOUT', outcome: 'unknown', retryable: false });
     expect(RaftError.is(p.error, 'TIMEOUT')).toBe(true);
     await c.stopAll();
   });

@@ -1,7 +1,8 @@
 /**
  * Raft safety properties, checked incrementally as the simulation runs (openraft's invariant
- * table; Raft paper Figure 3). Each hook costs O(entries it reports), never a scan of every
- * log, so the checker can run after every simulator event.
+ * table; Raft paper Figure 3). Each hook costs O(entries it reports), except the check of a new
+ * leader, which reads that leader's log once per election; so the checker can run after every
+ * simulator event.
  *
  * | property                | how it is observed                                             |
  * | ----------------------- | -------------------------------------------------------------- |
@@ -48,8 +49,14 @@ export function hashBytes(data: Uint8Array): number {
   return h >>> 0;
 }
 
-function chain(prev: number, term: Term, dataHash: number): number {
-  let h = Math.imul(prev ^ term, 0x9e3779b1);
+const KIND_CODES: Readonly<Record<LogEntry['kind'], number>> = {
+  command: 0,
+  noop: 1,
+  membership: 2,
+};
+
+function chain(prev: number, term: Term, kind: LogEntry['kind'], dataHash: number): number {
+  let h = Math.imul(prev ^ term ^ (KIND_CODES[kind] << 29), 0x9e3779b1);
   h = Math.imul(h ^ dataHash, 0x85ebca6b);
   return (h ^ (h >>> 15)) >>> 0;
 }
@@ -178,7 +185,7 @@ export class SafetyChecker {
     hashes.length = first.index - 1;
     let prev = first.index === 1 ? 0 : (hashes[first.index - 2] as number);
     for (const e of entries) {
-      prev = chain(prev, e.term, hashBytes(e.data));
+      prev = chain(prev, e.term, e.kind, hashBytes(e.data));
       hashes.push(prev);
       const key = `${e.index}:${e.term}`;
       const seen = this.chainByEntry.get(key);
@@ -244,10 +251,15 @@ export class SafetyChecker {
    * index whose entries' rewrite is still on its way to disk.)
    */
   onCommitted(node: NodeId, index: LogIndex): void {
+    if (index < 1) return;
     const hashes = this.chains.get(node);
-    if (hashes === undefined || index < 1) return;
-    const at = Math.min(index, hashes.length);
-    if (at < 1) return;
+    if (hashes === undefined || index > hashes.length) {
+      this.fail(
+        'apply durability',
+        `${node} applied up to ${index}, past its durable log (${hashes?.length ?? 0})`,
+      );
+    }
+    const at = index;
     const chainHash = hashes[at - 1] as number;
     const seen = this.committedChains.get(at);
     if (seen === undefined) this.committedChains.set(at, { hash: chainHash, node });
