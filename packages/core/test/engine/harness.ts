@@ -21,6 +21,7 @@ import type { Ready } from '../../src/engine/ready.js';
 import { encodeMembership } from '../../src/membership.js';
 import type { RaftMessage } from '../../src/messages.js';
 import type { EntryKind, HardState, LogEntry, NodeId, Term } from '../../src/types.js';
+import { seededRandom } from '../seeded-random.js';
 
 /** Engine settings a test may override (id and random are the harness's). */
 export type NodeConfig = Partial<Omit<EngineConfig, 'id' | 'random'>>;
@@ -28,17 +29,7 @@ export type NodeConfig = Partial<Omit<EngineConfig, 'id' | 'random'>>;
 /** Defaults: etcd's 10/1 ticks. */
 export const DEFAULT_CONFIG = { electionTicks: 10, heartbeatTicks: 1 } as const;
 
-/** mulberry32: a tiny seeded generator, uniform in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 const EMPTY = new Uint8Array(0);
 

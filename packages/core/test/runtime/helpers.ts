@@ -17,7 +17,6 @@ import type {
   RaftEvent,
   RaftNode,
   RaftNodeOptions,
-  Random,
   StateMachine,
   TimerHandle,
 } from '../../src/index.js';
@@ -28,6 +27,7 @@ import {
   MemoryStableStore,
 } from '../../src/index.js';
 import { hostNextTurn } from '../../src/platform.js';
+import { seededRandom } from '../seeded-random.js';
 
 // ------------------------------------------------------------------ event loop
 
@@ -121,17 +121,7 @@ export class ManualClock implements Clock {
 
 // ------------------------------------------------------------------ randomness
 
-/** mulberry32: a tiny seeded PRNG, uniform in [0, 1). */
-export function seededRandom(seed: number): Random {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 // ------------------------------------------------------------------ state machine and codec
 
