@@ -117,6 +117,8 @@ export class Raft {
   private readonly votes = new Map<NodeId, boolean>();
   /** Leader only: followers to send appends to at the next flush; value = send even if empty. */
   private readonly dirty = new Map<NodeId, boolean>();
+  /** Leader only: proposals were appended since the last flush. */
+  private newEntries = false;
 
   electionElapsed = 0;
   private heartbeatElapsed = 0;
@@ -208,6 +210,7 @@ export class Raft {
     this.votes.clear();
     this.progress.clear();
     this.dirty.clear();
+    this.newEntries = false;
   }
 
   becomeFollower(term: Term, leaderId: NodeId | null): void {
@@ -355,8 +358,8 @@ export class Raft {
     if (this.role !== 'leader') throw new NotLeaderError(this.leaderId);
     const index = this.log.lastIndex() + 1;
     this.log.append({ index, term: this.term, kind: 'command', data });
-    for (const id of this.progress.keys())
-      if (id !== this.id && !this.dirty.has(id)) this.dirty.set(id, false);
+    // Resolved once per flush, not per proposal: a turn's proposals leave as one batch.
+    this.newEntries = true;
     return { index, term: this.term };
   }
 
@@ -622,6 +625,11 @@ export class Raft {
 
   /** Sends the appends queued since the last flush: one batch per follower per Ready. */
   flushAppends(): void {
+    if (this.newEntries) {
+      this.newEntries = false;
+      for (const id of this.progress.keys())
+        if (id !== this.id && !this.dirty.has(id)) this.dirty.set(id, false);
+    }
     if (this.dirty.size === 0) return;
     if (this.role === 'leader') {
       for (const [id, sendIfEmpty] of this.dirty) {

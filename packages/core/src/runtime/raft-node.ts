@@ -323,7 +323,6 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
   }
 
   private async doStop(): Promise<void> {
-    const wasActive = this.lifecycle === 'running' || this.lifecycle === 'failed';
     const previous = this.lifecycle;
     this.lifecycle = 'stopping';
     this.tickTimer?.cancel();
@@ -350,7 +349,8 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
         this.logger.error({ err }, `closing the ${what} failed`);
       }
     };
-    if (wasActive || previous === 'starting')
+    // A failed node closed its transport already (fail()).
+    if (previous === 'running' || previous === 'starting')
       await close('transport', () => this.transport.close());
     await close('log store', () => this.logStore.close());
     await close('stable store', () => this.stableStore.close());
