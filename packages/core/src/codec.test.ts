@@ -215,11 +215,19 @@ const examples: ReadonlyArray<readonly [string, RaftMessage]> = [
   ['heartbeatResponse', { type: 'heartbeatResponse', from: 'n2', to: 'n1', term: 0 }],
   [
     'propose',
-    { type: 'propose', from: 'n3', to: 'n1', term: 5, requestId: 42, data: data(0xde, 0xad) },
+    {
+      type: 'propose',
+      from: 'n3',
+      to: 'n1',
+      term: 5,
+      session: 2 ** 47 + 3,
+      requestId: 42,
+      data: data(0xde, 0xad),
+    },
   ],
   [
     'propose, empty data',
-    { type: 'propose', from: 'n3', to: 'n1', term: 5, requestId: MAX, data: data() },
+    { type: 'propose', from: 'n3', to: 'n1', term: 5, session: 0, requestId: MAX, data: data() },
   ],
   [
     'proposeResponse accepted',
@@ -228,6 +236,7 @@ const examples: ReadonlyArray<readonly [string, RaftMessage]> = [
       from: 'n1',
       to: 'n3',
       term: 5,
+      session: 9,
       requestId: 42,
       index: 99,
       entryTerm: 5,
@@ -240,6 +249,7 @@ const examples: ReadonlyArray<readonly [string, RaftMessage]> = [
       from: 'n1',
       to: 'n3',
       term: 5,
+      session: 9,
       requestId: 42,
       index: 0,
       entryTerm: 0,
@@ -253,6 +263,7 @@ const examples: ReadonlyArray<readonly [string, RaftMessage]> = [
       from: 'n1',
       to: 'n3',
       term: 5,
+      session: MAX,
       requestId: 1,
       index: 0,
       entryTerm: 0,
@@ -268,6 +279,7 @@ const examples: ReadonlyArray<readonly [string, RaftMessage]> = [
       from: 'ü',
       to: '日本',
       term: 1,
+      session: 0,
       requestId: 0,
       index: 0,
       entryTerm: 0,
@@ -361,9 +373,7 @@ describe('round trip', () => {
         ]),
         commit: 3,
       }),
-    ).toEqual(
-      bytesOf(header(3), 4, 1, 3, 3, 5, [0x00, 1, 0xaa], [0x05, 2, 0], [0x02, 2, 0xbb, 0xcc]),
-    );
+    ).toEqual(bytesOf(header(3), 4, 1, 3, 3, [0x00, 1, 0xaa], [0x05, 2, 0], [0x02, 2, 0xbb, 0xcc]));
     expect(
       encodeMessage({
         type: 'appendResponse',
@@ -384,22 +394,37 @@ describe('round trip', () => {
         from: 'a',
         to: 'b',
         term: 1,
+        session: 300,
         requestId: 7,
         data: data(1, 2),
       }),
-    ).toEqual(bytesOf(header(7), 7, 2, 1, 2));
+    ).toEqual(bytesOf(header(7), uv(300), 7, 2, 1, 2));
     expect(
       encodeMessage({
         type: 'proposeResponse',
         from: 'a',
         to: 'b',
         term: 1,
+        session: 5,
         requestId: 7,
         index: 0,
         entryTerm: 0,
         rejected: { leaderId: 'c', reason: 'entryTooLarge' },
       }),
-    ).toEqual(bytesOf(header(8), 0x03, 7, 0, 0, 1, ascii('c')));
+    ).toEqual(bytesOf(header(8), 0x03, 5, 7, 0, 0, 1, ascii('c')));
+    expect(
+      encodeMessage({
+        type: 'proposeResponse',
+        from: 'a',
+        to: 'b',
+        term: 1,
+        session: 5,
+        requestId: 7,
+        index: 0,
+        entryTerm: 0,
+        rejected: { leaderId: null, reason: 'staleTerm' },
+      }),
+    ).toEqual(bytesOf(header(8), 0x01, 5, 7, 0, 0, 3));
     expect(encodeMessage({ type: 'heartbeat', from: 'é', to: '🦀', term: MAX, commit: 0 })).toEqual(
       bytesOf(CODEC_VERSION, 5, 2, 0xc3, 0xa9, 4, 0xf0, 0x9f, 0xa6, 0x80, uv(MAX), 0),
     );
@@ -431,13 +456,17 @@ describe('encoder validation', () => {
       expectInvalidArgument({ type: 'heartbeat', ...base, commit: bad }, 'commit');
       expectInvalidArgument({ type: 'heartbeatResponse', ...base, term: bad }, 'term');
       expectInvalidArgument(
-        { type: 'propose', ...base, requestId: bad, data: data() },
+        { type: 'propose', ...base, session: 1, requestId: bad, data: data() },
         'requestId',
+      );
+      expectInvalidArgument(
+        { type: 'propose', ...base, session: bad, requestId: 1, data: data() },
+        'session',
       );
     }
   });
 
-  it('rejects non-contiguous or unsafe entry indexes', () => {
+  it('rejects entries that do not follow prevIndex contiguously, or unsafe indexes', () => {
     const message: AppendMessage = {
       type: 'append',
       ...base,
@@ -450,15 +479,21 @@ describe('encoder validation', () => {
       commit: 0,
     };
     expectInvalidArgument(message, 'contiguous');
+    // Contiguous among themselves, but not after prevIndex: the wire cannot say this.
+    expectInvalidArgument(
+      { ...message, entries: entries(7, [[1, 'command', data()]]) },
+      'prevIndex',
+    );
     expectInvalidArgument(
       {
         ...message,
+        prevIndex: MAX - 1,
         entries: entries(MAX, [
           [1, 'command', data()],
           [1, 'command', data()],
         ]),
       },
-      'entries[1].index',
+      'MAX_SAFE_INTEGER',
     );
   });
 
@@ -482,6 +517,7 @@ describe('encoder validation', () => {
       {
         type: 'proposeResponse',
         ...base,
+        session: 0,
         requestId: 0,
         index: 0,
         entryTerm: 0,
@@ -504,7 +540,7 @@ describe('decoder rejects malformed input with CodecError', () => {
 
   it('rejects a wrong version byte', () => {
     const encoded = encodeMessage(examples[0]?.[1] as RaftMessage);
-    for (const version of [0, 2, 255]) {
+    for (const version of [0, 1, 3, 255]) {
       const copy = encoded.slice();
       copy[0] = version;
       expect(expectCodecError(copy, 'version').offset).toBe(0);
@@ -527,21 +563,21 @@ describe('decoder rejects malformed input with CodecError', () => {
 
   it('rejects huge declared lengths without allocating them', () => {
     // 2^40 bytes of proposal data, 2^50 bytes of node id, 2^40 bytes of entry data.
-    expectCodecError(bytesOf(header(7), 1, uv(2 ** 40), 1, 2, 3), 'exceeds the remaining');
+    expectCodecError(bytesOf(header(7), 1, 1, uv(2 ** 40), 1, 2, 3), 'exceeds the remaining');
     expectCodecError(bytesOf(CODEC_VERSION, 5, uv(2 ** 50), 0x61), 'exceeds the remaining');
     expectCodecError(
-      bytesOf(header(3), 0, 0, 0, 1, 1, 0x00, uv(2 ** 40), 1, 2),
+      bytesOf(header(3), 0, 0, 0, 1, 0x00, uv(2 ** 40), 1, 2),
       'exceeds the remaining',
     );
   });
 
   it('bounds the entry count by the remaining input and by maxEntries', () => {
     // 2^50 entries declared, a few bytes present.
-    const huge = bytesOf(header(3), 0, 0, 0, uv(2 ** 50), 1, 0, 0);
+    const huge = bytesOf(header(3), 0, 0, 0, uv(2 ** 50), 0, 0);
     expectCodecError(huge, 'maxEntries');
     expectCodecError(huge, 'remaining input', { maxEntries: MAX });
     // 3 entries declared, room for 2.
-    expectCodecError(bytesOf(header(3), 0, 0, 0, 3, 1, [0, 0], [0, 0]), 'remaining input');
+    expectCodecError(bytesOf(header(3), 0, 0, 0, 3, [0, 0], [0, 0]), 'remaining input');
     const many: AppendMessage = {
       type: 'append',
       from: 'a',
@@ -627,15 +663,15 @@ describe('decoder rejects malformed input with CodecError', () => {
   });
 
   it('rejects an unknown rejection reason of proposeResponse', () => {
-    expect(decodeMessage(bytesOf(header(8), 0x01, 0, 0, 0, 2))).toMatchObject({
+    expect(decodeMessage(bytesOf(header(8), 0x01, 0, 0, 0, 0, 2))).toMatchObject({
       rejected: { leaderId: null, reason: 'dropped' },
     });
-    expectCodecError(bytesOf(header(8), 0x01, 0, 0, 0, 3), 'rejection reason');
-    expectCodecError(bytesOf(header(8), 0x01, 0, 0, 0), 'truncated');
+    expectCodecError(bytesOf(header(8), 0x01, 0, 0, 0, 0, 4), 'rejection reason');
+    expectCodecError(bytesOf(header(8), 0x01, 0, 0, 0, 0), 'truncated');
   });
 
   it('rejects invalid entry headers and redundant terms', () => {
-    const append = (...entryBytes: number[]) => bytesOf(header(3), 0, 1, 0, 1, 1, entryBytes);
+    const append = (...entryBytes: number[]) => bytesOf(header(3), 0, 1, 0, 1, entryBytes);
     expect(decodeMessage(append(0x02, 0))).toMatchObject({ entries: [{ kind: 'membership' }] });
     expectCodecError(append(0x03, 0), 'invalid header'); // kind 3
     expectCodecError(append(0x08, 0), 'invalid header'); // reserved bit
@@ -646,8 +682,8 @@ describe('decoder rejects malformed input with CodecError', () => {
   });
 
   it('rejects a last entry index above MAX_SAFE_INTEGER', () => {
-    expectCodecError(bytesOf(header(3), 0, 0, 0, 2, uv(MAX), [0, 0], [0, 0]), 'MAX_SAFE');
-    expect(decodeMessage(bytesOf(header(3), 0, 0, 0, 1, uv(MAX), [0, 0]))).toMatchObject({
+    expectCodecError(bytesOf(header(3), uv(MAX - 1), 0, 0, 2, [0, 0], [0, 0]), 'MAX_SAFE');
+    expect(decodeMessage(bytesOf(header(3), uv(MAX - 1), 0, 0, 1, [0, 0]))).toMatchObject({
       entries: [{ index: MAX }],
     });
   });
@@ -731,13 +767,14 @@ const heartbeatResponseArb = envelope.map(
 );
 
 const proposeArb = fc
-  .record({ env: envelope, requestId: safeNat, data: payload })
+  .record({ env: envelope, session: safeNat, requestId: safeNat, data: payload })
   .map(({ env, ...rest }): RaftMessage => ({ type: 'propose', ...env, ...rest }));
 
 const proposeResponseArb = fc
   .record(
     {
       env: envelope,
+      session: safeNat,
       requestId: safeNat,
       index: safeNat,
       entryTerm: safeNat,
@@ -748,12 +785,13 @@ const proposeResponseArb = fc
             'notLeader' as const,
             'entryTooLarge' as const,
             'dropped' as const,
+            'staleTerm' as const,
           ),
         },
         { noNullPrototype: true },
       ),
     },
-    { requiredKeys: ['env', 'requestId', 'index', 'entryTerm'], noNullPrototype: true },
+    { requiredKeys: ['env', 'session', 'requestId', 'index', 'entryTerm'], noNullPrototype: true },
   )
   .map(({ env, ...rest }): RaftMessage => ({ type: 'proposeResponse', ...env, ...rest }));
 

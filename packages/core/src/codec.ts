@@ -3,7 +3,7 @@
  * and strict: the decoder accepts exactly the bytes the encoder produces, so
  * `encodeMessage(decodeMessage(bytes))` returns `bytes` whenever decoding succeeds.
  *
- * Layout (version 1). `uv` is an unsigned LEB128 varint holding a safe integer (at most 8
+ * Layout (version 2). `uv` is an unsigned LEB128 varint holding a safe integer (at most 8
  * bytes, minimal length); `str` is a `uv` byte length followed by well-formed UTF-8; `bytes` is
  * a `uv` length followed by raw bytes; `flags` is one byte whose unlisted bits MUST be zero.
  *
@@ -14,15 +14,16 @@
  * then, by tag:
  *   1  vote               flags(b0 preVote) lastLogIndex:uv lastLogTerm:uv
  *   2  voteResponse       flags(b0 preVote, b1 granted)
- *   3  append             prevIndex:uv prevTerm:uv commit:uv count:uv
- *                         [firstIndex:uv entry × count]            (only when count > 0)
+ *   3  append             prevIndex:uv prevTerm:uv commit:uv count:uv entry × count
  *   4  appendResponse     flags(b0 success, b1 conflict) matchIndex:uv
  *                         [conflict.index:uv conflict.term:uv]    (only when b1)
  *   5  heartbeat          commit:uv
  *   6  heartbeatResponse  (nothing)
- *   7  propose            requestId:uv data:bytes
- *   8  proposeResponse    flags(b0 rejected, b1 leaderId) requestId:uv index:uv entryTerm:uv
- *                         [reason:u8]  (only when b0: 0 notLeader, 1 entryTooLarge, 2 dropped)
+ *   7  propose            session:uv requestId:uv data:bytes
+ *   8  proposeResponse    flags(b0 rejected, b1 leaderId) session:uv requestId:uv index:uv
+ *                         entryTerm:uv
+ *                         [reason:u8]  (only when b0: 0 notLeader, 1 entryTooLarge, 2 dropped,
+ *                                       3 staleTerm)
  *                         [leaderId:str]                          (only when b1; b1 needs b0)
  *
  * entry  header(b0-b1 kind: 0 command, 1 noop, 2 membership; b2 term follows) [term:uv] data:bytes
@@ -31,8 +32,11 @@
  * Tag 0 is never valid (a zeroed buffer is not a message). Tags are never reused or
  * renumbered: a new message type takes the next free tag; a changed layout takes a new version.
  *
- * An append carries a contiguous slice of the log (§5.3), so only the first index is encoded;
- * entry `i` has index `firstIndex + i`. An entry's term is encoded only when it differs from the
+ * An append carries the contiguous slice of the log that follows `prevIndex` (§5.3), so no
+ * index is encoded at all: entry `i` has index `prevIndex + 1 + i`. The format cannot express an
+ * append whose entries do not follow `prevIndex`, and the encoder refuses to build one. (Version
+ * 1 carried the first index apart from `prevIndex`, so a malformed append could name entries that
+ * did not follow it.) An entry's term is encoded only when it differs from the
  * previous entry's term (the first entry compares against `prevTerm`), which in steady state
  * makes the per-entry overhead two bytes for payloads under 128 bytes.
  */
@@ -52,7 +56,7 @@ import type {
 import type { EntryKind, LogEntry } from './types.js';
 
 /** The format version written in byte 0. The decoder rejects every other version. */
-export const CODEC_VERSION = 1;
+export const CODEC_VERSION = 2;
 
 /** Bounds {@link decodeMessage} enforces before allocating anything proportional to them. */
 export interface DecodeLimits {
@@ -85,7 +89,12 @@ const FLAG_REJECTED = 0x01;
 const FLAG_LEADER_ID = 0x02;
 
 /** Rejection reasons of proposeResponse, by wire code. Codes are never reused. */
-const REJECTIONS: readonly ProposeRejection[] = ['notLeader', 'entryTooLarge', 'dropped'];
+const REJECTIONS: readonly ProposeRejection[] = [
+  'notLeader',
+  'entryTooLarge',
+  'dropped',
+  'staleTerm',
+];
 
 function rejectionCode(reason: ProposeRejection): number {
   const code = REJECTIONS.indexOf(reason);
@@ -117,8 +126,8 @@ const STRING_CHUNK = 4096;
  *
  * Throws a `RaftError` with code `INVALID_ARGUMENT` (a caller bug, never a transport
  * condition) when the message cannot be represented: an integer field (term, index, commit,
- * requestId, ...) that is not a non-negative safe integer, append entries whose indexes are not
- * contiguous, an unknown entry kind or message type, or a node id containing a lone UTF-16
+ * requestId, ...) that is not a non-negative safe integer, append entries whose indexes do not
+ * run contiguously from `prevIndex + 1`, an unknown entry kind or message type, or a node id containing a lone UTF-16
  * surrogate.
  */
 export function encodeMessage(message: RaftMessage): Uint8Array {
@@ -233,12 +242,19 @@ function measureMessage(message: RaftMessage): number {
       return envelope;
     case 'propose': {
       const length = message.data.length;
-      return envelope + uintSize(message.requestId, 'requestId') + varintSize(length) + length;
+      return (
+        envelope +
+        uintSize(message.session, 'session') +
+        uintSize(message.requestId, 'requestId') +
+        varintSize(length) +
+        length
+      );
     }
     case 'proposeResponse': {
       let size =
         envelope +
         1 +
+        uintSize(message.session, 'session') +
         uintSize(message.requestId, 'requestId') +
         uintSize(message.index, 'index') +
         uintSize(message.entryTerm, 'entryTerm');
@@ -266,17 +282,17 @@ function measureAppendBody(message: AppendMessage): number {
     uintSize(message.commit, 'commit') +
     varintSize(count);
   if (count === 0) return size;
-  const firstIndex = (entries[0] as LogEntry).index;
-  size += uintSize(firstIndex, 'entries[0].index');
-  // Contiguity plus a safe last index implies every index is safe.
-  uintSize((entries[count - 1] as LogEntry).index, `entries[${count - 1}].index`);
+  const firstIndex = message.prevIndex + 1;
+  if (count - 1 > Number.MAX_SAFE_INTEGER - firstIndex) {
+    throw invalidArgument('the last entry index exceeds Number.MAX_SAFE_INTEGER');
+  }
   let previousTerm = message.prevTerm;
   for (let i = 0; i < count; i++) {
     const entry = entries[i] as LogEntry;
-    // §5.3: AppendEntries carries a contiguous slice of the leader's log.
+    // §5.3: AppendEntries carries the slice of the leader's log that follows prevIndex.
     if (entry.index !== firstIndex + i) {
       throw invalidArgument(
-        `entries[${i}].index is ${entry.index}, expected ${firstIndex + i} (entries must be contiguous)`,
+        `entries[${i}].index is ${entry.index}, expected ${firstIndex + i} (entries must follow prevIndex ${message.prevIndex} contiguously)`,
       );
     }
     entryKindCode(entry.kind, i);
@@ -378,6 +394,7 @@ function writeMessage(message: RaftMessage, out: Uint8Array): void {
       return;
     case 'propose':
       out[1] = TAG_PROPOSE;
+      pos = writeVarint(out, pos, message.session);
       pos = writeVarint(out, pos, message.requestId);
       writeBytes(out, pos, message.data);
       return;
@@ -387,6 +404,7 @@ function writeMessage(message: RaftMessage, out: Uint8Array): void {
       const leaderId = rejected === undefined ? null : rejected.leaderId;
       out[pos++] =
         (rejected !== undefined ? FLAG_REJECTED : 0) | (leaderId !== null ? FLAG_LEADER_ID : 0);
+      pos = writeVarint(out, pos, message.session);
       pos = writeVarint(out, pos, message.requestId);
       pos = writeVarint(out, pos, message.index);
       pos = writeVarint(out, pos, message.entryTerm);
@@ -403,8 +421,6 @@ function writeAppendBody(message: AppendMessage, out: Uint8Array, start: number)
   pos = writeVarint(out, pos, message.prevTerm);
   pos = writeVarint(out, pos, message.commit);
   pos = writeVarint(out, pos, entries.length);
-  if (entries.length === 0) return;
-  pos = writeVarint(out, pos, (entries[0] as LogEntry).index);
   let previousTerm = message.prevTerm;
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i] as LogEntry;
@@ -537,6 +553,7 @@ export function decodeMessage(bytes: Uint8Array, limits?: DecodeLimits): RaftMes
         from,
         to,
         term,
+        session: reader.varint('session'),
         requestId: reader.varint('requestId'),
         data: reader.bytes('data'),
       } satisfies ProposeMessage;
@@ -548,6 +565,7 @@ export function decodeMessage(bytes: Uint8Array, limits?: DecodeLimits): RaftMes
       if (flags === FLAG_LEADER_ID) {
         throw new CodecError('proposeResponse has a leaderId but is not rejected', flagsOffset);
       }
+      const session = reader.varint('session');
       const requestId = reader.varint('requestId');
       const index = reader.varint('index');
       const entryTerm = reader.varint('entryTerm');
@@ -562,6 +580,7 @@ export function decodeMessage(bytes: Uint8Array, limits?: DecodeLimits): RaftMes
           from,
           to,
           term,
+          session,
           requestId,
           index,
           entryTerm,
@@ -573,6 +592,7 @@ export function decodeMessage(bytes: Uint8Array, limits?: DecodeLimits): RaftMes
           from,
           to,
           term,
+          session,
           requestId,
           index,
           entryTerm,
@@ -607,10 +627,10 @@ function readAppendBody(
   }
   const entries: LogEntry[] = [];
   if (count > 0) {
-    const firstOffset = reader.pos;
-    const firstIndex = reader.varint('first entry index');
+    // Entries follow prevIndex: entry i has index prevIndex + 1 + i.
+    const firstIndex = prevIndex + 1;
     if (count - 1 > Number.MAX_SAFE_INTEGER - firstIndex) {
-      throw new CodecError('last entry index exceeds Number.MAX_SAFE_INTEGER', firstOffset);
+      throw new CodecError('last entry index exceeds Number.MAX_SAFE_INTEGER', countOffset);
     }
     const input = reader.input;
     let previousTerm = prevTerm;

@@ -53,6 +53,20 @@ export interface RaftNodeOptions<Cmd, Res> {
   readonly maxBytesPerAppend?: number;
   /** Most unacknowledged AppendEntries per follower (pipelining window). Default 64. */
   readonly maxInflightAppends?: number;
+  /**
+   * Back-pressure: most entries this node holds that its state machine has not applied yet
+   * (uncommitted, or committed and waiting to apply). Past it, `propose()` rejects with
+   * PROPOSAL_DROPPED (retryable; nothing appended), and at most this many committed entries wait
+   * in the apply queue. Heartbeats, votes and acknowledgements are never held back, so a slow
+   * state machine costs throughput, never leadership. Default 65536.
+   */
+  readonly maxPendingEntries?: number;
+  /**
+   * Decode every command once on the node where `propose()` is called, before it enters the
+   * log: a command the codec cannot read back is refused with INVALID_ARGUMENT instead of
+   * reaching every state machine. Costs one `decode` per proposal; default true.
+   */
+  readonly validateCommands?: boolean;
 }
 
 /** The numeric and mode options with their defaults applied. */
@@ -68,6 +82,8 @@ export interface ResolvedOptions {
   readonly maxEntriesPerAppend: number;
   readonly maxBytesPerAppend: number;
   readonly maxInflightAppends: number;
+  readonly maxPendingEntries: number;
+  readonly validateCommands: boolean;
 }
 
 /** The defaults, in one place (documented on {@link RaftNodeOptions}). */
@@ -83,7 +99,70 @@ export const DEFAULT_OPTIONS: ResolvedOptions = {
   maxEntriesPerAppend: 4096,
   maxBytesPerAppend: 1024 * 1024,
   maxInflightAppends: 64,
+  maxPendingEntries: 65_536,
+  validateCommands: true,
 };
+
+/** Every key of {@link RaftNodeOptions}: anything else is a typo. */
+const OPTION_KEYS = [
+  'id',
+  'stateMachine',
+  'codec',
+  'logStore',
+  'stableStore',
+  'transport',
+  'clock',
+  'random',
+  'logger',
+  'tickMs',
+  'electionTimeoutMs',
+  'heartbeatMs',
+  'requestTimeoutMs',
+  'followerProposals',
+  'preVote',
+  'checkQuorum',
+  'maxCommandBytes',
+  'maxEntriesPerAppend',
+  'maxBytesPerAppend',
+  'maxInflightAppends',
+  'maxPendingEntries',
+  'validateCommands',
+] as const satisfies readonly (keyof RaftNodeOptions<unknown, unknown>)[];
+
+// Compile-time check that OPTION_KEYS lists every option.
+type Unlisted = Exclude<keyof RaftNodeOptions<unknown, unknown>, (typeof OPTION_KEYS)[number]>;
+const everyOptionListed: [Unlisted] extends [never] ? true : Unlisted = true;
+void everyOptionListed;
+
+/** Edit distance, for "did you mean" hints (option keys are short). */
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0] as number;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j] as number;
+      const cost = a[i - 1]?.toLowerCase() === b[j - 1]?.toLowerCase() ? 0 : 1;
+      row[j] = Math.min(above + 1, (row[j - 1] as number) + 1, diagonal + cost);
+      diagonal = above;
+    }
+  }
+  return row[b.length] as number;
+}
+
+/** The valid key closest to `key`, if any is close enough to be a likely typo. */
+export function closestKey(key: string, keys: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(key.length / 3)) + 1;
+  for (const k of keys) {
+    const d = editDistance(key, k);
+    if (d < bestDistance) {
+      best = k;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
 
 function int(field: string, value: unknown, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
@@ -104,8 +183,26 @@ function bool(field: string, value: unknown): boolean {
 export function validateOptions<Cmd, Res>(options: RaftNodeOptions<Cmd, Res>): ResolvedOptions {
   if (typeof options !== 'object' || options === null)
     throw new ConfigError('options', 'must be an object');
+  for (const key of Object.keys(options)) {
+    if (!(OPTION_KEYS as readonly string[]).includes(key)) {
+      const hint = closestKey(key, OPTION_KEYS);
+      throw new ConfigError(
+        key,
+        `unknown option${hint === undefined ? '' : `; did you mean '${hint}'?`} (valid options: ${OPTION_KEYS.join(', ')})`,
+      );
+    }
+  }
   if (typeof options.id !== 'string' || options.id.length === 0 || options.id.length > 255) {
     throw new ConfigError('id', 'must be a non-empty string of at most 255 characters');
+  }
+  if (typeof options.stateMachine !== 'object' || options.stateMachine === null) {
+    // Every function has an `apply` method (Function.prototype.apply): refuse it explicitly.
+    throw new ConfigError(
+      'stateMachine',
+      typeof options.stateMachine === 'function'
+        ? 'must be an object with an apply(command, at) method, not a function: pass { apply: yourFunction }'
+        : 'must be an object with an apply(command, at) method',
+    );
   }
   const requireMethods = (field: string, value: unknown, methods: readonly string[]): void => {
     for (const m of methods) {
@@ -185,5 +282,12 @@ export function validateOptions<Cmd, Res>(options: RaftNodeOptions<Cmd, Res>): R
       1,
       65_536,
     ),
+    maxPendingEntries: int(
+      'maxPendingEntries',
+      options.maxPendingEntries ?? d.maxPendingEntries,
+      1,
+      16_777_216,
+    ),
+    validateCommands: bool('validateCommands', options.validateCommands ?? d.validateCommands),
   };
 }

@@ -8,7 +8,7 @@
  * - transport callbacks never throw;
  * - adapters wrap driver errors: `new StorageError('append failed', { cause })`.
  */
-import type { NodeId } from './types.js';
+import type { LogIndex, NodeId, Term } from './types.js';
 
 /** The closed set of error codes. Apps map them to HTTP statuses in one table. */
 export type RaftErrorCode =
@@ -26,7 +26,19 @@ export type RaftErrorCode =
   | 'ENTRY_TOO_LARGE'
   | 'MEMBERSHIP_CHANGE_PENDING'
   | 'COMPACTED'
-  | 'UNAVAILABLE';
+  | 'UNAVAILABLE'
+  | 'APPLY_FAILED';
+
+/**
+ * What a failed proposal did, when the error says:
+ * - `unknown`: it may or may not be applied (it may have left before the failure, and commit
+ *   later). Retry only commands that are safe to apply twice, or that carry an idempotency key.
+ * - `notApplied`: it was not applied and never will be; retrying cannot apply it twice.
+ *
+ * `propose()` rejects with an error that always carries one, except {@link ApplyError} (the
+ * command WAS applied, and the state machine threw: that is its result).
+ */
+export type ProposalOutcome = 'unknown' | 'notApplied';
 
 const BRAND = Symbol.for('@raft/error');
 
@@ -35,26 +47,60 @@ export interface RaftErrorOptions {
   readonly cause?: unknown;
 }
 
+/** Options of the {@link RaftError} constructor. */
+export interface RaftErrorInit extends RaftErrorOptions {
+  /** Default false. */
+  readonly retryable?: boolean;
+  /** For errors of a proposal: see {@link ProposalOutcome}. */
+  readonly outcome?: ProposalOutcome;
+}
+
+/**
+ * The subclass each code comes with, for {@link RaftError.is} to narrow to. Codes not listed
+ * are plain {@link RaftError}s.
+ */
+export interface RaftErrorClasses {
+  NOT_LEADER: NotLeaderError;
+  NO_LEADER: NotLeaderError;
+  TIMEOUT: TimeoutError;
+  LEADERSHIP_LOST: LeadershipLostError;
+  STORAGE: StorageError;
+  INVALID_CONFIG: ConfigError;
+  MEMBERSHIP_CHANGE_PENDING: MembershipChangeInProgressError;
+  CODEC: CodecError;
+  APPLY_FAILED: ApplyError;
+}
+
+/** The error type that carries `code`: its subclass, or RaftError. */
+export type RaftErrorOf<C extends RaftErrorCode> = C extends keyof RaftErrorClasses
+  ? RaftErrorClasses[C]
+  : RaftError & { readonly code: C };
+
 /** Base class of every error this project throws or rejects with. */
 export class RaftError extends Error {
   readonly code: RaftErrorCode;
   /** True when the same call may succeed if retried (possibly on another node). */
   readonly retryable: boolean;
+  /** Set on the errors `propose()` rejects with: see {@link ProposalOutcome}. */
+  readonly outcome: ProposalOutcome | undefined;
 
-  constructor(
-    code: RaftErrorCode,
-    message: string,
-    options?: RaftErrorOptions & { readonly retryable?: boolean },
-  ) {
+  constructor(code: RaftErrorCode, message: string, options?: RaftErrorInit) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
     this.retryable = options?.retryable ?? false;
+    this.outcome = options?.outcome;
     Object.defineProperty(this, BRAND, { value: true, enumerable: false });
   }
 
-  /** True if `err` is a RaftError (from any copy of this package), optionally with `code`. */
-  static is(err: unknown, code?: RaftErrorCode): err is RaftError {
+  /**
+   * True if `err` is a RaftError (from any copy of this package), optionally with `code`; with a
+   * code it narrows to that code's subclass, so `RaftError.is(e, 'NOT_LEADER') && e.leaderId`
+   * type-checks.
+   */
+  static is<C extends RaftErrorCode>(err: unknown, code: C): err is RaftErrorOf<C>;
+  static is(err: unknown): err is RaftError;
+  static is(err: unknown, code?: RaftErrorCode): boolean {
     if (
       typeof err !== 'object' ||
       err === null ||
@@ -66,19 +112,21 @@ export class RaftError extends Error {
   }
 }
 
-/** This node is not the leader. `leaderId` is a hint (null when no leader is known). */
+/** This node is not the leader. `leaderId` is a hint (null when no leader is known). Nothing
+ *  was appended: `outcome` is `notApplied`. */
 export class NotLeaderError extends RaftError {
   readonly leaderId: NodeId | null;
   readonly leaderAddress: string | null;
   constructor(
     leaderId: NodeId | null,
     leaderAddress: string | null = null,
-    options?: RaftErrorOptions,
+    options?: RaftErrorOptions & { readonly message?: string },
   ) {
     super(
       leaderId === null ? 'NO_LEADER' : 'NOT_LEADER',
-      leaderId === null ? 'no leader is known' : `not the leader; the leader is ${leaderId}`,
-      { ...options, retryable: true },
+      options?.message ??
+        (leaderId === null ? 'no leader is known' : `not the leader; the leader is ${leaderId}`),
+      { ...options, retryable: true, outcome: 'notApplied' },
     );
     this.leaderId = leaderId;
     this.leaderAddress = leaderAddress;
@@ -90,9 +138,9 @@ export class NotLeaderError extends RaftError {
  * not `retryable`: retry only commands that are safe to apply twice (or carry an idempotency key).
  */
 export class TimeoutError extends RaftError {
-  readonly outcome = 'unknown' as const;
+  declare readonly outcome: 'unknown';
   constructor(message: string, options?: RaftErrorOptions) {
-    super('TIMEOUT', message, { ...options, retryable: false });
+    super('TIMEOUT', message, { ...options, retryable: false, outcome: 'unknown' });
   }
 }
 
@@ -102,14 +150,20 @@ export class LeadershipLostError extends RaftError {
     message = 'leadership was lost before the proposal committed',
     options?: RaftErrorOptions,
   ) {
-    super('LEADERSHIP_LOST', message, { ...options, retryable: true });
+    super('LEADERSHIP_LOST', message, { ...options, retryable: true, outcome: 'notApplied' });
   }
 }
 
-/** A storage operation failed. Fatal: the node stops rather than risk acknowledging what is
- *  not stored. */
+/**
+ * A storage operation failed. Fatal: the node stops rather than risk acknowledging what is not
+ * stored. Proposals pending when it happened carry `outcome: 'unknown'` (their entries may have
+ * reached the followers before the local write failed).
+ */
 export class StorageError extends RaftError {
-  constructor(message: string, options?: RaftErrorOptions) {
+  constructor(
+    message: string,
+    options?: RaftErrorOptions & { readonly outcome?: ProposalOutcome },
+  ) {
     super('STORAGE', message, options);
   }
 }
@@ -123,10 +177,14 @@ export class ConfigError extends RaftError {
   }
 }
 
-/** A membership change is already in flight (issue #4). */
+/** A membership change is already in flight. */
 export class MembershipChangeInProgressError extends RaftError {
   constructor(message = 'a membership change is already in progress', options?: RaftErrorOptions) {
-    super('MEMBERSHIP_CHANGE_PENDING', message, { ...options, retryable: true });
+    super('MEMBERSHIP_CHANGE_PENDING', message, {
+      ...options,
+      retryable: true,
+      outcome: 'notApplied',
+    });
   }
 }
 
@@ -136,5 +194,25 @@ export class CodecError extends RaftError {
   constructor(message: string, offset: number, options?: RaftErrorOptions) {
     super('CODEC', `${message} (at byte ${offset})`, options);
     this.offset = offset;
+  }
+}
+
+/**
+ * The state machine's `apply()` threw for this command (or the codec could not decode it). The
+ * command WAS applied: applying is deterministic, so every replica threw at the same entry and
+ * recorded the same outcome, and the cluster went on. `cause` is what `apply()` threw on the node
+ * that answers; `index` and `term` locate the entry. Not retryable: the same command fails the
+ * same way.
+ */
+export class ApplyError extends RaftError {
+  readonly index: LogIndex;
+  readonly term: Term;
+  constructor(index: LogIndex, term: Term, options?: RaftErrorOptions) {
+    super('APPLY_FAILED', `the state machine threw applying entry ${index}`, {
+      ...options,
+      retryable: false,
+    });
+    this.index = index;
+    this.term = term;
   }
 }

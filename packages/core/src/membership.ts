@@ -3,7 +3,7 @@
  * (one entry per configuration change), so it favours a readable, versioned layout:
  * UTF-8 JSON `{"v":1,"members":[{"id","address","voter"}]}`.
  */
-import { RaftError } from './errors.js';
+import { CodecError, RaftError } from './errors.js';
 import type { Member, Membership } from './types.js';
 import { utf8Decode, utf8Encode } from './utf8.js';
 
@@ -24,7 +24,7 @@ export function decodeMembership(data: Uint8Array): Membership {
   }
   const obj = parsed as { v?: unknown; members?: unknown } | undefined;
   if (obj?.v !== 1 || !Array.isArray(obj.members)) {
-    throw new RaftError('CODEC', 'malformed membership entry');
+    throw new CodecError('malformed membership entry', 0);
   }
   const members: Member[] = obj.members.map((m: unknown) => {
     const r = m as Record<string, unknown>;
@@ -33,7 +33,7 @@ export function decodeMembership(data: Uint8Array): Membership {
       typeof r.address !== 'string' ||
       typeof r.voter !== 'boolean'
     ) {
-      throw new RaftError('CODEC', 'malformed member in membership entry');
+      throw new CodecError('malformed member in membership entry', 0);
     }
     return { id: r.id, address: r.address, voter: r.voter };
   });

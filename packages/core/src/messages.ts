@@ -12,7 +12,8 @@ import type { LogEntry, LogIndex, NodeId, Term } from './types.js';
 export interface Envelope {
   readonly from: NodeId;
   readonly to: NodeId;
-  /** The sender's current term (for `propose` and `proposeResponse`: informational only). */
+  /** The sender's current term (for `propose`: the term in which it knows `to` as leader; for
+   *  `proposeResponse`: informational only). */
   readonly term: Term;
 }
 
@@ -74,10 +75,18 @@ export interface HeartbeatResponseMessage extends Envelope {
 /**
  * A proposal a follower forwards to its leader (etcd MsgProp). Handled by the runtime, not the
  * engine: the leader appends the command and answers with a {@link ProposeResponseMessage}.
+ *
+ * At most once: `term` is the term in which the sender knows `to` as leader, and a leader takes
+ * a forward only in that very term. One node leads a term, in one incarnation (a restarted node
+ * comes back as a follower and can lead only a later term), so a duplicated or late forward can
+ * only reach the leader that already saw it, which remembers `(from, session, requestId)` for its
+ * whole term.
  */
 export interface ProposeMessage extends Envelope {
   readonly type: 'propose';
-  /** Chosen by the forwarding node (a non-negative safe integer); echoed in the response. */
+  /** Random per incarnation of the forwarding node (a non-negative safe integer). */
+  readonly session: number;
+  /** Increasing within a session, from 1; echoed in the response. */
   readonly requestId: number;
   readonly data: Uint8Array;
 }
@@ -85,6 +94,8 @@ export interface ProposeMessage extends Envelope {
 /** The leader's answer to a forwarded proposal: where the entry went, or why it did not. */
 export interface ProposeResponseMessage extends Envelope {
   readonly type: 'proposeResponse';
+  /** The `session` of the forward this answers. */
+  readonly session: number;
   readonly requestId: number;
   /** 0 when rejected. */
   readonly index: LogIndex;
@@ -95,10 +106,12 @@ export interface ProposeResponseMessage extends Envelope {
 }
 
 /**
- * Why a leader refused a forwarded proposal: `notLeader` (it is not the leader; try the hint),
- * `entryTooLarge` (larger than its `maxCommandBytes`), `dropped` (it cannot take proposals now).
+ * Why a leader refused a forwarded proposal; in every case nothing was appended:
+ * `notLeader` (it is not the leader; try the hint), `entryTooLarge` (larger than its
+ * `maxCommandBytes`), `dropped` (it cannot take proposals now), `staleTerm` (it leads a later
+ * term than the one the forward was stamped with).
  */
-export type ProposeRejection = 'notLeader' | 'entryTooLarge' | 'dropped';
+export type ProposeRejection = 'notLeader' | 'entryTooLarge' | 'dropped' | 'staleTerm';
 
 /** Every message a Raft node sends or receives. */
 export type RaftMessage =

@@ -2,7 +2,13 @@
  * `@raft/core/engine`: the pure, synchronous Raft engine for users who drive their own I/O
  * (etcd-style). Most users want `createRaftNode` from `@raft/core` instead.
  */
-export type { EngineConfig, EngineStatus, InitialState, ProgressStatus } from './raft.js';
+export type {
+  BasicStatus,
+  EngineConfig,
+  EngineStatus,
+  InitialState,
+  ProgressStatus,
+} from './raft.js';
 export { RawNode, validateEngineConfig } from './raw-node.js';
 export type { Ready, Role, SoftState } from './ready.js';
 export { isEmptyReady } from './ready.js';

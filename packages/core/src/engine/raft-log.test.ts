@@ -13,8 +13,14 @@ const log = (...terms: number[]): LogEntry[] => terms.map((t, i) => e(i + 1, t))
 const pairs = (entries: readonly LogEntry[]) => entries.map((x) => `${x.index}@${x.term}`);
 
 describe('RaftLog', () => {
-  it('loads a contiguous log as durable, clamping commit and applied', () => {
-    const l = new RaftLog(log(1, 1, 2), 10, 7);
+  it('refuses a commit index past the log (committed entries were lost)', () => {
+    expect(() => new RaftLog(log(1, 1, 2), 10, 0)).toThrow(
+      /commit index 10 is past the last log index 3/,
+    );
+  });
+
+  it('loads a contiguous log as durable, clamping applied to commit', () => {
+    const l = new RaftLog(log(1, 1, 2), 3, 7);
     expect(l.firstIndex()).toBe(1);
     expect(l.lastIndex()).toBe(3);
     expect(l.lastTerm()).toBe(2);

@@ -28,6 +28,9 @@ export class RaftLog {
   applying: LogIndex;
   /** Highest index the runtime reported applied. */
   applied: LogIndex;
+  /** Most entries handed out for applying and not yet reported applied (a bound on the
+   *  runtime's apply queue). */
+  maxApplying = Number.POSITIVE_INFINITY;
   /** Lowest index removed by a conflict truncation since the caller last reset it (or
    *  +Infinity): lets the engine notice that a configuration entry was truncated away. */
   truncatedFrom: LogIndex = Number.POSITIVE_INFINITY;
@@ -42,7 +45,14 @@ export class RaftLog {
       }
     }
     this.stableIndex = this.lastIndex();
-    this.committed = Math.min(committed, this.lastIndex());
+    // etcd refuses too: a commit index past the log means the log store lost committed entries,
+    // and a node that ran on would vote for candidates that lack them.
+    if (committed > this.lastIndex()) {
+      throw new RangeError(
+        `the commit index ${committed} is past the last log index ${this.lastIndex()}: committed entries were lost`,
+      );
+    }
+    this.committed = committed;
     this.applied = Math.min(applied, this.committed);
     this.applying = this.applied;
   }
@@ -184,14 +194,19 @@ export class RaftLog {
     return false;
   }
 
-  /** Committed, durable entries not yet handed out for applying. */
+  /** Committed, durable entries not yet handed out for applying (at most `maxApplying` beyond
+   *  `applied`). */
   nextCommittedEntries(): LogEntry[] {
-    const upTo = Math.min(this.committed, this.stableIndex);
+    const upTo = this.applyLimit();
     return upTo <= this.applying ? [] : this.slice(this.applying + 1, upTo + 1);
   }
 
   hasNextCommittedEntries(): boolean {
-    return Math.min(this.committed, this.stableIndex) > this.applying;
+    return this.applyLimit() > this.applying;
+  }
+
+  private applyLimit(): LogIndex {
+    return Math.min(this.committed, this.stableIndex, this.applied + this.maxApplying);
   }
 
   appliedTo(index: LogIndex): void {

@@ -58,6 +58,14 @@ export interface EngineConfig {
   readonly maxBytesPerAppend?: number;
   /** Most unacknowledged AppendEntries per follower in replicate state. Default 64. */
   readonly maxInflightAppends?: number;
+  /**
+   * For callers that apply committed entries beside the Ready loop: at most this many entries
+   * are handed out in Readies and not yet reported applied with `RawNode.appliedTo()`, so a slow
+   * state machine bounds the apply queue without holding back anything else. When set,
+   * `advance()` no longer counts a Ready's committed entries as applied. Default: unset (the
+   * caller applies them before `advance()`, which reports them applied).
+   */
+  readonly maxApplyingEntries?: number;
   readonly logger?: Logger;
 }
 
@@ -79,6 +87,15 @@ export interface ProgressStatus {
   readonly inflight: number;
 }
 
+/** The few fields callers need per message, without the cost of {@link EngineStatus}. */
+export interface BasicStatus {
+  readonly role: Role;
+  readonly term: Term;
+  readonly leaderId: NodeId | null;
+  readonly commitIndex: LogIndex;
+  readonly lastLogIndex: LogIndex;
+}
+
 /** A point-in-time view of the engine. */
 export interface EngineStatus {
   readonly id: NodeId;
@@ -97,6 +114,25 @@ export interface EngineStatus {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * Why `m` cannot have come from a correct peer, or null. An append carries the slice of the
+ * leader's log that follows `prevIndex` (§5.3), so entry `i` has index `prevIndex + 1 + i`, and
+ * terms never decrease along a log and never exceed the term of the leader that sends them.
+ */
+function malformation(m: RaftMessage): string | null {
+  if (m.type !== 'append') return null;
+  let term = m.prevTerm;
+  for (let i = 0; i < m.entries.length; i++) {
+    const e = m.entries[i] as LogEntry;
+    if (e.index !== m.prevIndex + 1 + i)
+      return `entries[${i}] has index ${e.index}, expected ${m.prevIndex + 1 + i}`;
+    if (e.term < term || e.term > m.term)
+      return `entries[${i}] has term ${e.term}, outside [${term}, ${m.term}]`;
+    term = e.term;
+  }
+  return null;
+}
 
 /** See the module comment. Used through {@link RawNode}. */
 export class Raft {
@@ -246,8 +282,10 @@ export class Raft {
       if (m.id === this.id) {
         pr.match = this.log.stableIndex;
         pr.becomeReplicate();
+        // Only the leader itself counts as recently active (etcd): a leader cut off right after
+        // its election then steps down after one election timeout, not two (thesis §6.2).
+        pr.recentActive = true;
       }
-      pr.recentActive = true;
       this.progress.set(m.id, pr);
     }
     // §5.4.2 / thesis §3.6.2: a no-op of the new term lets earlier entries commit.
@@ -365,6 +403,15 @@ export class Raft {
 
   step(m: RaftMessage): void {
     if (m.to !== this.id || m.type === 'propose' || m.type === 'proposeResponse') return;
+    // Messages come from the network: a malformed one is dropped before it can touch state.
+    const malformed = malformation(m);
+    if (malformed !== null) {
+      this.logger.warn(
+        { from: m.from, type: m.type, term: m.term },
+        `${this.id} dropped a malformed ${m.type} from ${m.from}: ${malformed}`,
+      );
+      return;
+    }
     if (m.term > this.term) {
       if (m.type === 'vote') {
         // Thesis §4.2.3: while we hear from a leader, ignore (pre-)votes: a node rejoining from
@@ -554,6 +601,14 @@ export class Raft {
   private handleAppendResponse(m: AppendResponseMessage): void {
     const pr = this.progress.get(m.from);
     if (!pr || m.from === this.id) return;
+    if (m.success && m.matchIndex > this.log.lastIndex()) {
+      // No follower can match entries this leader never had: not from a correct peer.
+      this.logger.warn(
+        { from: m.from, matchIndex: m.matchIndex },
+        `${this.id} ignored an acknowledgement of ${m.matchIndex} from ${m.from}, past its last index ${this.log.lastIndex()}`,
+      );
+      return;
+    }
     pr.recentActive = true;
     if (!m.success) {
       let hint = m.conflict?.index ?? m.matchIndex - 1;
@@ -587,7 +642,9 @@ export class Raft {
     if (pr.state === 'replicate' && pr.inflights.isFull()) pr.inflights.freeFirst();
     // A lagging follower gets an append even if nothing new is left to send: if the appends
     // in flight to it were lost, its answer (a rejection past its log end) restarts probing.
-    if (pr.match < this.log.lastIndex()) this.dirty.set(m.from, true);
+    // So does a probing one (etcd): a caught-up follower's answer to that empty append moves
+    // it back to replicate at once, not at the next proposal.
+    if (pr.match < this.log.lastIndex() || pr.state === 'probe') this.dirty.set(m.from, true);
   }
 
   /** The follower could not be reached: stop streaming to it and probe instead. */

@@ -18,7 +18,7 @@
  */
 import type { RaftMessage } from '../messages.js';
 import type { HardState, LogEntry, LogIndex, Member, NodeId, Term } from '../types.js';
-import type { EngineConfig, EngineStatus, InitialState } from './raft.js';
+import type { BasicStatus, EngineConfig, EngineStatus, InitialState } from './raft.js';
 import { Raft } from './raft.js';
 import type { Ready, SoftState } from './ready.js';
 
@@ -37,13 +37,18 @@ export class RawNode {
   private prevSoftState: SoftState;
   private prevHardState: HardState;
   private outstanding = false;
+  /** Applying is reported by appliedTo(), not by advance() (see EngineConfig). */
+  private readonly asyncApply: boolean;
 
   constructor(config: EngineConfig, initial: InitialState) {
     validateEngineConfig(config);
     this.raft = new Raft(config, initial);
+    this.asyncApply = config.maxApplyingEntries !== undefined;
+    if (config.maxApplyingEntries !== undefined)
+      this.raft.log.maxApplying = config.maxApplyingEntries;
     this.prevSoftState = { role: this.raft.role, leaderId: this.raft.leaderId };
-    // What the stable store holds. If the engine raised the term to its log's last term or
-    // clamped the commit index, the first Ready persists the difference.
+    // What the stable store holds. If the engine raised the term to its log's last term, the
+    // first Ready persists the difference.
     this.prevHardState = initial.hardState ?? { term: 0, votedFor: null, commit: 0 };
   }
 
@@ -74,6 +79,52 @@ export class RawNode {
   /** A transport could not reach `peer`: stop pipelining to it (etcd ReportUnreachable). */
   reportUnreachable(peer: NodeId): void {
     this.raft.reportUnreachable(peer);
+  }
+
+  /**
+   * Messages that may leave at once, taken without a Ready; safe to call while a Ready is
+   * outstanding (the caller is awaiting its persistence). What depends on durable state (vote
+   * grants, vote requests, append acknowledgements) stays for `messagesAfterPersist`; what does
+   * not (heartbeats, appends to followers, heartbeat responses, pre-votes) need not wait for a
+   * slow disk (etcd's asynchronous storage writes), so a stalled fsync never costs a leader its
+   * followers.
+   */
+  takeMessages(): RaftMessage[] {
+    const r = this.raft;
+    r.flushAppends();
+    const messages = r.msgs;
+    if (messages.length > 0) r.msgs = [];
+    return messages;
+  }
+
+  /**
+   * The state machine has applied every entry up to `index`. Only for engines configured with
+   * `maxApplyingEntries` (which then hand out at most that many entries beyond the last index
+   * reported here); otherwise `advance()` reports applying.
+   */
+  appliedTo(index: LogIndex): void {
+    const log = this.raft.log;
+    if (index > log.applying) {
+      throw new RangeError(`appliedTo(${index}) is past the entries handed out (${log.applying})`);
+    }
+    log.appliedTo(index);
+  }
+
+  /** Index of the last entry in the log (durable or not). */
+  lastIndex(): LogIndex {
+    return this.raft.log.lastIndex();
+  }
+
+  /** The engine's term and role, without building a full status (cheap enough per message). */
+  basicStatus(): BasicStatus {
+    const r = this.raft;
+    return {
+      role: r.role,
+      term: r.term,
+      leaderId: r.leaderId,
+      commitIndex: r.log.committed,
+      lastLogIndex: r.log.lastIndex(),
+    };
   }
 
   /** True when `ready()` would return something to do. */
@@ -141,7 +192,7 @@ export class RawNode {
       r.selfPersisted();
     }
     const lastApplied = rd.committedEntries[rd.committedEntries.length - 1];
-    if (lastApplied) r.log.appliedTo(lastApplied.index);
+    if (lastApplied && !this.asyncApply) r.log.appliedTo(lastApplied.index);
   }
 
   /** The configuration in force (the latest in the log). The same array until it changes. */
@@ -168,6 +219,7 @@ export function validateEngineConfig(config: EngineConfig): void {
   positiveInt('maxEntriesPerAppend', config.maxEntriesPerAppend);
   positiveInt('maxBytesPerAppend', config.maxBytesPerAppend);
   positiveInt('maxInflightAppends', config.maxInflightAppends);
+  positiveInt('maxApplyingEntries', config.maxApplyingEntries);
   if (config.heartbeatTicks >= config.electionTicks) {
     throw new RangeError(
       `heartbeatTicks (${config.heartbeatTicks}) must be less than electionTicks (${config.electionTicks})`,

@@ -57,6 +57,129 @@ export function settle<T>(p: Pending<T>, ok: boolean, value: unknown): void {
   else p.reject(value);
 }
 
+/** Spans of log indexes wider than this go to the overflow list instead of growing the ring. */
+const MAX_RING_SPAN = 1 << 16;
+
+/**
+ * Proposals waiting at known log positions, taken in index order as entries apply. A ring
+ * indexed by log index (the leader's own proposals take consecutive indexes), so tracking and
+ * settling cost no hashing and no allocation. Two proposals at one index (a forwarded one whose
+ * first position was overwritten in a later term) and positions far outside the ring's span go
+ * to a short overflow list.
+ *
+ * Invariant: every occupied slot holds an index in [base, end), and end - base <= capacity.
+ */
+export class PositionedProposals<T> {
+  private slots: (Pending<T> | undefined)[] = new Array<Pending<T> | undefined>(64);
+  private mask = 63;
+  private base = 0;
+  private end = 0;
+  private count = 0;
+  /** Collisions and far-away positions; scanned only while non-empty. */
+  private overflow: Pending<T>[] = [];
+
+  /** Proposals waiting. */
+  get size(): number {
+    return this.count + this.overflow.length;
+  }
+
+  /** Tracks `p` at `p.index`. */
+  add(p: Pending<T>): void {
+    const i = p.index;
+    if (this.count === 0) {
+      this.base = i;
+      this.end = i + 1;
+    } else if (i < this.base) {
+      if (!this.fits(this.end - i)) {
+        this.overflow.push(p);
+        return;
+      }
+      this.base = i;
+    } else if (i >= this.end) {
+      if (!this.fits(i + 1 - this.base)) {
+        this.overflow.push(p);
+        return;
+      }
+      this.end = i + 1;
+    }
+    const slot = i & this.mask;
+    if (this.slots[slot] !== undefined) {
+      this.overflow.push(p);
+      return;
+    }
+    this.slots[slot] = p;
+    this.count++;
+  }
+
+  /** Removes and returns the proposal at `index` in the ring (overflow: see takeOverflowAt). */
+  take(index: LogIndex): Pending<T> | undefined {
+    if (index < this.base || index >= this.end) return undefined;
+    const slot = index & this.mask;
+    const p = this.slots[slot];
+    if (p === undefined) return undefined;
+    this.slots[slot] = undefined;
+    if (--this.count === 0) this.base = this.end;
+    else if (index === this.base) {
+      let b = index + 1;
+      while (this.slots[b & this.mask] === undefined) b++;
+      this.base = b;
+    }
+    return p;
+  }
+
+  /** True while proposals sit in the overflow list. */
+  get hasOverflow(): boolean {
+    return this.overflow.length > 0;
+  }
+
+  /** Removes and returns the overflow proposals at `index`. */
+  takeOverflowAt(index: LogIndex): Pending<T>[] {
+    const taken: Pending<T>[] = [];
+    const rest: Pending<T>[] = [];
+    for (const p of this.overflow) (p.index === index ? taken : rest).push(p);
+    this.overflow = rest;
+    return taken;
+  }
+
+  /** Stops tracking `p` (its deadline passed). */
+  delete(p: Pending<T>): void {
+    if (this.slots[p.index & this.mask] === p) this.take(p.index);
+    else if (this.overflow.includes(p)) this.overflow = this.overflow.filter((x) => x !== p);
+  }
+
+  /** Every tracked proposal; the tracker is empty afterwards. */
+  drain(): Pending<T>[] {
+    const all: Pending<T>[] = [];
+    for (let i = this.base; i < this.end; i++) {
+      const p = this.slots[i & this.mask];
+      if (p !== undefined) all.push(p);
+    }
+    all.push(...this.overflow);
+    this.slots = new Array<Pending<T> | undefined>(64);
+    this.mask = 63;
+    this.base = this.end = this.count = 0;
+    this.overflow = [];
+    return all;
+  }
+
+  /** Grows the ring to hold `span` consecutive indexes; false when that is too wide. */
+  private fits(span: number): boolean {
+    if (span <= this.slots.length) return true;
+    if (span > MAX_RING_SPAN) return false;
+    let capacity = this.slots.length;
+    while (capacity < span) capacity *= 2;
+    const slots = new Array<Pending<T> | undefined>(capacity);
+    const mask = capacity - 1;
+    for (let i = this.base; i < this.end; i++) {
+      const p = this.slots[i & this.mask];
+      if (p !== undefined) slots[i & mask] = p;
+    }
+    this.slots = slots;
+    this.mask = mask;
+    return true;
+  }
+}
+
 /**
  * FIFO of pendings whose deadlines are non-decreasing, with one timer armed for the head.
  */

@@ -1,18 +1,19 @@
 /**
  * `createRaftNode()`: the runtime around the pure engine. It owns the clock, the transport,
- * the stores and the state machine, runs the Ready loop, and gives users
- * `await node.propose(command)`.
+ * the stores and the state machine, and gives users `await node.propose(command)`.
  *
  * ```
  *   created ──start()──► starting ──► running ──stop()──► stopping ──► stopped
  *                            │           │
- *                            └───────────┴──(storage / state machine error)──► failed
+ *                            └───────────┴──(storage error)──► failed
  * ```
  *
- * The Ready loop (DESIGN.md §4) runs serialized: inputs (ticks, messages, proposals) call the
- * engine synchronously and `schedule()` a drain; a running drain picks up everything that
- * arrived while it awaited storage, so all proposals of one event-loop turn become one append,
- * one fsync and one message per follower.
+ * This file is the façade that wires the pieces, each a concern of its own:
+ * - recovery.ts: what start() reads from the stores, and the bootstrap write;
+ * - ready-loop.ts: persist, send and advance the engine's Ready batches, in order;
+ * - applier.ts: the state machine, beside the loop, and the policy on exceptions;
+ * - proposals.ts: callers waiting for their entries, and their deadlines;
+ * - forwarding.ts: proposals forwarded from followers, at most once.
  */
 
 import type { RaftNodeOptions, ResolvedOptions } from '../config.js';
@@ -20,7 +21,9 @@ import { validateOptions } from '../config.js';
 import type { ProgressStatus } from '../engine/raft.js';
 import { RawNode } from '../engine/raw-node.js';
 import type { Ready, Role, SoftState } from '../engine/ready.js';
+import type { ApplyError } from '../errors.js';
 import {
+  ConfigError,
   LeadershipLostError,
   NotLeaderError,
   RaftError,
@@ -30,23 +33,22 @@ import {
 import type { Clock, TimerHandle } from '../interfaces/clock.js';
 import type { LogStore } from '../interfaces/log-store.js';
 import type { StableStore } from '../interfaces/stable-store.js';
-import type { CommandCodec, StateMachine } from '../interfaces/state-machine.js';
+import type { CommandCodec } from '../interfaces/state-machine.js';
 import type { Transport } from '../interfaces/transport.js';
 import type { Logger } from '../logger.js';
 import { childLogger, noopLogger } from '../logger.js';
-import { encodeMembership, validateMembership } from '../membership.js';
-import type {
-  ProposeMessage,
-  ProposeRejection,
-  ProposeResponseMessage,
-  RaftMessage,
-} from '../messages.js';
+import { validateMembership } from '../membership.js';
+import type { ProposeMessage, ProposeResponseMessage, RaftMessage } from '../messages.js';
 import { hostRandom, queueMicrotask } from '../platform.js';
-import type { HardState, LogEntry, LogIndex, Member, Membership, NodeId, Term } from '../types.js';
+import type { LogEntry, LogIndex, Member, Membership, NodeId, Term } from '../types.js';
+import { Applier } from './applier.js';
 import type { RaftEvent, RaftEventListener } from './events.js';
 import { EventEmitter } from './events.js';
+import { ForwardedProposals, ForwardLedger, rejectionError } from './forwarding.js';
 import type { Pending } from './proposals.js';
-import { createPending, DeadlineQueue, settle } from './proposals.js';
+import { createPending, DeadlineQueue, PositionedProposals, settle } from './proposals.js';
+import { ReadyLoop } from './ready-loop.js';
+import { recover } from './recovery.js';
 import { systemClock } from './system-clock.js';
 
 /** The subset of the standard AbortSignal the runtime uses (core compiles without DOM types). */
@@ -73,6 +75,12 @@ export interface ProposeResult<Res> {
   readonly result: Res;
 }
 
+/** What `waitForLeader()` resolves with. */
+export interface LeaderInfo {
+  readonly leaderId: NodeId;
+  readonly term: Term;
+}
+
 /** Matches the apps' `GET /v1/status`. */
 export interface RaftStatus {
   readonly id: NodeId;
@@ -94,31 +102,44 @@ export type RaftNodeState = 'created' | 'starting' | 'running' | 'stopping' | 's
 export interface RaftNode<Cmd, Res> {
   /**
    * Opens the stores, recovers state, starts the transport and the clock. `bootstrap` is
-   * honoured only on empty storage (a brand-new cluster); a restart recovers membership from
-   * its log. A node started on empty storage without `bootstrap` waits to be contacted by a
-   * leader. Rejects with StorageError if the stores fail; the node is then `failed`.
+   * honoured only on empty storage (a brand-new cluster: give every node the same membership,
+   * which must list this node); a restart recovers membership from its log. A node started on
+   * empty storage without `bootstrap` waits to be contacted by a leader.
+   *
+   * Rejects with StorageError if the stores fail or hold an inconsistent state (the node is then
+   * `failed`), with ConfigError for a bad `bootstrap`, and when called twice.
    */
   start(init?: { readonly bootstrap?: Membership }): Promise<void>;
   /**
-   * Stops timers, rejects waiting calls with code SHUTDOWN, waits (bounded by
-   * `requestTimeoutMs`) for the in-flight storage write, then closes the transport and the
-   * stores. Idempotent.
+   * Stops timers, rejects waiting calls with code SHUTDOWN (pending proposals with outcome
+   * `unknown`: they may still commit), waits (bounded by `requestTimeoutMs`) for the in-flight
+   * storage write and apply, then closes the transport and the stores. Idempotent.
    */
   stop(): Promise<void>;
   /**
    * Replicates `command` and resolves once it is committed AND applied on this node, with the
-   * state machine's result. Rejects with:
-   * - NotLeaderError (code NOT_LEADER or NO_LEADER) on a follower in `reject` mode, when no
-   *   leader is known, or when the node a proposal was forwarded to was no longer the leader;
-   *   nothing was appended;
-   * - TimeoutError (outcome unknown: it may still apply);
-   * - LeadershipLostError (another leader's entry took its index: it was NOT applied);
-   * - RaftError ABORTED (signal; outcome unknown), SHUTDOWN (outcome unknown if it was
-   *   pending), ENTRY_TOO_LARGE (here or at the leader), PROPOSAL_DROPPED, INVALID_ARGUMENT
-   *   (the codec could not encode the command);
-   * - on a failed node, the error that made it fail (code STORAGE or UNAVAILABLE).
+   * state machine's result. Every rejection is a RaftError whose `outcome` says whether the
+   * command may still apply (`unknown`) or never will (`notApplied`):
+   *
+   * | code | outcome | when |
+   * | --- | --- | --- |
+   * | NOT_LEADER, NO_LEADER | notApplied | a follower in `reject` mode, no leader known, or the node it was forwarded to is not the leader of that term (NotLeaderError, with `leaderId`) |
+   * | LEADERSHIP_LOST | notApplied | another leader's entry took its index |
+   * | PROPOSAL_DROPPED | notApplied | this node or the leader holds `maxPendingEntries` unapplied entries, or cannot take forwards now (retryable) |
+   * | ENTRY_TOO_LARGE, INVALID_ARGUMENT | notApplied | checked before anything is appended (size, codec round trip, options) |
+   * | SHUTDOWN, UNAVAILABLE, STORAGE | notApplied | the node is not running when called |
+   * | TIMEOUT | unknown | no outcome within the timeout (TimeoutError) |
+   * | ABORTED | unknown | the caller's signal fired after the proposal left |
+   * | SHUTDOWN | unknown | `stop()` was called while it was pending |
+   * | STORAGE | unknown | the node failed (a store failed) while it was pending |
+   * | APPLY_FAILED | (applied) | the state machine threw for this command on this node (ApplyError, `cause`): every replica recorded the same |
    */
   propose(command: Cmd, options?: CallOptions): Promise<ProposeResult<Res>>;
+  /**
+   * Resolves once this node knows a leader (at once if it does), with its id and term. Rejects
+   * with TimeoutError after `timeoutMs` (default `requestTimeoutMs`), ABORTED, or SHUTDOWN.
+   */
+  waitForLeader(options?: CallOptions): Promise<LeaderInfo>;
   /** A point-in-time status. Cheap; safe to poll. A node that is not running (stopped or
    *  failed) reports itself as a follower with no leader. */
   status(): RaftStatus;
@@ -132,23 +153,40 @@ type Result<Res> = ProposeResult<Res>;
 
 /** Results kept for forwarded proposals whose answer arrives after the entry applied. */
 const RECENT_RESULTS_LIMIT = 4096;
-/** Forwarded proposals a leader remembers to answer duplicates (oldest forgotten first). */
-const FORWARDED_SEEN_LIMIT = 4096;
-/** Committed entries allowed to wait for the state machine before the Ready loop waits too. */
-const MAX_APPLY_BACKLOG = 65_536;
 /** Hosts' timers overflow past 2^31 - 1 ms (about 24.8 days) and would fire at once. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
-function isPromiseLike(v: unknown): v is PromiseLike<unknown> {
-  return (
-    typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function'
-  );
+/** An error for a call made before anything was appended. */
+function notApplied(
+  code: 'SHUTDOWN' | 'UNAVAILABLE' | 'INVALID_ARGUMENT' | 'ENTRY_TOO_LARGE' | 'ABORTED',
+  message: string,
+  options?: { readonly cause?: unknown; readonly retryable?: boolean },
+): RaftError {
+  return new RaftError(code, message, { ...options, outcome: 'notApplied' });
+}
+
+function checkTimeout(timeoutMs: number | undefined): RaftError | null {
+  if (
+    timeoutMs !== undefined &&
+    (!Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_TIMEOUT_MS)
+  ) {
+    return notApplied(
+      'INVALID_ARGUMENT',
+      `timeoutMs must be a positive number of at most ${MAX_TIMEOUT_MS}, got ${timeoutMs}`,
+    );
+  }
+  return null;
+}
+
+interface LeaderWaiter {
+  readonly resolve: (info: LeaderInfo) => void;
+  readonly reject: (err: unknown) => void;
+  cleanup: () => void;
 }
 
 class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
   private readonly opts: ResolvedOptions;
   private readonly id: NodeId;
-  private readonly sm: StateMachine<Cmd, Res>;
   private readonly codec: CommandCodec<Cmd>;
   private readonly logStore: LogStore;
   private readonly stableStore: StableStore;
@@ -157,17 +195,11 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
   private readonly random: () => number;
   private readonly logger: Logger;
   private readonly emitter: EventEmitter;
+  private readonly applier: Applier<Cmd, Res>;
 
   private lifecycle: RaftNodeState = 'created';
   private engine: RawNode | null = null;
-  private draining = false;
-  private drainScheduled = false;
-  /** Committed batches waiting for the state machine, in order; see enqueueApply(). */
-  private applyQueue: (readonly LogEntry[])[] = [];
-  private applyBacklog = 0;
-  private applyRunning = false;
-  private applyPromise: Promise<void> = Promise.resolve();
-  private drainPromise: Promise<void> = Promise.resolve();
+  private loop: ReadyLoop | null = null;
   private tickTimer: TimerHandle | null = null;
   private stopPromise: Promise<void> | null = null;
   private startPromise: Promise<void> | null = null;
@@ -176,28 +208,26 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
 
   private softState: SoftState = { role: 'follower', leaderId: null };
   private term: Term = 0;
-  private applied: LogIndex = 0;
   private peers: readonly Member[] | null = null;
+  private leaderWaiters: LeaderWaiter[] = [];
 
-  /** Proposals with a known log position, by index. */
-  private readonly byIndex = new Map<LogIndex, Pending<Result<Res>>>();
-  /** Rare: a second proposal at an index already waited on (a forwarded one after a term change). */
-  private collisions: Pending<Result<Res>>[] = [];
-  /** Forwarded proposals waiting for the leader's proposeResponse, by request id. */
-  private readonly forwarded = new Map<number, Pending<Result<Res>>>();
-  /** Starts at a random point so ids never repeat across restarts (a late answer to a forward
-   *  made before a restart must not settle a new proposal). */
-  private nextRequestId: number;
-  /** Leader side: forwarded proposals already appended, by sender and request id, so a
-   *  duplicated `propose` message is answered with the first position, not appended twice. */
-  private readonly forwardedSeen = new Map<string, { index: LogIndex; term: Term }>();
-  private readonly recentResults = new Map<LogIndex, { term: Term; result: Res | undefined }>();
+  /** Proposals with a known log position. */
+  private readonly positioned = new PositionedProposals<Result<Res>>();
+  /** This node's forwards waiting for the leader's answer. */
+  private readonly forwarded: ForwardedProposals<Result<Res>>;
+  /** As leader: the forwards taken this term. */
+  private readonly ledger: ForwardLedger;
+  private readonly recentResults = new Map<
+    LogIndex,
+    { term: Term; result: Res | undefined; error: ApplyError | undefined }
+  >();
   private readonly deadlines: DeadlineQueue<Result<Res>>;
+  /** clock.now(), read once per turn. */
+  private nowCache = -1;
 
   constructor(options: RaftNodeOptions<Cmd, Res>) {
     this.opts = validateOptions(options);
     this.id = options.id;
-    this.sm = options.stateMachine;
     this.codec = options.codec;
     this.logStore = options.logStore;
     this.stableStore = options.stableStore;
@@ -206,10 +236,17 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
     this.random = options.random ?? hostRandom;
     this.logger = childLogger(options.logger ?? noopLogger, { nodeId: options.id });
     this.emitter = new EventEmitter((err) => this.logger.error({ err }, 'event listener threw'));
-    this.nextRequestId = 1 + Math.floor(this.random() * 2 ** 48);
+    this.forwarded = new ForwardedProposals(this.random);
+    this.ledger = new ForwardLedger(this.id, this.opts.maxCommandBytes);
     this.deadlines = new DeadlineQueue(this.clock, (p) =>
       this.expire(p, new TimeoutError(`proposal timed out after ${this.opts.requestTimeoutMs} ms`)),
     );
+    this.applier = new Applier(options.stateMachine, this.codec, this.logger, {
+      isRunning: () => this.lifecycle === 'running',
+      onApplied: (entry, result, error) => this.onApplied(entry, result, error),
+      onProgress: (applied) => this.onApplyProgress(applied),
+      fail: (err) => this.fail(err),
+    });
   }
 
   get state(): RaftNodeState {
@@ -224,63 +261,50 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
 
   start(init?: { readonly bootstrap?: Membership }): Promise<void> {
     if (this.lifecycle !== 'created') {
-      return Promise.reject(
-        new RaftError(
-          'INVALID_ARGUMENT',
-          `start() called on a node that is ${this.lifecycle}: create a new node over the same stores to restart`,
-        ),
-      );
+      const message =
+        this.lifecycle === 'starting' || this.lifecycle === 'running'
+          ? 'start() was already called on this node'
+          : `this node is ${this.lifecycle}: create a new node over the same stores to restart it`;
+      return Promise.reject(new RaftError('INVALID_ARGUMENT', message));
     }
-    try {
-      if (init?.bootstrap !== undefined) validateMembership(init.bootstrap);
-    } catch (err) {
-      return Promise.reject(err);
+    const bootstrap = init?.bootstrap;
+    if (bootstrap !== undefined) {
+      try {
+        validateMembership(bootstrap);
+      } catch (err) {
+        return Promise.reject(new ConfigError('bootstrap', (err as Error).message));
+      }
+      if (!bootstrap.members.some((m) => m.id === this.id)) {
+        // A cluster bootstrapped without this node would never elect it, and it would never
+        // hear from a leader: it would wait forever.
+        return Promise.reject(
+          new ConfigError(
+            'bootstrap',
+            `does not list this node (${this.id}); every node of a new cluster is started with the same membership, which includes it`,
+          ),
+        );
+      }
     }
     this.lifecycle = 'starting';
-    this.startPromise = this.doStart(init);
+    this.startPromise = this.doStart(bootstrap);
     return this.startPromise;
   }
 
   /** After each await of start-up: give up if stop() was called meanwhile. */
-  private checkStarting(): void {
+  private readonly checkStarting = (): void => {
     if (this.lifecycle !== 'starting')
       throw new RaftError('SHUTDOWN', 'stop() was called during start()');
-  }
+  };
 
-  private async doStart(init?: { readonly bootstrap?: Membership }): Promise<void> {
+  private async doStart(bootstrap: Membership | undefined): Promise<void> {
     try {
-      const bounds = await this.storage('open log store', () => this.logStore.open());
-      this.checkStarting();
-      let hardState = await this.storage('load hard state', () => this.stableStore.load());
-      this.checkStarting();
-      if (bounds.firstIndex !== 1) {
-        throw new StorageError(
-          `log starts at ${bounds.firstIndex}: compacted logs need snapshot support`,
-        );
-      }
-      let entries =
-        bounds.lastIndex >= bounds.firstIndex
-          ? await this.storage('read log', () =>
-              this.logStore.read(bounds.firstIndex, bounds.lastIndex + 1),
-            )
-          : [];
-      this.checkStarting();
-      if (entries.length === 0 && hardState === null && init?.bootstrap !== undefined) {
-        // A brand-new cluster: every bootstrapping node writes the same first entry, so their
-        // logs match from the start (etcd bootstraps the same way).
-        const entry: LogEntry = {
-          index: 1,
-          term: 1,
-          kind: 'membership',
-          data: encodeMembership(init.bootstrap),
-        };
-        hardState = { term: 1, votedFor: null, commit: 1 };
-        await this.storage('append bootstrap entry', () => this.logStore.append([entry]));
-        await this.storage('save hard state', () => this.stableStore.save(hardState as HardState));
-        this.checkStarting();
-        entries = [entry];
-      }
-      this.engine = new RawNode(
+      const { hardState, entries } = await recover(
+        this.logStore,
+        this.stableStore,
+        bootstrap,
+        this.checkStarting,
+      );
+      const engine = new RawNode(
         {
           id: this.id,
           electionTicks: Math.round(this.opts.electionTimeoutMs / this.opts.tickMs),
@@ -291,11 +315,20 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
           maxEntriesPerAppend: this.opts.maxEntriesPerAppend,
           maxBytesPerAppend: this.opts.maxBytesPerAppend,
           maxInflightAppends: this.opts.maxInflightAppends,
+          maxApplyingEntries: this.opts.maxPendingEntries,
           logger: this.logger,
         },
         { hardState, entries, applied: 0 },
       );
-      this.term = this.engine.status().term;
+      this.engine = engine;
+      this.loop = new ReadyLoop(engine, this.logStore, this.stableStore, this.transport, {
+        isRunning: () => this.lifecycle === 'running',
+        observe: (rd) => this.observe(rd),
+        apply: (committed) => this.applier.enqueue(committed),
+        advanced: () => this.updatePeers(),
+        fail: (err) => this.fail(err),
+      });
+      this.term = engine.basicStatus().term;
       this.updatePeers();
       await this.transport.start({
         onMessage: (m) => this.onMessage(m),
@@ -305,16 +338,19 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
     } catch (err) {
       const error = RaftError.is(err)
         ? err
-        : new RaftError('UNAVAILABLE', 'start() failed', { cause: err });
+        : new RaftError('UNAVAILABLE', `start() failed: ${(err as Error)?.message ?? err}`, {
+            cause: err,
+          });
       if (this.lifecycle === 'starting') {
         this.lifecycle = 'failed';
         this.fatalError = error;
       }
+      this.rejectLeaderWaiters(this.failedError());
       throw error;
     }
     this.lifecycle = 'running';
     this.armTick();
-    this.schedule();
+    this.loop.schedule();
   }
 
   stop(): Promise<void> {
@@ -327,7 +363,15 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
     this.lifecycle = 'stopping';
     this.tickTimer?.cancel();
     this.tickTimer = null;
-    this.rejectAll(new RaftError('SHUTDOWN', 'the node is shutting down'));
+    this.rejectAll(
+      () =>
+        new RaftError(
+          'SHUTDOWN',
+          'the node is shutting down; the proposal may still commit on the other nodes',
+          { outcome: 'unknown' },
+        ),
+    );
+    this.rejectLeaderWaiters(notApplied('SHUTDOWN', 'the node is shutting down'));
     if (previous === 'created') {
       this.lifecycle = 'stopped';
       return;
@@ -337,7 +381,7 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
       await this.withTimeout(this.startPromise, this.opts.requestTimeoutMs);
     // Let an in-flight storage write and apply finish (bounded) before closing under them.
     await this.withTimeout(
-      Promise.all([this.drainPromise, this.applyPromise]),
+      Promise.all([this.loop?.idle(), this.applier.whenIdle()]),
       this.opts.requestTimeoutMs,
     );
     const errors: unknown[] = [];
@@ -358,31 +402,19 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
     if (errors.length > 0) throw new StorageError('closing the node failed', { cause: errors[0] });
   }
 
+  /** Resolves when `p` settles or after `ms`, whichever is first; never rejects. */
   private withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
     return new Promise<void>((resolve) => {
       const timer = this.clock.setTimer(ms, () => {
         this.logger.warn({ ms }, 'gave up waiting during stop()');
         resolve();
       });
-      p.then(
-        () => {
-          timer.cancel();
-          resolve();
-        },
-        () => {
-          timer.cancel();
-          resolve();
-        },
-      );
+      const done = (): void => {
+        timer.cancel();
+        resolve();
+      };
+      p.then(done, done);
     });
-  }
-
-  private async storage<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      throw RaftError.is(err, 'STORAGE') ? err : new StorageError(`${what} failed`, { cause: err });
-    }
   }
 
   private fail(err: unknown): void {
@@ -395,7 +427,15 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
     this.tickTimer?.cancel();
     this.tickTimer = null;
     this.logger.error({ err: error }, 'fatal error: the node stopped participating');
-    this.rejectAll(error);
+    // The entries of pending proposals may have reached the followers before the failure.
+    this.rejectAll(
+      () =>
+        new StorageError(`the node failed: ${error.message}`, {
+          cause: error,
+          outcome: 'unknown',
+        }),
+    );
+    this.rejectLeaderWaiters(this.failedError());
     this.transport
       .close()
       .catch((closeErr: unknown) =>
@@ -404,21 +444,31 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
     this.emitter.emit({ type: 'fatal', error });
   }
 
-  private rejectAll(err: unknown): void {
-    for (const p of this.byIndex.values()) settle(p, false, err);
-    this.byIndex.clear();
-    for (const p of this.collisions) settle(p, false, err);
-    this.collisions = [];
-    for (const p of this.forwarded.values()) settle(p, false, err);
-    this.forwarded.clear();
-    for (const p of this.deadlines.drain()) settle(p, false, err);
+  /** The error calls to a failed node get: nothing of theirs was appended. */
+  private failedError(): RaftError {
+    const cause = this.fatalError;
+    const message = `the node failed and takes no calls: ${cause?.message ?? 'unknown error'}`;
+    return RaftError.is(cause, 'STORAGE')
+      ? new StorageError(message, { cause, outcome: 'notApplied' })
+      : notApplied('UNAVAILABLE', message, { cause });
+  }
+
+  private rejectAll(error: () => RaftError): void {
+    const pending = [
+      ...this.positioned.drain(),
+      ...this.forwarded.drain(),
+      ...this.deadlines.drain(),
+    ];
+    if (pending.length === 0) return;
+    const err = error();
+    for (const p of pending) settle(p, false, err);
   }
 
   private armTick(): void {
     this.tickTimer = this.clock.setTimer(this.opts.tickMs, () => {
       if (this.lifecycle !== 'running' || this.engine === null) return;
       this.engine.tick();
-      this.schedule();
+      this.loop?.schedule();
       this.armTick();
     });
   }
@@ -439,79 +489,103 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
     try {
       engine.step(m);
     } catch (err) {
-      // Only a malformed message (or a bug) gets here; drop it rather than stop the node.
+      // The engine drops malformed messages itself: only a bug gets here. Keep the node up.
       this.logger.error(
         { err, from: m.from, type: m.type },
         'dropped a message the engine rejected',
       );
     }
-    this.schedule();
+    this.loop?.schedule();
   }
 
   private onUnreachable(peer: NodeId): void {
     if (this.lifecycle !== 'running' || this.engine === null) return;
     this.engine.reportUnreachable(peer);
-    this.schedule();
+    this.loop?.schedule();
+  }
+
+  /** Why a call cannot be taken in the current lifecycle state, or null when running. */
+  private lifecycleError(): RaftError | null {
+    switch (this.lifecycle) {
+      case 'running':
+        return null;
+      case 'failed':
+        return this.failedError();
+      case 'created':
+        return notApplied('UNAVAILABLE', 'the node has not been started: call start() first');
+      case 'starting':
+        return notApplied('UNAVAILABLE', 'the node is starting: wait for start() to resolve', {
+          retryable: true,
+        });
+      default:
+        return notApplied('SHUTDOWN', `the node is ${this.lifecycle}`);
+    }
   }
 
   propose(command: Cmd, options?: CallOptions): Promise<ProposeResult<Res>> {
     const engine = this.engine;
-    if (this.lifecycle === 'failed' && this.fatalError !== null)
-      return Promise.reject(this.fatalError);
-    if (this.lifecycle !== 'running' || engine === null) {
-      return Promise.reject(
-        new RaftError(
-          this.lifecycle === 'created' || this.lifecycle === 'starting'
-            ? 'UNAVAILABLE'
-            : 'SHUTDOWN',
-          `the node is ${this.lifecycle}`,
-        ),
-      );
-    }
+    const refused = this.lifecycleError();
+    if (refused !== null || engine === null)
+      return Promise.reject(refused ?? this.lifecycleError());
     let data: Uint8Array;
     try {
       data = this.codec.encode(command);
     } catch (err) {
       return Promise.reject(
-        new RaftError('INVALID_ARGUMENT', 'the codec could not encode the command', { cause: err }),
+        notApplied('INVALID_ARGUMENT', 'the codec could not encode the command', { cause: err }),
       );
     }
     if (!(data instanceof Uint8Array)) {
       return Promise.reject(
-        new RaftError('INVALID_ARGUMENT', 'codec.encode() must return a Uint8Array'),
+        notApplied('INVALID_ARGUMENT', 'codec.encode() must return a Uint8Array'),
       );
+    }
+    if (this.opts.validateCommands) {
+      // A command no replica could decode would fail on every one of them: refuse it here.
+      try {
+        this.codec.decode(data);
+      } catch (err) {
+        return Promise.reject(
+          notApplied(
+            'INVALID_ARGUMENT',
+            'the codec cannot decode what it encoded for this command (decode(encode(command)) threw)',
+            { cause: err },
+          ),
+        );
+      }
     }
     if (data.byteLength > this.opts.maxCommandBytes) {
       return Promise.reject(
-        new RaftError(
+        notApplied(
           'ENTRY_TOO_LARGE',
           `command is ${data.byteLength} bytes; the limit is ${this.opts.maxCommandBytes}`,
         ),
       );
     }
     const timeoutMs = options?.timeoutMs;
-    if (
-      timeoutMs !== undefined &&
-      (!Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_TIMEOUT_MS)
-    ) {
-      return Promise.reject(
-        new RaftError(
-          'INVALID_ARGUMENT',
-          `timeoutMs must be a positive number of at most ${MAX_TIMEOUT_MS}, got ${timeoutMs}`,
-        ),
-      );
-    }
+    const badTimeout = checkTimeout(timeoutMs);
+    if (badTimeout !== null) return Promise.reject(badTimeout);
     const signal = options?.signal;
     if (signal?.aborted)
       return Promise.reject(
-        new RaftError('ABORTED', 'aborted before proposing', { cause: signal.reason }),
+        notApplied('ABORTED', 'aborted before proposing', { cause: signal.reason }),
       );
+    // Back-pressure: a node whose state machine is this far behind takes no more work.
+    if (engine.lastIndex() - this.applier.applied >= this.opts.maxPendingEntries) {
+      return Promise.reject(
+        new RaftError(
+          'PROPOSAL_DROPPED',
+          `this node holds ${this.opts.maxPendingEntries} entries its state machine has not applied yet; retry later`,
+          { retryable: true, outcome: 'notApplied' },
+        ),
+      );
+    }
 
     return new Promise<ProposeResult<Res>>((resolve, reject) => {
       const p = createPending<Result<Res>>(
         resolve,
         reject,
-        this.clock.now() + (timeoutMs ?? this.opts.requestTimeoutMs),
+        this.now() + (timeoutMs ?? this.opts.requestTimeoutMs),
       );
       this.watch(p, timeoutMs, signal);
       let position: { index: LogIndex; term: Term };
@@ -523,16 +597,32 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
           err.leaderId !== null &&
           this.opts.followerProposals === 'forward'
         ) {
-          this.forward(p, err.leaderId, data);
+          const term = engine.basicStatus().term;
+          this.transport.send([this.forwarded.forward(p, this.id, err.leaderId, term, data)]);
         } else {
           settle(p, false, err);
         }
         return;
       }
-      this.track(p, position.index, position.term);
-      this.schedule();
+      p.index = position.index;
+      p.term = position.term;
+      this.positioned.add(p);
+      this.loop?.schedule();
     });
   }
+
+  /** clock.now(), read at most once per event-loop turn (proposals of a turn share it). */
+  private now(): number {
+    if (this.nowCache < 0) {
+      this.nowCache = this.clock.now();
+      queueMicrotask(this.clearNow);
+    }
+    return this.nowCache;
+  }
+
+  private readonly clearNow = (): void => {
+    this.nowCache = -1;
+  };
 
   /** Arms the deadline (shared FIFO for the default timeout) and the abort listener. */
   private watch(
@@ -555,6 +645,7 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
           p,
           new RaftError('ABORTED', 'the caller stopped waiting; the proposal may still apply', {
             cause: signal.reason,
+            outcome: 'unknown',
           }),
         );
       signal.addEventListener('abort', onAbort);
@@ -569,88 +660,102 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
 
   private expire(p: Pending<Result<Res>>, err: RaftError): void {
     if (p.settled) return;
-    if (p.index !== 0 && this.byIndex.get(p.index) === p) this.byIndex.delete(p.index);
-    if (p.requestId !== 0) this.forwarded.delete(p.requestId);
+    if (p.index !== 0) this.positioned.delete(p);
+    if (p.requestId !== 0) this.forwarded.delete(p);
     settle(p, false, err);
   }
 
-  private track(p: Pending<Result<Res>>, index: LogIndex, term: Term): void {
-    p.index = index;
-    p.term = term;
-    if (this.byIndex.has(index)) this.collisions.push(p);
-    else this.byIndex.set(index, p);
+  waitForLeader(options?: CallOptions): Promise<LeaderInfo> {
+    if (this.lifecycle !== 'starting') {
+      const refused = this.lifecycleError();
+      if (refused !== null) return Promise.reject(refused);
+    }
+    const badTimeout = checkTimeout(options?.timeoutMs);
+    if (badTimeout !== null) return Promise.reject(badTimeout);
+    const signal = options?.signal;
+    if (signal?.aborted)
+      return Promise.reject(notApplied('ABORTED', 'aborted', { cause: signal.reason }));
+    const known = this.softState.leaderId;
+    if (this.lifecycle === 'running' && known !== null)
+      return Promise.resolve({ leaderId: known, term: this.term });
+    const timeoutMs = options?.timeoutMs ?? this.opts.requestTimeoutMs;
+    return new Promise<LeaderInfo>((resolve, reject) => {
+      const waiter: LeaderWaiter = { resolve, reject, cleanup: () => {} };
+      const remove = (): void => {
+        this.leaderWaiters = this.leaderWaiters.filter((w) => w !== waiter);
+        waiter.cleanup();
+      };
+      const timer = this.clock.setTimer(timeoutMs, () => {
+        remove();
+        reject(new TimeoutError(`no leader known within ${timeoutMs} ms`));
+      });
+      const onAbort = (): void => {
+        remove();
+        reject(
+          notApplied('ABORTED', 'aborted while waiting for a leader', { cause: signal?.reason }),
+        );
+      };
+      signal?.addEventListener('abort', onAbort);
+      waiter.cleanup = () => {
+        timer.cancel();
+        signal?.removeEventListener('abort', onAbort);
+      };
+      this.leaderWaiters.push(waiter);
+    });
   }
 
-  private forward(p: Pending<Result<Res>>, leaderId: NodeId, data: Uint8Array): void {
-    p.requestId = this.nextRequestId++;
-    p.forwardedTo = leaderId;
-    this.forwarded.set(p.requestId, p);
-    const msg: ProposeMessage = {
-      type: 'propose',
-      from: this.id,
-      to: leaderId,
-      term: this.term,
-      requestId: p.requestId,
-      data,
-    };
-    this.transport.send([msg]);
+  private notifyLeaderWaiters(leaderId: NodeId, term: Term): void {
+    const waiters = this.leaderWaiters;
+    this.leaderWaiters = [];
+    for (const w of waiters) {
+      w.cleanup();
+      w.resolve({ leaderId, term });
+    }
   }
+
+  private rejectLeaderWaiters(err: RaftError): void {
+    const waiters = this.leaderWaiters;
+    this.leaderWaiters = [];
+    for (const w of waiters) {
+      w.cleanup();
+      w.reject(err);
+    }
+  }
+
+  // ------------------------------------------------------------------ forwarding
 
   private onForwardedProposal(engine: RawNode, m: ProposeMessage): void {
-    const reply = (
-      index: LogIndex,
-      entryTerm: Term,
-      rejected?: { leaderId: NodeId | null; reason: ProposeRejection },
-    ): void => {
-      const base = {
-        type: 'proposeResponse',
-        from: this.id,
-        to: m.from,
-        term: this.term,
-        requestId: m.requestId,
-        index,
-        entryTerm,
-      } as const;
-      const msg: ProposeResponseMessage = rejected === undefined ? base : { ...base, rejected };
-      this.transport.send([msg]);
-    };
-    if (m.data.byteLength > this.opts.maxCommandBytes) {
-      reply(0, 0, { leaderId: this.id, reason: 'entryTooLarge' });
+    const verdict = this.ledger.check(m, engine);
+    if (verdict.kind === 'ignore') {
+      this.logger.debug(
+        { from: m.from, requestId: m.requestId },
+        'ignored a forward that may have been taken before',
+      );
       return;
     }
-    // A duplicated message (transports may duplicate) gets the first answer again: appending
-    // it twice would apply the command twice.
-    const key = `${m.from}\u0000${m.requestId}`;
-    const seen = this.forwardedSeen.get(key);
-    if (seen !== undefined) {
-      reply(seen.index, seen.term);
+    if (verdict.kind === 'answer') {
+      this.transport.send([verdict.message]);
       return;
     }
+    let answer: ProposeResponseMessage;
     try {
       const { index, term } = engine.propose(m.data);
-      this.forwardedSeen.set(key, { index, term });
-      if (this.forwardedSeen.size > FORWARDED_SEEN_LIMIT) {
-        this.forwardedSeen.delete(this.forwardedSeen.keys().next().value as string);
-      }
-      reply(index, term);
-      this.schedule();
+      answer = this.ledger.recordAppended(m, index, term);
+      this.loop?.schedule();
     } catch (err) {
-      if (err instanceof NotLeaderError)
-        reply(0, 0, { leaderId: err.leaderId, reason: 'notLeader' });
-      else reply(0, 0, { leaderId: this.id, reason: 'dropped' });
+      answer = this.ledger.refused(m, engine, err);
     }
+    this.transport.send([answer]);
   }
 
   private onProposeResponse(m: ProposeResponseMessage): void {
-    const p = this.forwarded.get(m.requestId);
-    if (p === undefined || m.from !== p.forwardedTo) return;
-    this.forwarded.delete(m.requestId);
-    if (p.settled) return;
+    const p = this.forwarded.take(m);
+    if (p === undefined || p.settled) return;
     if (m.rejected !== undefined) {
-      settle(p, false, rejectionError(m.from, m.rejected.leaderId, m.rejected.reason));
+      settle(p, false, rejectionError(m));
       return;
     }
-    if (m.index <= this.applied) {
+    if (m.index <= this.applier.applied) {
       // The entry applied here before the answer arrived (messages reorder).
       const recent = this.recentResults.get(m.index);
       if (recent === undefined) {
@@ -661,63 +766,56 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
             'the proposal applied before its position was known; its result is no longer available',
           ),
         );
-      } else if (recent.term === m.entryTerm) {
-        settle(p, true, { index: m.index, term: m.entryTerm, result: recent.result });
-      } else {
+      } else if (recent.term !== m.entryTerm) {
         settle(p, false, new LeadershipLostError());
+      } else if (recent.error !== undefined) {
+        settle(p, false, recent.error);
+      } else {
+        settle(p, true, { index: m.index, term: m.entryTerm, result: recent.result });
       }
       return;
     }
-    this.track(p, m.index, m.entryTerm);
+    p.index = m.index;
+    p.term = m.entryTerm;
+    this.positioned.add(p);
   }
 
-  // ------------------------------------------------------------------ the Ready loop
+  // ------------------------------------------------------------------ applying
 
-  /**
-   * Starts a drain on a microtask, so that every input of the current turn (all proposals,
-   * all delivered messages) lands in the same Ready: one append, one fsync, one message per
-   * follower. A drain already running picks new inputs up by itself.
-   */
-  private schedule(): void {
-    if (this.draining || this.drainScheduled || this.lifecycle !== 'running') return;
-    this.drainScheduled = true;
-    queueMicrotask(() => {
-      this.drainScheduled = false;
-      if (this.draining || this.lifecycle !== 'running') return;
-      this.draining = true;
-      this.drainPromise = this.drain();
-    });
-  }
-
-  private async drain(): Promise<void> {
-    const engine = this.engine as RawNode;
-    try {
-      while (this.lifecycle === 'running' && engine.hasReady()) {
-        const rd = engine.ready();
-        this.observe(rd);
-        if (rd.messages.length > 0) this.transport.send(rd.messages);
-        if (rd.entries.length > 0)
-          await this.storage('append', () => this.logStore.append(rd.entries));
-        if (rd.hardState !== undefined) {
-          const hs = rd.hardState;
-          await this.storage('save hard state', () => this.stableStore.save(hs));
-        }
-        if (this.lifecycle !== 'running') return;
-        if (rd.messagesAfterPersist.length > 0) this.transport.send(rd.messagesAfterPersist);
-        if (rd.committedEntries.length > 0) {
-          // Back pressure: never let more than a bounded backlog wait for the state machine.
-          if (this.applyBacklog > MAX_APPLY_BACKLOG) await this.applyPromise;
-          this.enqueueApply(rd.committedEntries);
-        }
-        engine.advance(rd);
-        if (this.lifecycle === 'running') this.updatePeers();
-      }
-    } catch (err) {
-      this.fail(err);
-    } finally {
-      this.draining = false;
+  private onApplied(entry: LogEntry, result: Res | undefined, error: ApplyError | undefined): void {
+    const p = this.positioned.take(entry.index);
+    if (p !== undefined) this.settleApplied(p, entry, result, error);
+    if (this.positioned.hasOverflow) {
+      for (const q of this.positioned.takeOverflowAt(entry.index))
+        this.settleApplied(q, entry, result, error);
+    }
+    if (this.forwarded.size > 0 && entry.kind === 'command') {
+      this.recentResults.set(entry.index, { term: entry.term, result, error });
+      if (this.recentResults.size > RECENT_RESULTS_LIMIT)
+        this.recentResults.delete(this.recentResults.keys().next().value as LogIndex);
     }
   }
+
+  private settleApplied(
+    p: Pending<Result<Res>>,
+    entry: LogEntry,
+    result: Res | undefined,
+    error: ApplyError | undefined,
+  ): void {
+    // Another leader's entry holds this index: ours was overwritten and will never apply.
+    if (p.term !== entry.term) settle(p, false, new LeadershipLostError());
+    else if (error !== undefined) settle(p, false, error);
+    else settle(p, true, { index: entry.index, term: entry.term, result: result as Res });
+  }
+
+  private onApplyProgress(applied: LogIndex): void {
+    this.deadlines.compact();
+    if (this.lifecycle !== 'running' || this.engine === null) return;
+    this.engine.appliedTo(applied);
+    this.loop?.schedule();
+  }
+
+  // ------------------------------------------------------------------ Ready observation
 
   private observe(rd: Ready): void {
     if (rd.hardState !== undefined && rd.hardState.term !== this.term) {
@@ -730,94 +828,14 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
     this.softState = s;
     if (s.role !== prev.role)
       this.emitter.emit({ type: 'roleChanged', role: s.role, term: this.term });
-    if (s.leaderId !== prev.leaderId)
+    if (s.leaderId !== prev.leaderId) {
       this.emitter.emit({ type: 'leaderChanged', leaderId: s.leaderId, term: this.term });
-  }
-
-  /**
-   * Applying runs beside the Ready loop, not inside it (as etcd's server does): a slow state
-   * machine then never holds back heartbeats, votes or acknowledgements, which would cost the
-   * leader its leadership. Batches apply strictly in order.
-   */
-  private enqueueApply(entries: readonly LogEntry[]): void {
-    this.applyQueue.push(entries);
-    this.applyBacklog += entries.length;
-    if (this.applyRunning) return;
-    this.applyRunning = true;
-    this.applyPromise = this.runApplies();
-  }
-
-  private async runApplies(): Promise<void> {
-    try {
-      for (
-        let batch = this.applyQueue.shift();
-        batch !== undefined;
-        batch = this.applyQueue.shift()
-      ) {
-        this.applyBacklog -= batch.length;
-        if (this.lifecycle !== 'running') break;
-        await this.apply(batch);
-      }
-    } catch (err) {
-      this.fail(err);
-    } finally {
-      this.applyQueue = [];
-      this.applyBacklog = 0;
-      this.applyRunning = false;
+      if (s.leaderId !== null) this.notifyLeaderWaiters(s.leaderId, this.term);
     }
-  }
-
-  private async apply(entries: readonly LogEntry[]): Promise<void> {
-    const remember = this.forwarded.size > 0;
-    for (const e of entries) {
-      if (this.lifecycle !== 'running') return;
-      let result: Res | undefined;
-      if (e.kind === 'command') {
-        try {
-          const out = this.sm.apply(this.codec.decode(e.data), { index: e.index, term: e.term });
-          result = isPromiseLike(out) ? await out : out;
-        } catch (err) {
-          throw new RaftError(
-            'UNAVAILABLE',
-            `the state machine failed to apply entry ${e.index}; the node stopped`,
-            { cause: err },
-          );
-        }
-      }
-      this.applied = e.index;
-      const p = this.byIndex.get(e.index);
-      if (p !== undefined) {
-        this.byIndex.delete(e.index);
-        this.settleApplied(p, e, result);
-      }
-      if (this.collisions.length > 0) this.settleCollisions(e, result);
-      if (remember && e.kind === 'command') {
-        this.recentResults.set(e.index, { term: e.term, result });
-        if (this.recentResults.size > RECENT_RESULTS_LIMIT) {
-          this.recentResults.delete(this.recentResults.keys().next().value as LogIndex);
-        }
-      }
-    }
-    this.deadlines.compact();
-  }
-
-  private settleApplied(p: Pending<Result<Res>>, e: LogEntry, result: Res | undefined): void {
-    if (p.term === e.term) settle(p, true, { index: e.index, term: e.term, result: result as Res });
-    // Another leader's entry holds this index: ours was overwritten and will never apply.
-    else settle(p, false, new LeadershipLostError());
-  }
-
-  private settleCollisions(e: LogEntry, result: Res | undefined): void {
-    const rest: Pending<Result<Res>>[] = [];
-    for (const p of this.collisions) {
-      if (p.settled) continue;
-      if (p.index === e.index) this.settleApplied(p, e, result);
-      else rest.push(p);
-    }
-    this.collisions = rest;
   }
 
   private updatePeers(): void {
+    if (this.lifecycle !== 'running' && this.lifecycle !== 'starting') return;
     const members = (this.engine as RawNode).members();
     if (members === this.peers) return;
     this.peers = members;
@@ -848,34 +866,11 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
       term: s.term,
       leaderId: running ? s.leaderId : null,
       commitIndex: s.commitIndex,
-      appliedIndex: this.applied,
+      appliedIndex: this.applier.applied,
       lastLogIndex: s.lastLogIndex,
       members: s.members,
     };
     return s.progress === undefined || !running ? base : { ...base, progress: s.progress };
-  }
-}
-
-/** The error a forwarded proposal's rejection becomes; nothing was appended in any case. */
-function rejectionError(
-  from: NodeId,
-  leaderId: NodeId | null,
-  reason: ProposeRejection,
-): RaftError {
-  switch (reason) {
-    case 'entryTooLarge':
-      return new RaftError(
-        'ENTRY_TOO_LARGE',
-        `the leader ${from} refused the command: larger than its maxCommandBytes`,
-      );
-    case 'dropped':
-      return new RaftError(
-        'PROPOSAL_DROPPED',
-        `the leader ${from} could not take the proposal now`,
-        { retryable: true },
-      );
-    default:
-      return new NotLeaderError(leaderId);
   }
 }
 

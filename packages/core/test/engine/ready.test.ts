@@ -434,12 +434,21 @@ describe('RawNode contract', () => {
   it('ignores messages addressed to another node, and proposals (the runtime handles those)', () => {
     const n2 = newNode('n2', ids);
     n2.step({ type: 'heartbeat', from: 'n1', to: 'n3', term: 9, commit: 1 });
-    n2.step({ type: 'propose', from: 'n1', to: 'n2', term: 9, requestId: 1, data: bytes('x') });
+    n2.step({
+      type: 'propose',
+      from: 'n1',
+      to: 'n2',
+      term: 9,
+      session: 1,
+      requestId: 1,
+      data: bytes('x'),
+    });
     n2.step({
       type: 'proposeResponse',
       from: 'n1',
       to: 'n2',
       term: 9,
+      session: 1,
       requestId: 1,
       index: 0,
       entryTerm: 0,
@@ -514,20 +523,34 @@ describe('restart', () => {
     expect(rd.hardState).toEqual({ term: 3, votedFor: null, commit: 1 });
   });
 
-  it('clamps a commit index past the log end, and re-applies from `applied`', () => {
+  it('refuses a commit index past the log end (the log store lost committed entries)', () => {
+    expect(() =>
+      rawNode(
+        'n2',
+        ids,
+        {},
+        {
+          hardState: { term: 3, votedFor: null, commit: 9 },
+          entries: logWithTerms(ids, [1, 2, 3]),
+          applied: 1,
+        },
+      ),
+    ).toThrow(/commit index 9 is past the last log index 3/);
+  });
+
+  it('re-applies from `applied` after a restart', () => {
     const n = rawNode(
       'n2',
       ids,
       {},
       {
-        hardState: { term: 3, votedFor: null, commit: 9 },
+        hardState: { term: 3, votedFor: null, commit: 3 },
         entries: logWithTerms(ids, [1, 2, 3]),
         applied: 1,
       },
     );
     expect(n.status()).toMatchObject({ commitIndex: 3, appliedIndex: 1 });
     const rd = n.ready();
-    // The clamp is not written back: a commit index need not be durable.
     expect(rd.hardState).toBeUndefined();
     expect(terms(rd.committedEntries)).toEqual(['2@2', '3@3']);
   });

@@ -110,6 +110,7 @@ describe('issue #2: review findings', () => {
     await c.run(1);
     expect(forwarded?.type).toBe('propose');
     const requestId = forwarded?.type === 'propose' ? forwarded.requestId : -1;
+    const session = forwarded?.type === 'propose' ? forwarded.session : -1;
     // The impostor names the next index, which the leader then fills with its own command:
     // matching by request id alone would report that command's success to f1's caller.
     const { lastLogIndex, term } = leader.node.status();
@@ -119,6 +120,7 @@ describe('issue #2: review findings', () => {
         from: f2.id,
         to: f1.id,
         term,
+        session,
         requestId,
         index: lastLogIndex + 1,
         entryTerm: term,

@@ -59,7 +59,9 @@ describe('issue #2: runtime lifecycle and forwarding regressions', () => {
     expect(leader.node.status().progress).toBeUndefined();
     const later = track(leader.node.propose(2));
     await c.run(1);
-    expect(later.error).toBe(first.error);
+    // Nothing of the later call was appended; its cause is what made the node fail.
+    expect(later.error).toMatchObject({ code: 'STORAGE', outcome: 'notApplied' });
+    expect(((later.error as Error).cause as Error).message).toBe('append failed');
     await c.stopAll();
   });
 });

@@ -239,7 +239,8 @@ describe('bootstrap', () => {
       },
     ]) {
       await expect(a.node.start({ bootstrap })).rejects.toMatchObject({
-        code: 'INVALID_ARGUMENT',
+        code: 'INVALID_CONFIG',
+        field: 'bootstrap',
       });
       expect(a.node.state).toBe('created');
     }
@@ -320,16 +321,18 @@ describe('fatal errors', () => {
     solo.logStore.failAppendWith = own;
     const p = track(solo.node.propose(1));
     await c.runUntil(() => p.settled, 5, 'proposal settled');
-    expect(p.error).toBe(own);
+    // The pending proposal may have reached followers before the local write failed.
+    expect(p.error).toMatchObject({ code: 'STORAGE', outcome: 'unknown' });
+    expect((p.error as Error).cause).toBe(own);
     expect(solo.events.at(-1)).toEqual({ type: 'fatal', error: own });
     await c.stopAll();
   });
 
-  it('a state machine that throws is fatal too', async () => {
-    const boom = new Error('apply bug');
+  it('a state machine that throws a StorageError (its own disk failed) is fatal', async () => {
+    const broken = new StorageError('the state machine lost its disk');
     const sm: StateMachine<number, number> = {
       apply(command: number, _at: ApplyContext): number {
-        if (command === 13) throw boom;
+        if (command === 13) throw broken;
         return command;
       },
     };
@@ -341,10 +344,8 @@ describe('fatal errors', () => {
     const p = track(solo.node.propose(13));
     await c.runUntil(() => p.settled, 5, 'proposal settled');
     expect(solo.node.state).toBe('failed');
-    const fatal = solo.events.at(-1);
-    expect(fatal?.type).toBe('fatal');
-    if (fatal?.type === 'fatal') expect(fatal.error.cause).toBe(boom);
-    expect(RaftError.is(p.error)).toBe(true);
+    expect(solo.events.at(-1)).toEqual({ type: 'fatal', error: broken });
+    expect(RaftError.is(p.error, 'STORAGE')).toBe(true);
     await c.stopAll();
   });
 

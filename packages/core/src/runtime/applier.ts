@@ -1,0 +1,164 @@
+/**
+ * Applies committed entries to the state machine, beside the Ready loop and strictly in order.
+ *
+ * ```
+ *   Ready loop ──enqueue(batch)──► queue ──► apply entry by entry ──► host.onApplied(entry, …)
+ *                                              │ sync result: next entry at once
+ *                                              │ promise: resume when it settles
+ *                                              └─ batch done ──► host.onProgress(applied)
+ * ```
+ *
+ * - A state machine that returns plain values is applied synchronously, with no promise per
+ *   entry or per batch; one that returns a promise is awaited before the next entry.
+ * - Applying never holds back the Ready loop (as etcd's server applies beside raft): heartbeats,
+ *   votes and acknowledgements keep flowing while a slow state machine works. The engine bounds
+ *   the queue (it hands out at most `maxPendingEntries` entries beyond the applied index).
+ * - The policy on exceptions (DESIGN.md §8): `apply()` is deterministic, so an exception it
+ *   throws is that command's result on every replica: it becomes an {@link ApplyError} for the
+ *   proposer and the node goes on. A command the codec cannot decode is the same kind of result.
+ *   Only a {@link StorageError} (the state machine's own storage failed) is fatal.
+ */
+import { ApplyError, RaftError } from '../errors.js';
+import type { CommandCodec, StateMachine } from '../interfaces/state-machine.js';
+import type { Logger } from '../logger.js';
+import type { LogEntry, LogIndex } from '../types.js';
+
+/** What the applier reports to its node. */
+export interface ApplierHost<Res> {
+  /** False once the node stops or fails: nothing more is applied. */
+  isRunning(): boolean;
+  /** `entry` was applied, with `result` or `error` (commands only; both undefined otherwise). */
+  onApplied(entry: LogEntry, result: Res | undefined, error: ApplyError | undefined): void;
+  /** Everything up to `applied` is applied (called after each batch). */
+  onProgress(applied: LogIndex): void;
+  /** The state machine hit a fatal fault. */
+  fail(err: unknown): void;
+}
+
+function isPromiseLike(v: unknown): v is PromiseLike<unknown> {
+  return (
+    typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function'
+  );
+}
+
+/** See the module comment. */
+export class Applier<Cmd, Res> {
+  /** Highest index applied. */
+  applied: LogIndex = 0;
+  private queue: (readonly LogEntry[] | undefined)[] = [];
+  private head = 0;
+  /** Position in the batch at `head`. */
+  private pos = 0;
+  private running = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly sm: StateMachine<Cmd, Res>,
+    private readonly codec: CommandCodec<Cmd>,
+    private readonly logger: Logger,
+    private readonly host: ApplierHost<Res>,
+  ) {}
+
+  /** Queues a batch of committed entries (in log order, following the previous batch). */
+  enqueue(entries: readonly LogEntry[]): void {
+    this.queue.push(entries);
+    if (this.running) return;
+    this.running = true;
+    this.pump();
+  }
+
+  /** Resolves once nothing is being applied (at once when idle). */
+  whenIdle(): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Applies synchronously until an entry returns a promise; resumes when it settles. */
+  private pump(): void {
+    for (;;) {
+      const batch = this.queue[this.head];
+      if (batch === undefined || !this.host.isRunning()) {
+        this.stopRunning();
+        return;
+      }
+      if (this.pos >= batch.length) {
+        this.queue[this.head++] = undefined;
+        this.pos = 0;
+        if (this.head === this.queue.length) {
+          this.queue = [];
+          this.head = 0;
+        }
+        this.host.onProgress(this.applied);
+        continue;
+      }
+      const entry = batch[this.pos++] as LogEntry;
+      let pending: PromiseLike<unknown> | undefined;
+      try {
+        pending = this.applyOne(entry);
+      } catch (err) {
+        this.stopRunning();
+        this.host.fail(err);
+        return;
+      }
+      if (pending !== undefined) {
+        pending.then(
+          (result) => {
+            this.finish(entry, result as Res, undefined);
+            this.pump();
+          },
+          (err: unknown) => {
+            try {
+              this.finish(entry, undefined, this.toApplyError(entry, err));
+            } catch (fatal) {
+              this.stopRunning();
+              this.host.fail(fatal);
+              return;
+            }
+            this.pump();
+          },
+        );
+        return;
+      }
+    }
+  }
+
+  /** Applies one entry; returns the state machine's promise when it returned one. */
+  private applyOne(entry: LogEntry): PromiseLike<unknown> | undefined {
+    if (entry.kind !== 'command') {
+      this.finish(entry, undefined, undefined);
+      return undefined;
+    }
+    let out: Res | Promise<Res>;
+    try {
+      out = this.sm.apply(this.codec.decode(entry.data), { index: entry.index, term: entry.term });
+    } catch (err) {
+      this.finish(entry, undefined, this.toApplyError(entry, err));
+      return undefined;
+    }
+    if (isPromiseLike(out)) return out;
+    this.finish(entry, out, undefined);
+    return undefined;
+  }
+
+  private finish(entry: LogEntry, result: Res | undefined, error: ApplyError | undefined): void {
+    this.applied = entry.index;
+    this.host.onApplied(entry, result, error);
+  }
+
+  /** The command's deterministic result, or a rethrow when the fault is the node's own. */
+  private toApplyError(entry: LogEntry, err: unknown): ApplyError {
+    if (RaftError.is(err, 'STORAGE')) throw err;
+    this.logger.warn(
+      { err, index: entry.index, term: entry.term },
+      `the state machine threw applying entry ${entry.index}; recorded as the command's result`,
+    );
+    return new ApplyError(entry.index, entry.term, { cause: err });
+  }
+
+  private stopRunning(): void {
+    this.running = false;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+}

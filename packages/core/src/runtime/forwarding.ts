@@ -1,0 +1,235 @@
+/**
+ * Proposals forwarded from followers to the leader (etcd MsgProp), at most once by construction.
+ *
+ * ```
+ *   follower                                         leader of term T
+ *   propose() ── propose{term: T, session, id} ──►  T is my term?  no ──► staleTerm / notLeader
+ *                                                   │ yes
+ *                                                   seen (session, id)?  yes ──► first position
+ *                                                   │ no                 maybe ─► no answer
+ *                                                   append once, remember ──► proposeResponse
+ *   track (index, term); settle when it applies ◄──
+ * ```
+ *
+ * Why a forward can never be appended twice: the follower stamps it with the term in which it
+ * knows the leader, and a leader takes forwards only of its own term. One node leads a term, in
+ * one incarnation (a restarted node is a follower and can only lead a later term), so a
+ * duplicated or late copy can only reach the leader that took the original, and that leader
+ * remembers every `(sender, session, requestId)` it took during its term ({@link ForwardLedger}).
+ * Forgetting is safe: a forgotten request id falls at or below a per-session floor, and a forward
+ * at or below the floor that is not remembered is never appended (and gets no answer: its
+ * sender's deadline reports TIMEOUT, outcome unknown, which is the truth).
+ */
+import type { RawNode } from '../engine/raw-node.js';
+import { NotLeaderError, RaftError } from '../errors.js';
+import type { Random } from '../interfaces/clock.js';
+import type { ProposeMessage, ProposeRejection, ProposeResponseMessage } from '../messages.js';
+import type { LogIndex, NodeId, Term } from '../types.js';
+import type { Pending } from './proposals.js';
+
+/** Request ids remembered per sender session before the oldest are forgotten (floor raised). */
+const SEEN_PER_SESSION = 1024;
+/** Sender sessions (follower incarnations) a leader accepts forwards from in one term. */
+const SESSIONS_PER_TERM = 1024;
+
+// ------------------------------------------------------------------ follower side
+
+/** The follower's forwards waiting for the leader's answer. */
+export class ForwardedProposals<T> {
+  /** Random per node incarnation: a late answer to an earlier incarnation never matches. */
+  readonly session: number;
+  private nextRequestId = 1;
+  private readonly waiting = new Map<number, Pending<T>>();
+
+  constructor(random: Random) {
+    this.session = Math.floor(random() * 2 ** 48);
+  }
+
+  get size(): number {
+    return this.waiting.size;
+  }
+
+  /** Builds the forward of `p` to `leaderId`, known as leader in `term`, and registers `p`. */
+  forward(p: Pending<T>, from: NodeId, leaderId: NodeId, term: Term, data: Uint8Array) {
+    p.requestId = this.nextRequestId++;
+    p.forwardedTo = leaderId;
+    this.waiting.set(p.requestId, p);
+    const message: ProposeMessage = {
+      type: 'propose',
+      from,
+      to: leaderId,
+      term,
+      session: this.session,
+      requestId: p.requestId,
+      data,
+    };
+    return message;
+  }
+
+  /** The waiting forward this answer is for, removed; undefined for any other answer. */
+  take(m: ProposeResponseMessage): Pending<T> | undefined {
+    if (m.session !== this.session) return undefined;
+    const p = this.waiting.get(m.requestId);
+    if (p === undefined || m.from !== p.forwardedTo) return undefined;
+    this.waiting.delete(m.requestId);
+    return p;
+  }
+
+  delete(p: Pending<T>): void {
+    this.waiting.delete(p.requestId);
+  }
+
+  /** Every waiting forward; none is left. */
+  drain(): Pending<T>[] {
+    const all = [...this.waiting.values()];
+    this.waiting.clear();
+    return all;
+  }
+}
+
+/** The error a refused forward becomes (`m.rejected` is set). Nothing was appended. */
+export function rejectionError(m: ProposeResponseMessage): RaftError {
+  const leaderId = m.rejected?.leaderId ?? null;
+  switch (m.rejected?.reason) {
+    case 'entryTooLarge':
+      return new RaftError(
+        'ENTRY_TOO_LARGE',
+        `the leader ${m.from} refused the command: larger than its maxCommandBytes`,
+        { outcome: 'notApplied' },
+      );
+    case 'dropped':
+      return new RaftError(
+        'PROPOSAL_DROPPED',
+        `the leader ${m.from} could not take the proposal now`,
+        { retryable: true, outcome: 'notApplied' },
+      );
+    case 'staleTerm':
+      return new NotLeaderError(leaderId, null, {
+        message: `the proposal was forwarded in an earlier term; ${m.from} leads term ${m.term} now`,
+      });
+    default:
+      return new NotLeaderError(leaderId);
+  }
+}
+
+// ------------------------------------------------------------------ leader side
+
+interface SessionLedger {
+  /** Every request id above the floor that was appended is in `seen`. */
+  floor: number;
+  readonly seen: Map<number, { readonly index: LogIndex; readonly term: Term }>;
+}
+
+/** What the leader does with one forward. */
+export type ForwardVerdict =
+  | { readonly kind: 'append' }
+  | { readonly kind: 'answer'; readonly message: ProposeResponseMessage }
+  /** Possibly taken before, and forgotten since: neither append nor answer. */
+  | { readonly kind: 'ignore' };
+
+/** The leader's memory of the forwards it took in its current term (see the module comment). */
+export class ForwardLedger {
+  private term = -1;
+  private readonly sessions = new Map<string, SessionLedger>();
+
+  constructor(
+    private readonly id: NodeId,
+    private readonly maxCommandBytes: number,
+  ) {}
+
+  /**
+   * Decides what to do with a forward, given the engine's state. On `append`, the caller
+   * proposes `m.data` and then calls {@link recordAppended}.
+   */
+  check(m: ProposeMessage, engine: RawNode): ForwardVerdict {
+    const { role, term, leaderId } = engine.basicStatus();
+    if (m.data.byteLength > this.maxCommandBytes)
+      return this.refuse(m, term, 'entryTooLarge', this.id);
+    if (role !== 'leader') return this.refuse(m, term, 'notLeader', leaderId);
+    // The stamp: only the leader of the term the sender stamped may take it.
+    if (m.term < term) return this.refuse(m, term, 'staleTerm', this.id);
+    if (m.term > term) return this.refuse(m, term, 'notLeader', null);
+    if (this.term !== term) {
+      this.term = term;
+      this.sessions.clear();
+    }
+    const ledger = this.sessions.get(sessionKey(m));
+    if (ledger === undefined) {
+      // Bounded memory: past the limit, refuse new sessions (nothing appended) for this term.
+      return this.sessions.size >= SESSIONS_PER_TERM
+        ? this.refuse(m, term, 'dropped', this.id)
+        : { kind: 'append' };
+    }
+    const seen = ledger.seen.get(m.requestId);
+    if (seen !== undefined) return { kind: 'answer', message: this.accept(m, term, seen) };
+    return m.requestId <= ledger.floor ? { kind: 'ignore' } : { kind: 'append' };
+  }
+
+  /** Remembers that `m` was appended at (index, entryTerm); returns the answer to send. */
+  recordAppended(m: ProposeMessage, index: LogIndex, entryTerm: Term): ProposeResponseMessage {
+    const key = sessionKey(m);
+    let ledger = this.sessions.get(key);
+    if (ledger === undefined) {
+      ledger = { floor: 0, seen: new Map() };
+      this.sessions.set(key, ledger);
+    }
+    const position = { index, term: entryTerm };
+    ledger.seen.set(m.requestId, position);
+    if (ledger.seen.size > SEEN_PER_SESSION) {
+      // Forget the oldest; the floor keeps every forgotten id from being appended again.
+      const [oldest] = ledger.seen.keys();
+      ledger.seen.delete(oldest as number);
+      if ((oldest as number) > ledger.floor) ledger.floor = oldest as number;
+    }
+    return this.accept(m, entryTerm, position);
+  }
+
+  /** The answer to a forward the engine refused (it is not the leader, or cannot take it). */
+  refused(m: ProposeMessage, engine: RawNode, err: unknown): ProposeResponseMessage {
+    const term = engine.basicStatus().term;
+    return err instanceof NotLeaderError
+      ? this.response(m, term, 0, 0, { leaderId: err.leaderId, reason: 'notLeader' })
+      : this.response(m, term, 0, 0, { leaderId: this.id, reason: 'dropped' });
+  }
+
+  private accept(
+    m: ProposeMessage,
+    term: Term,
+    position: { readonly index: LogIndex; readonly term: Term },
+  ): ProposeResponseMessage {
+    return this.response(m, term, position.index, position.term, undefined);
+  }
+
+  private refuse(
+    m: ProposeMessage,
+    term: Term,
+    reason: ProposeRejection,
+    leaderId: NodeId | null,
+  ): ForwardVerdict {
+    return { kind: 'answer', message: this.response(m, term, 0, 0, { leaderId, reason }) };
+  }
+
+  private response(
+    m: ProposeMessage,
+    term: Term,
+    index: LogIndex,
+    entryTerm: Term,
+    rejected: ProposeResponseMessage['rejected'],
+  ): ProposeResponseMessage {
+    const base = {
+      type: 'proposeResponse',
+      from: this.id,
+      to: m.from,
+      term,
+      session: m.session,
+      requestId: m.requestId,
+      index,
+      entryTerm,
+    } as const;
+    return rejected === undefined ? base : { ...base, rejected };
+  }
+}
+
+function sessionKey(m: ProposeMessage): string {
+  return `${m.from}\u0000${m.session}`;
+}

@@ -1,0 +1,122 @@
+/**
+ * The Ready loop (DESIGN.md §4): takes the engine's Ready batches and carries them out in order,
+ * one at a time.
+ *
+ * ```
+ *   input (tick, message, proposal) ─► engine.*() ─► schedule() ─► microtask ─► drain()
+ *
+ *   drain(): while engine.hasReady():
+ *     rd = ready() ─► send rd.messages ─► persist entries, then hard state ─► send
+ *     rd.messagesAfterPersist ─► hand rd.committedEntries to the applier ─► advance(rd)
+ *
+ *   while a write is in flight, every schedule() sends engine.takeMessages() at once
+ * ```
+ *
+ * - Every input of one event-loop turn lands in the same Ready (the drain starts on a
+ *   microtask): all proposals of a turn become one append, one fsync and one message per
+ *   follower.
+ * - Persistence holds back only what depends on it: while the log store or stable store works,
+ *   heartbeats, appends to followers and heartbeat responses still leave (etcd's asynchronous
+ *   storage writes); vote grants, vote requests and append acknowledgements wait for the write.
+ * - Applying runs beside the loop (see applier.ts), never inside it.
+ * - A storage error is fatal: the loop stops and the node fails.
+ */
+import type { RawNode } from '../engine/raw-node.js';
+import type { Ready } from '../engine/ready.js';
+import { RaftError, StorageError } from '../errors.js';
+import type { LogStore } from '../interfaces/log-store.js';
+import type { StableStore } from '../interfaces/stable-store.js';
+import type { Transport } from '../interfaces/transport.js';
+import { queueMicrotask } from '../platform.js';
+import type { LogEntry } from '../types.js';
+
+/** What the loop needs from its node. */
+export interface ReadyLoopHost {
+  isRunning(): boolean;
+  /** Sees each Ready before anything is done with it (role, leader and term changes). */
+  observe(rd: Ready): void;
+  /** Takes the Ready's committed entries (in order). */
+  apply(entries: readonly LogEntry[]): void;
+  /** Called after each `advance()`. */
+  advanced(): void;
+  fail(err: unknown): void;
+}
+
+function storageFailure(what: string, err: unknown): unknown {
+  return RaftError.is(err, 'STORAGE') ? err : new StorageError(`${what} failed`, { cause: err });
+}
+
+/** See the module comment. */
+export class ReadyLoop {
+  private draining = false;
+  private scheduled = false;
+  private drainPromise: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly engine: RawNode,
+    private readonly logStore: LogStore,
+    private readonly stableStore: StableStore,
+    private readonly transport: Transport,
+    private readonly host: ReadyLoopHost,
+  ) {}
+
+  /** Resolves once the drain in progress (if any) has finished. */
+  idle(): Promise<void> {
+    return this.drainPromise;
+  }
+
+  /** Makes the loop pick up new readiness at the end of the current turn. */
+  schedule(): void {
+    if (this.scheduled || !this.host.isRunning()) return;
+    this.scheduled = true;
+    queueMicrotask(this.onMicrotask);
+  }
+
+  private readonly onMicrotask = (): void => {
+    this.scheduled = false;
+    if (!this.host.isRunning()) return;
+    if (this.draining) {
+      // The drain is awaiting storage (its only await): send what need not wait for it.
+      const messages = this.engine.takeMessages();
+      if (messages.length > 0) this.transport.send(messages);
+      return;
+    }
+    this.draining = true;
+    this.drainPromise = this.drain();
+  };
+
+  private async drain(): Promise<void> {
+    const engine = this.engine;
+    const host = this.host;
+    try {
+      while (host.isRunning() && engine.hasReady()) {
+        const rd = engine.ready();
+        host.observe(rd);
+        if (rd.messages.length > 0) this.transport.send(rd.messages);
+        if (rd.entries.length > 0) {
+          try {
+            await this.logStore.append(rd.entries);
+          } catch (err) {
+            throw storageFailure('append', err);
+          }
+        }
+        if (rd.hardState !== undefined) {
+          try {
+            await this.stableStore.save(rd.hardState);
+          } catch (err) {
+            throw storageFailure('save hard state', err);
+          }
+        }
+        if (!host.isRunning()) return;
+        if (rd.messagesAfterPersist.length > 0) this.transport.send(rd.messagesAfterPersist);
+        if (rd.committedEntries.length > 0) host.apply(rd.committedEntries);
+        engine.advance(rd);
+        host.advanced();
+      }
+    } catch (err) {
+      host.fail(err);
+    } finally {
+      this.draining = false;
+    }
+  }
+}
