@@ -1,0 +1,23 @@
+/**
+ * `@raft/testing/conformance`: the contract of each storage and transport interface of
+ * `@raft/core` as framework-agnostic lists of named cases. An adapter supplies a harness (how to
+ * create, reopen and clean up its store, or how to create its transport on a network) and runs
+ * the cases with {@link runConformance}, with one `describe…Conformance(harness)` call from
+ * `@raft/testing/vitest`, or case by case from any other test framework.
+ *
+ * Every export is listed by name: this file is the reviewed public surface.
+ */
+export type { ConformanceCase, NamedHarness } from './conformance-case.js';
+export type { LogStoreHarness, LogStoreHarnessInstance } from './log-store.js';
+export { logStoreConformanceCases } from './log-store.js';
+export type {
+  ConformanceOptions,
+  ConformanceReport,
+  ConformanceResult,
+  ConformanceStatus,
+} from './run-conformance.js';
+export { formatConformanceReport, runConformance } from './run-conformance.js';
+export type { StableStoreHarness, StableStoreHarnessInstance } from './stable-store.js';
+export { stableStoreConformanceCases } from './stable-store.js';
+export type { TransportEndpoint, TransportFabric, TransportHarness } from './transport.js';
+export { transportConformanceCases } from './transport.js';

@@ -1,0 +1,385 @@
+/**
+ * The conformance suites have teeth: implementations with one planted contract break each fail
+ * the cases aimed at that break (and only those), with a message that names the call, what was
+ * expected and what happened. A strict in-memory transport (MemoryNetwork plus setPeers()
+ * filtering) passes every transport case, so the cases MemoryNetwork fails are satisfiable.
+ */
+import {
+  decodeMessage,
+  encodeMessage,
+  type LogEntry,
+  type LogStore,
+  MemoryLogStore,
+  MemoryNetwork,
+  MemoryStableStore,
+  type NodeId,
+  RaftError,
+  type RaftMessage,
+  type StableStore,
+  StorageError,
+  type Transport,
+} from '@raft/core';
+import {
+  type ConformanceCase,
+  type LogStoreHarness,
+  logStoreConformanceCases,
+  runConformance,
+  type StableStoreHarness,
+  stableStoreConformanceCases,
+  type TransportHarness,
+  transportConformanceCases,
+} from '@raft/testing/conformance';
+import { describe, expect, it } from 'vitest';
+
+async function failures<H extends { readonly name: string }>(
+  cases: readonly ConformanceCase<H>[],
+  harness: H,
+): Promise<Map<string, string>> {
+  const report = await runConformance(cases, harness);
+  const failed = new Map<string, string>();
+  for (const r of report.results) {
+    if (r.status === 'failed') failed.set(r.name, (r.error as Error).message);
+  }
+  return failed;
+}
+
+// ------------------------------------------------------------------------------- log stores
+
+/** A MemoryLogStore whose behaviour a test overrides method by method. */
+function logHarness(
+  name: string,
+  patch: (inner: MemoryLogStore) => Partial<LogStore>,
+  options: { readonly forgetOnReopen?: boolean } = {},
+): LogStoreHarness {
+  const wrap = (inner: MemoryLogStore): LogStore => ({
+    open: () => inner.open(),
+    read: (from, to) => inner.read(from, to),
+    append: (entries) => inner.append(entries),
+    close: () => inner.close(),
+    ...patch(inner),
+  });
+  return {
+    name,
+    create: () => {
+      let inner = new MemoryLogStore();
+      return {
+        store: wrap(inner),
+        reopen: () => {
+          if (options.forgetOnReopen === true) inner = new MemoryLogStore();
+          return wrap(inner);
+        },
+        cleanup: () => {},
+      };
+    },
+  };
+}
+
+describe('log store mutants', () => {
+  it('a store that keeps the old suffix fails the replacement cases', async () => {
+    const failed = await failures(
+      logStoreConformanceCases,
+      logHarness('keeps the old suffix', (inner) => ({
+        append: async (entries) => {
+          const last = inner.snapshotEntries().length;
+          await inner.append(entries.filter((e) => e.index > last));
+        },
+      })),
+    );
+    expect([...failed.keys()]).toEqual([
+      'append() at or before lastIndex replaces the suffix with a shorter one',
+      'append() at or before lastIndex replaces the suffix with a longer one',
+      'append() at firstIndex replaces the whole log',
+      'a replaced suffix stays replaced after a reopen',
+    ]);
+    expect(
+      failed.get('append() at or before lastIndex replaces the suffix with a shorter one'),
+    ).toBe('read(1, 5): [2].term: expected 2, got 1');
+  });
+
+  it('a store that loses its entries on reopen fails every reopen case', async () => {
+    const failed = await failures(
+      logStoreConformanceCases,
+      logHarness('not durable', () => ({}), { forgetOnReopen: true }),
+    );
+    expect(failed.get('appended entries survive a reopen')).toBe(
+      'open() after a reopen: lastIndex: expected 8, got 0',
+    );
+    expect(failed.size).toBe(10);
+    expect(failed.has('read(from, to) returns exactly the entries in [from, to)')).toBe(false);
+  });
+
+  it('a store rejecting bad reads with StorageError fails the bounds case', async () => {
+    const failed = await failures(
+      logStoreConformanceCases,
+      logHarness('wrong read error', (inner) => ({
+        read: async (from, to) => {
+          try {
+            return await inner.read(from, to);
+          } catch (err) {
+            throw new StorageError('read failed', { cause: err });
+          }
+        },
+      })),
+    );
+    expect([...failed.keys()]).toContain(
+      "read() outside the bounds rejects with a RaftError of code 'INVALID_ARGUMENT'",
+    );
+    expect(
+      failed.get("read() outside the bounds rejects with a RaftError of code 'INVALID_ARGUMENT'"),
+    ).toBe(
+      "read(1, 2) on an empty log: expected a rejection with a RaftError of code 'INVALID_ARGUMENT', got StorageError [STORAGE]: read failed (code STORAGE)",
+    );
+  });
+
+  it('a store that writes the whole backing buffer of a view fails the view case', async () => {
+    const failed = await failures(
+      logStoreConformanceCases,
+      logHarness('ignores byteOffset', (inner) => ({
+        append: (entries) =>
+          inner.append(entries.map((e) => ({ ...e, data: new Uint8Array(e.data.buffer) }))),
+      })),
+    );
+    expect([...failed.keys()]).toEqual([
+      'a payload that views part of a larger buffer stores only the viewed bytes',
+    ]);
+  });
+
+  it('a store that truncates terms to 32 bits and throws synchronously is caught', async () => {
+    const failed = await failures(
+      logStoreConformanceCases,
+      logHarness('u32 terms, sync throws', (inner) => ({
+        append: (entries: readonly LogEntry[]) => {
+          const last = inner.snapshotEntries().length;
+          if ((entries[0]?.index ?? 1) > last + 1) throw new StorageError('gap');
+          return inner.append(entries.map((e) => ({ ...e, term: e.term >>> 0 })));
+        },
+      })),
+    );
+    expect([...failed.keys()]).toEqual([
+      'append() that would leave a gap rejects with StorageError and stores nothing',
+      'terms up to Number.MAX_SAFE_INTEGER round-trip',
+    ]);
+    expect(
+      failed.get('append() that would leave a gap rejects with StorageError and stores nothing'),
+    ).toMatch(
+      /^append\(\[entry 2\]\) on an empty log: expected a rejected promise .* threw synchronously/,
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------- stable stores
+
+function stableHarness(name: string, patch: (inner: MemoryStableStore) => Partial<StableStore>) {
+  const harness: StableStoreHarness = {
+    name,
+    create: () => {
+      const inner = new MemoryStableStore();
+      const store: StableStore = {
+        load: () => inner.load(),
+        save: (state) => inner.save(state),
+        close: () => inner.close(),
+        ...patch(inner),
+      };
+      return { store, reopen: () => store, cleanup: () => {} };
+    },
+  };
+  return harness;
+}
+
+describe('stable store mutants', () => {
+  it('a store that never clears a vote fails the null-vote case', async () => {
+    const failed = await failures(
+      stableStoreConformanceCases,
+      stableHarness('sticky vote', (inner) => ({
+        save: async (state) => {
+          const prev = await inner.load();
+          await inner.save({ ...state, votedFor: state.votedFor ?? prev?.votedFor ?? null });
+        },
+      })),
+    );
+    expect(Object.fromEntries(failed)).toEqual({
+      'votedFor null round-trips and replaces an earlier vote, also after a reopen':
+        'load(): votedFor: expected null, got "n1"',
+    });
+  });
+
+  it('a store that returns its row with extra fields, or a TypeError after close, is caught', async () => {
+    const failed = await failures(
+      stableStoreConformanceCases,
+      stableHarness('sloppy', (inner) => {
+        let closed = false;
+        return {
+          load: async () => {
+            const s = await inner.load();
+            return s === null ? null : ({ ...s, rowId: 1 } as never);
+          },
+          save: async (state) => {
+            if (closed) throw new TypeError('database is closed');
+            await inner.save(state);
+          },
+          close: async () => {
+            closed = true;
+          },
+        };
+      }),
+    );
+    expect(failed.get('save() then load() returns the saved state')).toBe(
+      'load(): rowId: unexpected field with value 1',
+    );
+    expect(failed.get('after close(), calls fail only by rejecting with StorageError')).toMatch(
+      /after close\(\): expected it to resolve or to reject with a StorageError, got TypeError: database is closed$/,
+    );
+  });
+});
+
+// ------------------------------------------------------------------------------- transports
+
+interface StrictOptions {
+  /** Ignore setPeers() like MemoryNetwork does. */
+  readonly ignorePeers?: boolean;
+  /** Deliver each send() batch in reverse. */
+  readonly reverseBatches?: boolean;
+  /** Throw from send() for a message to an unknown peer. */
+  readonly throwOnUnknown?: boolean;
+  /** Keep delivering to a closed transport. */
+  readonly deliverAfterClose?: boolean;
+  /** Hand out entry data as views into one scratch buffer that the next message overwrites. */
+  readonly reuseBuffer?: boolean;
+  /** Carry messages as bytes through the shared codec, as the network transports do. */
+  readonly viaCodec?: boolean;
+  /** Carry messages as JSON (which turns byte arrays into objects). */
+  readonly viaJson?: boolean;
+}
+
+/** MemoryNetwork plus the contract points it leaves out, each of which a test can break. */
+function strictNetwork(name: string, options: StrictOptions = {}): TransportHarness {
+  return {
+    name,
+    create: () => {
+      const network = new MemoryNetwork();
+      const scratch = new Uint8Array(1024 * 1024 + 64);
+      const copyEntries = (m: RaftMessage): RaftMessage => {
+        if (m.type !== 'append') return m;
+        return {
+          ...m,
+          entries: m.entries.map((e) => {
+            scratch.set(e.data);
+            return { ...e, data: scratch.subarray(0, e.data.length) };
+          }),
+        };
+      };
+      const carry = (m: RaftMessage): RaftMessage => {
+        if (options.viaCodec === true) return decodeMessage(encodeMessage(m));
+        if (options.viaJson === true) return JSON.parse(JSON.stringify(m)) as RaftMessage;
+        return m;
+      };
+      const endpoint = (id: NodeId) => {
+        const inner = network.transport(id);
+        let peers = new Set<NodeId>();
+        let closed = false;
+        const transport: Transport = {
+          start: (handlers) =>
+            inner.start({
+              onMessage: (m) => {
+                if (closed && options.deliverAfterClose !== true) return;
+                handlers.onMessage(options.reuseBuffer === true ? copyEntries(m) : m);
+              },
+            }),
+          send: (messages) => {
+            const known = messages.filter((m) => options.ignorePeers === true || peers.has(m.to));
+            if (options.throwOnUnknown === true && known.length < messages.length) {
+              throw new RaftError('INVALID_ARGUMENT', 'unknown peer');
+            }
+            const carried = known.map(carry);
+            inner.send(options.reverseBatches === true ? carried.reverse() : carried);
+          },
+          setPeers: (members) => {
+            peers = new Set(members.map((m) => m.id));
+          },
+          close: async () => {
+            closed = true;
+            if (options.deliverAfterClose !== true) await inner.close();
+          },
+        };
+        return { transport, member: { id, address: `mem://${id}`, voter: true } };
+      };
+      return { endpoint, cleanup: () => {} };
+    },
+  };
+}
+
+describe('transport mutants', () => {
+  it('a strict in-memory transport passes every case', async () => {
+    const report = await runConformance(transportConformanceCases, strictNetwork('strict'));
+    expect(report.results.filter((r) => r.status !== 'passed')).toEqual([]);
+    expect(report.passed).toBe(transportConformanceCases.length);
+  });
+
+  it('a transport that carries messages through the codec passes every case', async () => {
+    const report = await runConformance(
+      transportConformanceCases,
+      strictNetwork('codec', { viaCodec: true }),
+    );
+    expect(report.results.filter((r) => r.status !== 'passed')).toEqual([]);
+  });
+
+  it('a transport that carries messages as JSON fails on the first byte array', async () => {
+    // JSON of a 1 MiB byte array is slow, and the first case already shows the break.
+    const failed = await failures(
+      transportConformanceCases.filter((c) => !c.name.includes('1 MiB')),
+      strictNetwork('json', { viaJson: true }),
+    );
+    expect(failed.get('every message type arrives with all its fields intact')).toMatch(
+      /^the append message with term 5 arrived at n2 altered: entries\[0\]\.data: expected a Uint8Array, got \{ 0: 29, 1: 36, /,
+    );
+  });
+
+  it('a transport that ignores setPeers() (delivers to any reachable node) passes: it MAY', async () => {
+    const failed = await failures(
+      transportConformanceCases,
+      strictNetwork('ignores setPeers', { ignorePeers: true }),
+    );
+    expect([...failed.keys()]).toEqual([]);
+  });
+
+  it('a transport that reorders a batch fails the order case', async () => {
+    const failed = await failures(
+      transportConformanceCases,
+      strictNetwork('reorders', { reverseBatches: true }),
+    );
+    expect(failed.get('a burst arrives complete and in send order, per peer')).toMatch(
+      /^messages from n1 reached n2 out of order: arrival #30 is message #59/,
+    );
+  });
+
+  it('a transport that throws for unknown peers fails the send() cases', async () => {
+    const failed = await failures(
+      transportConformanceCases,
+      strictNetwork('throws', { throwOnUnknown: true }),
+    );
+    expect(
+      failed.get('send() to a peer removed by setPeers() does not throw; re-adding it works'),
+    ).toBe(
+      'send() of 1 message(s) on n1 to a removed peer threw (it MUST NOT throw): RaftError [INVALID_ARGUMENT]: unknown peer',
+    );
+    expect(failed.has('send() before start() and after close() does not throw')).toBe(true);
+  });
+
+  it('a transport that delivers after close() fails the close case', async () => {
+    const failed = await failures(
+      transportConformanceCases,
+      strictNetwork('deaf close', { deliverAfterClose: true }),
+    );
+    expect([...failed.keys()]).toEqual(['onMessage is not called after close() resolves']);
+  });
+
+  it('a transport that reuses its receive buffer fails the intact-after-traffic case', async () => {
+    const failed = await failures(
+      transportConformanceCases,
+      strictNetwork('reuses buffer', { reuseBuffer: true }),
+    );
+    expect([...failed.keys()]).toContain(
+      'delivered messages stay intact while later traffic arrives',
+    );
+  });
+});
