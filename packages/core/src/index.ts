@@ -8,14 +8,24 @@
 // Wire codec (shared by the TCP and WebSocket transports)
 export type { DecodeLimits } from './codec.js';
 export { CODEC_VERSION, decodeMessage, encodeMessage } from './codec.js';
+// Command codecs to start with
+export { jsonCodec, utf8Codec } from './command-codecs.js';
 // Runtime
 export type { FollowerProposals, RaftNodeOptions } from './config.js';
 export { DEFAULT_OPTIONS, validateOptions } from './config.js';
 export type { ProgressStatus } from './engine/raft.js';
 export type { Role } from './engine/ready.js';
 // Errors
-export type { RaftErrorCode, RaftErrorOptions } from './errors.js';
+export type {
+  ProposalOutcome,
+  RaftErrorClasses,
+  RaftErrorCode,
+  RaftErrorInit,
+  RaftErrorOf,
+  RaftErrorOptions,
+} from './errors.js';
 export {
+  ApplyError,
   CodecError,
   ConfigError,
   LeadershipLostError,
@@ -62,6 +72,7 @@ export type { RaftEvent, RaftEventListener } from './runtime/events.js';
 export type {
   AbortSignalLike,
   CallOptions,
+  LeaderInfo,
   ProposeResult,
   RaftNode,
   RaftNodeState,

@@ -5,6 +5,13 @@
  */
 
 declare function setTimeout(callback: () => void, ms: number): unknown;
+declare const TextEncoder: (new () => { encode(input: string): Uint8Array }) | undefined;
+declare const TextDecoder:
+  | (new (
+      label?: string,
+      options?: { fatal?: boolean; ignoreBOM?: boolean },
+    ) => { decode(input: Uint8Array): string })
+  | undefined;
 declare function clearTimeout(handle: unknown): void;
 declare const performance: { now(): number } | undefined;
 declare function queueMicrotask(callback: () => void): void;
@@ -72,3 +79,13 @@ export function hostNextTurn(callback: () => void): void {
     setTimeout(callback, 0);
   }
 }
+
+/** The host's UTF-8 encoder, when it has one (every modern host does). */
+export const hostTextEncoder: { encode(input: string): Uint8Array } | null =
+  typeof TextEncoder === 'function' ? new TextEncoder() : null;
+
+/** The host's strict UTF-8 decoder (throws on ill-formed input), when it has one. */
+export const hostTextDecoder: { decode(input: Uint8Array): string } | null =
+  typeof TextDecoder === 'function'
+    ? new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+    : null;

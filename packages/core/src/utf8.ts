@@ -1,10 +1,13 @@
 /**
- * UTF-8 without TextEncoder (the core compiles with no host types). Strict on decode: any
- * ill-formed sequence is reported, never replaced.
+ * UTF-8 for the core: the host's TextEncoder/TextDecoder when it has them (platform.ts), a
+ * portable implementation otherwise. Strict on decode: any ill-formed sequence is reported,
+ * never replaced.
  */
+import { hostTextDecoder, hostTextEncoder } from './platform.js';
 
 /** Encodes a string as UTF-8 (lone surrogates become U+FFFD, as TextEncoder does). */
 export function utf8Encode(s: string): Uint8Array {
+  if (hostTextEncoder !== null) return hostTextEncoder.encode(s);
   const out: number[] = [];
   for (let i = 0; i < s.length; i++) {
     let c = s.charCodeAt(i);
@@ -27,6 +30,13 @@ export function utf8Encode(s: string): Uint8Array {
 
 /** Decodes UTF-8; returns null for ill-formed input (overlong, surrogates, truncated). */
 export function utf8Decode(bytes: Uint8Array): string | null {
+  if (hostTextDecoder !== null) {
+    try {
+      return hostTextDecoder.decode(bytes);
+    } catch {
+      return null;
+    }
+  }
   let s = '';
   for (let i = 0; i < bytes.length; ) {
     const b = bytes[i] as number;
@@ -61,4 +71,16 @@ export function utf8Decode(bytes: Uint8Array): string | null {
     i += n + 1;
   }
   return s;
+}
+
+/** True when `s` has no lone UTF-16 surrogate (so UTF-8 round-trips it exactly). */
+export function isWellFormedString(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0xd800 || c > 0xdfff) continue;
+    const d = s.charCodeAt(i + 1);
+    if (c > 0xdbff || !(d >= 0xdc00 && d <= 0xdfff)) return false;
+    i++;
+  }
+  return true;
 }

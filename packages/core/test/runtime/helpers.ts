@@ -5,6 +5,7 @@
  */
 
 import type {
+  AbortSignalLike,
   ApplyContext,
   Clock,
   CommandCodec,
@@ -193,6 +194,31 @@ export class FlakyLogStore implements LogStore {
   close(): Promise<void> {
     this.closeCalls++;
     return this.inner.close();
+  }
+}
+
+// ------------------------------------------------------------------ abort signals
+
+/** An AbortSignal for tests (core compiles without DOM or Node types). */
+export class FakeAbortSignal implements AbortSignalLike {
+  aborted = false;
+  reason: unknown = undefined;
+  private listeners: (() => void)[] = [];
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    this.listeners.push(listener);
+  }
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    this.listeners = this.listeners.filter((l) => l !== listener);
+  }
+  abort(reason: unknown = new Error('aborted by the caller')): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    for (const l of [...this.listeners]) l();
+  }
+  get listenerCount(): number {
+    return this.listeners.length;
   }
 }
 

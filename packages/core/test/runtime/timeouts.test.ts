@@ -1,32 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { AbortSignalLike } from '../../src/index.js';
 import { LeadershipLostError, RaftError, TimeoutError } from '../../src/index.js';
 import type { TestNode } from './helpers.js';
-import { Cluster, TIMING, track } from './helpers.js';
+import { Cluster, FakeAbortSignal, TIMING, track } from './helpers.js';
 
 /** A minimal AbortSignal (core compiles without DOM types). */
-class FakeAbortSignal implements AbortSignalLike {
-  aborted = false;
-  reason: unknown = undefined;
-  private listeners: (() => void)[] = [];
-
-  addEventListener(_type: 'abort', listener: () => void): void {
-    this.listeners.push(listener);
-  }
-  removeEventListener(_type: 'abort', listener: () => void): void {
-    this.listeners = this.listeners.filter((l) => l !== listener);
-  }
-  abort(reason: unknown = new Error('aborted by the caller')): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    this.reason = reason;
-    for (const l of [...this.listeners]) l();
-  }
-  get listenerCount(): number {
-    return this.listeners.length;
-  }
-}
-
 /** A cluster with an elected leader that is then cut off from its followers. */
 async function isolatedLeader(
   options = {},
