@@ -4,8 +4,13 @@
  */
 export type { Violation } from './checkers/safety.js';
 export { hashBytes, SafetyChecker, SafetyViolation } from './checkers/safety.js';
-export type { ScenarioConfig, ScenarioKnobs, ScenarioReport } from './sim/cluster.js';
-export { runScenario, ScenarioFailure } from './sim/cluster.js';
+export type {
+  ScenarioConfig,
+  ScenarioKnobs,
+  ScenarioProfile,
+  ScenarioReport,
+} from './sim/cluster.js';
+export { runScenario, SCENARIO_PROFILES, ScenarioFailure } from './sim/cluster.js';
 export { Prng } from './sim/prng.js';
 export type {
   EventGroup,
