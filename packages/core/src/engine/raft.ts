@@ -72,7 +72,7 @@ export interface EngineConfig {
 /** What the engine starts from, loaded by the runtime from its stores. */
 export interface InitialState {
   readonly hardState: HardState | null;
-  /** Every entry in the log store, from index 1 (snapshots arrive with issue #3). */
+  /** Every entry in the log store, from index 1 (there are no snapshots yet). */
   readonly entries: readonly LogEntry[];
   /** Highest index already applied to the state machine (0 on a fresh state machine). */
   readonly applied: LogIndex;
@@ -240,6 +240,12 @@ export class Raft {
     if (this.term !== term) {
       this.term = term;
       this.votedFor = null;
+      // Promises of an earlier term not yet handed out in a Ready (vote requests and grants,
+      // append acknowledgements) would leave only after a LATER write, which may already have
+      // undone them (entries acknowledged here were truncated by the new term's leader before
+      // they were ever durable). Nobody needs them any more: drop them (loss is always allowed).
+      if (this.msgsAfterPersist.length > 0)
+        this.msgsAfterPersist = this.msgsAfterPersist.filter((m) => m.term >= term);
     }
     this.leaderId = null;
     this.resetTimers();

@@ -17,8 +17,13 @@
  * duplicated or late copy can only reach the leader that took the original, and that leader
  * remembers every `(sender, session, requestId)` it took during its term ({@link ForwardLedger}).
  * Forgetting is safe: a forgotten request id falls at or below a per-session floor, and a forward
- * at or below the floor that is not remembered is never appended (and gets no answer: its
- * sender's deadline reports TIMEOUT, outcome unknown, which is the truth).
+ * at or below the floor that is not remembered is never appended.
+ *
+ * Why every answer is true: a node answers "not appended" (any rejection) only when it knows
+ * it did not append that forward: its ledger for the stamped term says so, or it never led that
+ * term. A late copy can reach a node that led the term in an earlier incarnation, or whose
+ * memory of it is gone; that node cannot tell, so it says nothing, and the sender's deadline
+ * reports TIMEOUT with outcome unknown, which is the truth.
  */
 import type { RawNode } from '../engine/raw-node.js';
 import { NotLeaderError, RaftError } from '../errors.js';
@@ -30,7 +35,7 @@ import type { Pending } from './proposals.js';
 /** Request ids remembered per sender session before the oldest are forgotten (floor raised). */
 const SEEN_PER_SESSION = 1024;
 /** Sender sessions (follower incarnations) a leader accepts forwards from in one term. */
-const SESSIONS_PER_TERM = 1024;
+const SESSIONS_PER_TERM = 256;
 
 // ------------------------------------------------------------------ follower side
 
@@ -124,18 +129,33 @@ interface SessionLedger {
 export type ForwardVerdict =
   | { readonly kind: 'append' }
   | { readonly kind: 'answer'; readonly message: ProposeResponseMessage }
-  /** Possibly taken before, and forgotten since: neither append nor answer. */
+  /** Possibly appended before, and not known any more: neither append nor answer. */
   | { readonly kind: 'ignore' };
 
-/** The leader's memory of the forwards it took in its current term (see the module comment). */
+/** Terms whose ledgers a node keeps after it stops leading them. */
+const LED_TERMS_KEPT = 8;
+
+/**
+ * A node's memory of the forwards it took, per term it led in this incarnation (see the module
+ * comment). Every answer it gives is true: a refusal ("not appended") only when it knows it did
+ * not append the forward, the first position when it did, and silence when it cannot tell (a
+ * forward stamped with a term it may have led before a restart, or whose memory it dropped).
+ */
 export class ForwardLedger {
-  private term = -1;
-  private readonly sessions = new Map<string, SessionLedger>();
+  /** Ledgers of the terms led in this incarnation, at most LED_TERMS_KEPT of them. */
+  private readonly terms = new Map<Term, Map<string, SessionLedger>>();
+  /** This node may have led any term up to here without a ledger to tell (restart, eviction). */
+  private unknownUpTo = Number.POSITIVE_INFINITY;
 
   constructor(
     private readonly id: NodeId,
     private readonly maxCommandBytes: number,
   ) {}
+
+  /** The incarnation starts at `term`: it may have led that term, or any earlier, before. */
+  begin(term: Term): void {
+    this.unknownUpTo = term;
+  }
 
   /**
    * Decides what to do with a forward, given the engine's state. On `append`, the caller
@@ -143,35 +163,43 @@ export class ForwardLedger {
    */
   check(m: ProposeMessage, engine: RawNode): ForwardVerdict {
     const { role, term, leaderId } = engine.basicStatus();
-    if (m.data.byteLength > this.maxCommandBytes)
-      return this.refuse(m, term, 'entryTooLarge', this.id);
+    const sessions = this.terms.get(m.term);
+    const ledger = sessions?.get(sessionKey(m));
+    const seen = ledger?.seen.get(m.requestId);
+    if (seen !== undefined) return { kind: 'answer', message: this.accept(m, term, seen) };
+    // Not appended for sure: this term's ledger would hold it, or this node never led the term.
+    const known =
+      sessions !== undefined ? m.requestId > (ledger?.floor ?? 0) : m.term > this.unknownUpTo;
+    if (!known) return { kind: 'ignore' };
     if (role !== 'leader') return this.refuse(m, term, 'notLeader', leaderId);
     // The stamp: only the leader of the term the sender stamped may take it.
     if (m.term < term) return this.refuse(m, term, 'staleTerm', this.id);
     if (m.term > term) return this.refuse(m, term, 'notLeader', null);
-    if (this.term !== term) {
-      this.term = term;
-      this.sessions.clear();
-    }
-    const ledger = this.sessions.get(sessionKey(m));
-    if (ledger === undefined) {
-      // Bounded memory: past the limit, refuse new sessions (nothing appended) for this term.
-      return this.sessions.size >= SESSIONS_PER_TERM
-        ? this.refuse(m, term, 'dropped', this.id)
-        : { kind: 'append' };
-    }
-    const seen = ledger.seen.get(m.requestId);
-    if (seen !== undefined) return { kind: 'answer', message: this.accept(m, term, seen) };
-    return m.requestId <= ledger.floor ? { kind: 'ignore' } : { kind: 'append' };
+    if (m.data.byteLength > this.maxCommandBytes)
+      return this.refuse(m, term, 'entryTooLarge', this.id);
+    // Bounded memory: past the limit, refuse new sessions (nothing appended) for this term.
+    if (ledger === undefined && (sessions?.size ?? 0) >= SESSIONS_PER_TERM)
+      return this.refuse(m, term, 'dropped', this.id);
+    return { kind: 'append' };
   }
 
   /** Remembers that `m` was appended at (index, entryTerm); returns the answer to send. */
   recordAppended(m: ProposeMessage, index: LogIndex, entryTerm: Term): ProposeResponseMessage {
+    let sessions = this.terms.get(entryTerm);
+    if (sessions === undefined) {
+      sessions = new Map();
+      this.terms.set(entryTerm, sessions);
+      if (this.terms.size > LED_TERMS_KEPT) {
+        const oldest = Math.min(...this.terms.keys());
+        this.terms.delete(oldest);
+        if (!(this.unknownUpTo >= oldest)) this.unknownUpTo = oldest;
+      }
+    }
     const key = sessionKey(m);
-    let ledger = this.sessions.get(key);
+    let ledger = sessions.get(key);
     if (ledger === undefined) {
       ledger = { floor: 0, seen: new Map() };
-      this.sessions.set(key, ledger);
+      sessions.set(key, ledger);
     }
     const position = { index, term: entryTerm };
     ledger.seen.set(m.requestId, position);

@@ -329,6 +329,7 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
         fail: (err) => this.fail(err),
       });
       this.term = engine.basicStatus().term;
+      this.ledger.begin(this.term);
       this.updatePeers();
       await this.transport.start({
         onMessage: (m) => this.onMessage(m),
