@@ -20,7 +20,8 @@ export type LogIndex = number;
  * - `command`: user data for the state machine.
  * - `noop`: appended by every new leader at the start of its term (§5.4.2, thesis §3.6.2) so
  *   that entries of earlier terms become committed.
- * - `membership`: a configuration change (reserved for membership changes, issue #4).
+ * - `membership`: a cluster configuration. Today only the bootstrap membership, at index 1:
+ *   membership changes are not supported yet.
  */
 export type EntryKind = 'command' | 'noop' | 'membership';
 
@@ -48,7 +49,8 @@ export interface HardState {
 export interface Member {
   readonly id: NodeId;
   readonly address: string;
-  /** Learners (`voter: false`) receive the log but count in no quorum (issue #4). */
+  /** Learners (`voter: false`) receive the log but count in no quorum. Without membership
+   *  changes (not supported yet), a learner is one listed so in the bootstrap membership. */
   readonly voter: boolean;
 }
 
@@ -57,7 +59,7 @@ export interface Membership {
   readonly members: readonly Member[];
 }
 
-/** Describes the state a snapshot captures (issue #3). */
+/** Describes the state a snapshot captures. Reserved: snapshots are not supported yet. */
 export interface SnapshotMeta {
   /** Index of the last entry the snapshot covers. */
   readonly index: LogIndex;

@@ -17,7 +17,8 @@ import type { LogEntry, LogIndex, Term } from '../types.js';
 
 /** The log of one node, as the engine sees it. */
 export class RaftLog {
-  /** entries[i] has index `offset + 1 + i`. Snapshots (issue #3) will move `offset`. */
+  /** entries[i] has index `offset + 1 + i`. `offset` is always 0: there are no snapshots yet
+   *  to compact the log. */
   private entries: LogEntry[];
   private readonly offset: LogIndex = 0;
   /** Highest index known durable in the LogStore (entries after it are unstable). */

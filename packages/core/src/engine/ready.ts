@@ -1,7 +1,7 @@
 /**
  * The engine's output batch (etcd `Ready`, raft-rs `Ready`).
  *
- * The runtime handles a Ready in this order (DESIGN.md §4):
+ * The runtime handles a Ready in this order:
  *
  * ```
  *   ready() ─► send messages ─► persist entries ─► persist hardState ─► send messagesAfterPersist

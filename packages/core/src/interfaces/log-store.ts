@@ -23,7 +23,8 @@ export interface LogBounds {
  * - Errors MUST be reported by rejecting with a {@link StorageError}; a storage error is fatal
  *   to the node.
  *
- * Prefix compaction (`compact(upTo)`) is added with snapshots (issue #3).
+ * Snapshots and prefix compaction are not supported yet: the runtime never removes entries from
+ * the start of the log.
  */
 export interface LogStore {
   open(): Promise<LogBounds>;

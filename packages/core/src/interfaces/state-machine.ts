@@ -14,14 +14,19 @@ export interface ApplyContext {
  *
  * Contract:
  * - `apply` MUST be deterministic: the same commands in the same order give the same state and
- *   the same results on every node.
+ *   the same results (or the same exceptions) on every node.
  * - The runtime calls `apply` once per committed command entry, in log order, never
  *   concurrently with itself (it awaits a returned promise before the next call).
- * - A thrown error or rejected promise is fatal for the node (the state machines of the
- *   replicas could diverge otherwise): return errors as values in `Res` instead.
- * - After a restart without snapshots, the state machine starts empty and the runtime replays
- *   the log from the first entry. Snapshot support (`snapshot()`/`restore()`) is added by
- *   issue #3 as new methods, not a change to this one.
+ * - An error thrown by `apply` (or a promise it returns that rejects) is that command's
+ *   deterministic result, not a fault of the node: every replica throws at the same entry and
+ *   records the same outcome, the proposer's `propose()` rejects with an {@link ApplyError}
+ *   (code `APPLY_FAILED`, the thrown value as `cause`), and the node goes on with the next
+ *   entry. A command the codec cannot decode is recorded the same way.
+ * - A fault of the state machine's own (its disk failed) MUST be thrown as a
+ *   {@link StorageError}. That one is fatal: the node fails (a `fatal` event), pending
+ *   proposals reject with code `STORAGE`, and the entry is not counted as applied on this node.
+ * - After a restart, the state machine starts empty and the runtime replays the log from the
+ *   first entry (there are no snapshots yet).
  */
 export interface StateMachine<Cmd, Res> {
   apply(command: Cmd, at: ApplyContext): MaybePromise<Res>;

@@ -13,10 +13,10 @@
  * - Applying never holds back the Ready loop (as etcd's server applies beside raft): heartbeats,
  *   votes and acknowledgements keep flowing while a slow state machine works. The engine bounds
  *   the queue (it hands out at most `maxPendingEntries` entries beyond the applied index).
- * - The policy on exceptions (DESIGN.md §8): `apply()` is deterministic, so an exception it
- *   throws is that command's result on every replica: it becomes an {@link ApplyError} for the
- *   proposer and the node goes on. A command the codec cannot decode is the same kind of result.
- *   Only a {@link StorageError} (the state machine's own storage failed) is fatal.
+ * - The policy on exceptions: `apply()` is deterministic, so an exception it throws is that
+ *   command's result on every replica: it becomes an {@link ApplyError} for the proposer and the
+ *   node goes on. A command the codec cannot decode is the same kind of result. Only a
+ *   {@link StorageError} (the state machine's own storage failed) is fatal.
  */
 import { ApplyError, RaftError } from '../errors.js';
 import type { CommandCodec, StateMachine } from '../interfaces/state-machine.js';

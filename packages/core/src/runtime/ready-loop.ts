@@ -1,6 +1,5 @@
 /**
- * The Ready loop (DESIGN.md §4): takes the engine's Ready batches and carries them out in order,
- * one at a time.
+ * The Ready loop: takes the engine's Ready batches and carries them out in order, one at a time.
  *
  * ```
  *   input (tick, message, proposal) ─► engine.*() ─► schedule() ─► microtask ─► drain()

@@ -1,5 +1,5 @@
 /**
- * Majority quorums (§5.2, §5.3). Joint quorums for membership changes come with issue #4.
+ * Majority quorums (§5.2, §5.3). Joint quorums (membership changes) are not supported yet.
  */
 import type { LogIndex, NodeId } from '../../types.js';
 
