@@ -2,13 +2,19 @@
  * @raft/testing: a deterministic simulator for @raft/core (virtual time, seeded faults,
  * crashes that lose unsynced writes) and the safety checkers that watch it.
  */
-export type { Violation } from './checkers/safety.js';
+export type {
+  CommandInfo,
+  DurableView,
+  SafetyCheckerOptions,
+  Violation,
+} from './checkers/safety.js';
 export { hashBytes, SafetyChecker, SafetyViolation } from './checkers/safety.js';
 export type {
   ScenarioConfig,
   ScenarioKnobs,
   ScenarioProfile,
   ScenarioReport,
+  ScenarioStateMachine,
 } from './sim/cluster.js';
 export { runScenario, SCENARIO_PROFILES, ScenarioFailure } from './sim/cluster.js';
 export { Prng } from './sim/prng.js';
@@ -29,6 +35,7 @@ export type {
   DropReason,
   NetworkFaults,
   NetworkStats,
+  SendListener,
   SimNetworkOptions,
   SimTransport,
 } from './sim/sim-network.js';

@@ -20,8 +20,47 @@
  * | monotonic state         | durable term never decreases; a durable vote never changes    |
  * |                         | within its term; applied indexes increase per incarnation     |
  * | durability              | every acknowledged proposal is applied at its position        |
+ * | durable before send     | a vote request or grant, and an append acknowledgement, leave |
+ * |                         | only once the sender's DURABLE state backs them               |
+ * | commit durability       | whatever is committed (a leader's commit index as it leaves,  |
+ * |                         | an entry as it applies) is durable on a majority of voters    |
+ * | leader progress         | a leader's recorded match never exceeds what the follower     |
+ * |                         | durably holds (while the follower is in the leader's term)    |
+ * | apply gaps              | a node applies every command of its durable log, in order,   |
+ * |                         | from the start of each incarnation                            |
+ * | replica agreement       | every replica's state machine returns the same result at an  |
+ * |                         | index                                                          |
+ * | at-most-once            | a client command (unique id) applies at one index only        |
+ * | outcome honesty         | a command rejected as not applied never applies              |
+ * | result integrity        | what propose() returns is what the state machine produced     |
+ *
+ * The checks that read durable state (the last four rows above the apply rows) need the
+ * `durable` and `voters` options; without them they are skipped.
  */
-import type { HardState, LogEntry, LogIndex, NodeId, Role, Term } from '@raft/core';
+import type { HardState, LogEntry, LogIndex, NodeId, RaftMessage, Role, Term } from '@raft/core';
+
+/** What a node's disk durably holds. */
+export interface DurableView {
+  /** Entry with index i at position i - 1. */
+  readonly entries: readonly LogEntry[];
+  readonly hardState: HardState | null;
+}
+
+/** Options of a {@link SafetyChecker}. */
+export interface SafetyCheckerOptions {
+  /** The voting members (a static membership): enables the majority checks. */
+  readonly voters?: readonly NodeId[];
+  /** Each node's durable state (its disk): enables the checks of what messages promise. */
+  readonly durable?: (node: NodeId) => DurableView | undefined;
+}
+
+/** What the simulator knows about an applied or acknowledged client command. */
+export interface CommandInfo {
+  /** The client command's unique id. */
+  readonly id: string;
+  /** A deterministic fingerprint of the state machine's result for it. */
+  readonly result: string;
+}
 
 /** A broken property: what, where, and the details to debug it. */
 export interface Violation {
@@ -97,7 +136,20 @@ export class SafetyChecker {
   /** Acknowledged proposals: index → (term, hash). */
   readonly acked = new Map<LogIndex, { term: Term; hash: number }>();
   /** Counters for the report. */
-  readonly counts = { leaders: 0, applies: 0, durableAppends: 0, acked: 0 };
+  readonly counts = { leaders: 0, applies: 0, durableAppends: 0, acked: 0, messagesChecked: 0 };
+  private readonly voters: readonly NodeId[] | undefined;
+  private readonly durableOf: ((node: NodeId) => DurableView | undefined) | undefined;
+  /** Client command id → the index it applied at. */
+  private readonly appliedCommands = new Map<string, LogIndex>();
+  /** Client commands a client was told were not applied. */
+  private readonly notApplied = new Set<string>();
+  /** index → fingerprint of the state machine's result there, as first seen. */
+  private readonly results = new Map<LogIndex, { result: string; node: NodeId }>();
+
+  constructor(options: SafetyCheckerOptions = {}) {
+    this.voters = options.voters;
+    this.durableOf = options.durable;
+  }
 
   private fail(property: string, message: string): never {
     throw new SafetyViolation({ property, message });
@@ -108,6 +160,134 @@ export class SafetyChecker {
     this.roles.set(node, { role: 'follower', term: 0, maxIssuedAsLeader: 0 });
     this.lastApplied.set(node, 0);
     this.issuedLogs.set(node, durable.slice());
+  }
+
+  /**
+   * Election Safety from every node's own state (not only from the role changes it reported):
+   * call after each event with what each running node says of itself.
+   */
+  onNodeState(node: NodeId, role: Role, term: Term): void {
+    if (role !== 'leader') return;
+    const other = this.leaders.get(term);
+    if (other === undefined) this.leaders.set(term, node);
+    else if (other !== node) {
+      this.fail('Election Safety', `${other} and ${node} were both leader at term ${term}`);
+    }
+  }
+
+  /** Entries durable on a majority of voters at `index` with `term`, or null without the views. */
+  private durableCopies(index: LogIndex, term: Term): number | null {
+    const voters = this.voters;
+    const durableOf = this.durableOf;
+    if (voters === undefined || durableOf === undefined) return null;
+    let copies = 0;
+    for (const id of voters) if (durableOf(id)?.entries[index - 1]?.term === term) copies++;
+    return copies;
+  }
+
+  private checkCommitDurable(what: string, node: NodeId, index: LogIndex, term: Term): void {
+    const copies = this.durableCopies(index, term);
+    const voters = this.voters;
+    if (copies === null || voters === undefined) return;
+    if (copies < Math.floor(voters.length / 2) + 1) {
+      this.fail(
+        'commit durability',
+        `${what} on ${node}: entry ${index} (term ${term}) is durable on ${copies} of ${voters.length} voters`,
+      );
+    }
+  }
+
+  /**
+   * `from` sent `m`. What the message promises must already be durable on `from` (§5.1: persist
+   * before responding), and a commit index it carries must be durable on a majority.
+   */
+  onMessageSent(from: NodeId, m: RaftMessage): void {
+    const durableOf = this.durableOf;
+    if (durableOf === undefined) return;
+    this.counts.messagesChecked++;
+    switch (m.type) {
+      case 'vote':
+      case 'voteResponse': {
+        if (m.preVote || (m.type === 'voteResponse' && !m.granted)) return;
+        const candidate = m.type === 'vote' ? from : m.to;
+        const hs = durableOf(from)?.hardState;
+        if (hs?.term !== m.term || hs.votedFor !== candidate) {
+          this.fail(
+            'durable before send',
+            `${from} sent a ${m.type === 'vote' ? 'vote request' : 'vote grant'} for ${candidate} at term ${m.term}, but its durable hard state is ${hs ? `term ${hs.term} vote ${hs.votedFor}` : 'empty'}`,
+          );
+        }
+        return;
+      }
+      case 'appendResponse': {
+        if (!m.success || m.matchIndex === 0) return;
+        const entries = durableOf(from)?.entries ?? [];
+        const durable = entries[m.matchIndex - 1];
+        const view = this.issuedLogs.get(from)?.[m.matchIndex - 1];
+        if (durable === undefined || view === undefined || durable.term !== view.term) {
+          this.fail(
+            'durable before send',
+            `${from} acknowledged index ${m.matchIndex} to ${m.to} at term ${m.term}, but its durable log ${durable === undefined ? `ends at ${entries.length}` : `holds term ${durable.term} there, not ${view?.term}`}`,
+          );
+        }
+        return;
+      }
+      case 'append':
+      case 'heartbeat': {
+        if (m.commit === 0) return;
+        const entry = this.issuedLogs.get(from)?.[m.commit - 1];
+        if (entry !== undefined)
+          this.checkCommitDurable(
+            `commit index ${m.commit} sent to ${m.to}`,
+            from,
+            m.commit,
+            entry.term,
+          );
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /**
+   * A leader's replication progress: its recorded match for each follower must be durable on
+   * that follower, unless the follower has moved on to a later term (a later leader may have
+   * rewritten what this one matched). `termOf(f)` is the follower's current term.
+   */
+  onLeaderProgress(
+    leader: NodeId,
+    term: Term,
+    matches: Iterable<readonly [NodeId, LogIndex]>,
+    termOf: (node: NodeId) => Term,
+  ): void {
+    const durableOf = this.durableOf;
+    if (durableOf === undefined) return;
+    const leaderLog = this.issuedLogs.get(leader);
+    for (const [follower, match] of matches) {
+      if (match === 0 || termOf(follower) > term) continue;
+      const entries = durableOf(follower)?.entries ?? [];
+      const durable = entries[match - 1];
+      const expected = leaderLog?.[match - 1];
+      if (durable === undefined || (expected !== undefined && durable.term !== expected.term)) {
+        this.fail(
+          'leader progress',
+          `leader ${leader} of term ${term} records ${follower} as matching up to ${match}, but ${follower}'s durable log ${durable === undefined ? `ends at ${entries.length}` : `holds term ${durable.term} there`}`,
+        );
+      }
+    }
+  }
+
+  /** A client was told its command `id` was not applied (and never will be). */
+  onNotApplied(id: string, code: string): void {
+    const at = this.appliedCommands.get(id);
+    if (at !== undefined) {
+      this.fail(
+        'outcome honesty',
+        `command ${id} was rejected with ${code} (not applied), but it applied at ${at}`,
+      );
+    }
+    this.notApplied.add(id);
   }
 
   onRoleChanged(node: NodeId, role: Role, term: Term): void {
@@ -215,12 +395,47 @@ export class SafetyChecker {
     this.durableHard.set(node, hs);
   }
 
-  /** The state machine of `node` applied a command. */
-  onApply(node: NodeId, index: LogIndex, term: Term, data: Uint8Array): void {
+  /** The state machine of `node` applied a command (`info` for client commands). */
+  onApply(node: NodeId, index: LogIndex, term: Term, data: Uint8Array, info?: CommandInfo): void {
     this.counts.applies++;
     const last = this.lastApplied.get(node) ?? 0;
     if (index <= last) this.fail('apply order', `${node} applied ${index} after ${last}`);
     this.lastApplied.set(node, index);
+    const durable = this.durableOf?.(node);
+    if (durable !== undefined) {
+      // Every command between the previous apply and this one was skipped: only no-ops and
+      // configuration entries may lie there.
+      for (let i = last + 1; i < index; i++) {
+        const e = durable.entries[i - 1];
+        if (e?.kind === 'command')
+          this.fail('apply gaps', `${node} applied ${index} after ${last}, skipping command ${i}`);
+      }
+    }
+    this.checkCommitDurable('applied', node, index, term);
+    if (info !== undefined) {
+      const at = this.appliedCommands.get(info.id);
+      if (at === undefined) this.appliedCommands.set(info.id, index);
+      else if (at !== index) {
+        this.fail(
+          'at-most-once',
+          `command ${info.id} applied at ${at} and again at ${index} (on ${node})`,
+        );
+      }
+      if (this.notApplied.has(info.id)) {
+        this.fail(
+          'outcome honesty',
+          `command ${info.id} applied at ${index} on ${node}, but a client was told it was not applied`,
+        );
+      }
+      const seen = this.results.get(index);
+      if (seen === undefined) this.results.set(index, { result: info.result, node });
+      else if (seen.result !== info.result) {
+        this.fail(
+          'replica agreement',
+          `${node}'s state machine returned ${info.result} at ${index}, ${seen.node}'s returned ${seen.result}`,
+        );
+      }
+    }
     const hash = hashBytes(data);
     const prev = this.applied.get(index);
     if (prev === undefined) {
@@ -272,8 +487,17 @@ export class SafetyChecker {
   }
 
   /** A client got a successful answer for the command `data` at (index, term). */
-  onAcked(index: LogIndex, term: Term, data: Uint8Array): void {
+  onAcked(index: LogIndex, term: Term, data: Uint8Array, info?: CommandInfo): void {
     this.counts.acked++;
+    if (info !== undefined) {
+      const seen = this.results.get(index);
+      if (seen !== undefined && seen.result !== info.result) {
+        this.fail(
+          'result integrity',
+          `propose() of ${info.id} returned ${info.result} for index ${index}, but the state machine produced ${seen.result} there`,
+        );
+      }
+    }
     const hash = hashBytes(data);
     const a = this.applied.get(index);
     if (a === undefined || a.term !== term || a.hash !== hash) {

@@ -45,7 +45,7 @@ function positiveInt(name: string, raw: string | undefined, fallback?: number): 
 }
 
 const usage =
-  'usage: pnpm sim --seeds N [--from S] [--workers W] [--steps N] [--nodes 3|5|7] | --seed S';
+  'usage: pnpm sim --seeds N [--from S] [--workers W] [--steps N] [--nodes 2..7] | --seed S';
 
 async function main(): Promise<number> {
   if (values.help) {

@@ -15,6 +15,8 @@
  * Runs are bounded by step counts, never by wall time.
  */
 import type {
+  AbortSignalLike,
+  ApplyContext,
   CommandCodec,
   Logger,
   Membership,
@@ -23,18 +25,35 @@ import type {
   Role,
   StateMachine,
 } from '@raft/core';
-import { createRaftNode } from '@raft/core';
-import { SafetyChecker, SafetyViolation } from '../checkers/safety.js';
+import { createRaftNode, RaftError } from '@raft/core';
+import { hashBytes, SafetyChecker, SafetyViolation } from '../checkers/safety.js';
 import { Prng } from './prng.js';
 import { Scheduler } from './scheduler.js';
 import { SimClock } from './sim-clock.js';
 import { SimDisk } from './sim-disk.js';
 import { SimNetwork } from './sim-network.js';
 
+/**
+ * A state machine to run under the simulator's faults instead of the built-in one: one instance
+ * per node incarnation (a restarted node replays the log into a fresh one), a codec, and the
+ * commands the simulated clients send. The simulator checks that every replica returns the same
+ * result at every index, that no client command applies twice, and that what `propose()`
+ * returns is what the state machine produced.
+ */
+export interface ScenarioStateMachine<Cmd, Res> {
+  /** A fresh state machine for one node incarnation. */
+  create(node: NodeId): StateMachine<Cmd, Res>;
+  readonly codec: CommandCodec<Cmd>;
+  /** The next client command. `random` is seeded (uniform in [0, 1)); `seq` counts from 0. */
+  command(random: () => number, seq: number): Cmd;
+  /** A deterministic text for a result, compared across replicas. Default `JSON.stringify`. */
+  fingerprint?(result: Res): string;
+}
+
 /** Knobs of one scenario; everything not given is drawn from the seed. */
 export interface ScenarioConfig {
   readonly seed: number;
-  /** Cluster size. Default: drawn from 3, 5, 7. */
+  /** Cluster size. Default: drawn from 2, 3, 3, 4, 5, 5, 6, 7. */
   readonly nodes?: number;
   /** Events in the chaos phase. Default 2000. */
   readonly steps?: number;
@@ -48,6 +67,9 @@ export interface ScenarioConfig {
   readonly profile?: string;
   /** Fixes knobs that are otherwise drawn from the seed (to aim a run at one kind of bug). */
   readonly knobs?: Partial<ScenarioKnobs>;
+  /** Your state machine instead of the built-in one (a running hash of the commands). */
+  // biome-ignore lint/suspicious/noExplicitAny: any command and result types are accepted.
+  readonly stateMachine?: ScenarioStateMachine<any, any>;
 }
 
 /** The fault and tuning knobs of a scenario; each is drawn from the seed unless fixed. */
@@ -56,6 +78,10 @@ export interface ScenarioKnobs {
   readonly maxInflightAppends: number;
   readonly preVote: boolean;
   readonly checkQuorum: boolean;
+  /** What followers do with proposals. */
+  readonly followerProposals: 'forward' | 'reject';
+  /** The network reports refused sends (the leader then probes instead of streaming). */
+  readonly reportUnreachable: boolean;
   readonly dropRate: number;
   readonly duplicateRate: number;
   readonly maxNetDelayMs: number;
@@ -70,8 +96,23 @@ export interface ScenarioKnobs {
   /** Probability that a leader is isolated the moment it applies a command (what it sends next
    *  is cut off in flight). */
   readonly commitIsolateRate: number;
-  /** Probability weights of the nemesis actions: partition, isolate, cut, heal, crash. */
-  readonly nemesisWeights: readonly [number, number, number, number, number];
+  /** Probability that a node crashes right after it sends a vote grant or an append
+   *  acknowledgement, while a write of its own is still pending. */
+  readonly ackCrashRate: number;
+  /** Probability that a leader crashes when an acknowledgement reaches it while its own write
+   *  is still pending. */
+  readonly pendingLeaderCrashRate: number;
+  /** Old messages delivered again at each heal (stale terms, late forwards). */
+  readonly staleReplays: number;
+  /** Probability that one state-machine apply takes up to two election timeouts. */
+  readonly slowApplyRate: number;
+  /** Probability that a client aborts its proposal (AbortSignal) after a random delay. */
+  readonly abortRate: number;
+  /**
+   * Probability weights of the nemesis actions: partition, isolate, cut, heal, crash, disk stall
+   * (longer than an election timeout), graceful restart (stop() with proposals pending).
+   */
+  readonly nemesisWeights: readonly [number, number, number, number, number, number, number];
 }
 
 /**
@@ -111,6 +152,8 @@ export interface ScenarioReport {
   readonly crashes: number;
   readonly partitions: number;
   readonly leaderCompletenessChecks: number;
+  /** Messages whose promises were checked as they left. */
+  readonly messagesChecked: number;
 }
 
 /** A failed scenario: the seed, where it stopped, the last trace lines, how to replay it. */
@@ -144,15 +187,88 @@ export class ScenarioFailure extends Error {
   }
 }
 
-const identityCodec: CommandCodec<Uint8Array> = { encode: (c) => c, decode: (b) => b };
+/** A client command on the wire: its unique id, then the user's encoded command. */
+interface Wrapped<Cmd> {
+  readonly id: string;
+  readonly cmd: Cmd;
+  /** The entry's bytes (set when decoded). */
+  readonly raw: Uint8Array;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function wrapCodec<Cmd>(inner: CommandCodec<Cmd>): CommandCodec<Wrapped<Cmd>> {
+  return {
+    encode(w) {
+      const id = encoder.encode(w.id);
+      const body = inner.encode(w.cmd);
+      const out = new Uint8Array(1 + id.length + body.length);
+      out[0] = id.length;
+      out.set(id, 1);
+      out.set(body, 1 + id.length);
+      return out;
+    },
+    decode(raw) {
+      const n = raw[0] as number;
+      return {
+        id: decoder.decode(raw.subarray(1, 1 + n)),
+        cmd: inner.decode(raw.subarray(1 + n)),
+        raw,
+      };
+    },
+  };
+}
+
+/**
+ * The built-in state machine: commands are byte strings, the state is a running hash of the
+ * commands applied, and each apply returns it (so replicas agree only if they applied the same
+ * commands in the same order).
+ */
+const runningHash: ScenarioStateMachine<Uint8Array, number> = {
+  create() {
+    let state = 0x811c9dc5;
+    return {
+      apply(command: Uint8Array, at: { readonly index: number }): number {
+        state = Math.imul(state ^ hashBytes(command) ^ at.index, 0x01000193) >>> 0;
+        return state;
+      },
+    };
+  },
+  codec: { encode: (c) => c, decode: (b) => b },
+  command: (_random, seq) => encoder.encode(`cmd:${seq}`),
+  fingerprint: (r) => String(r),
+};
+
+/** An AbortSignal the simulated clients abort on virtual time. */
+class SimAbortSignal implements AbortSignalLike {
+  aborted = false;
+  reason: unknown = undefined;
+  private listeners: (() => void)[] = [];
+  addEventListener(_type: 'abort', listener: () => void): void {
+    this.listeners.push(listener);
+  }
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    this.listeners = this.listeners.filter((l) => l !== listener);
+  }
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = new Error('the simulated client gave up');
+    for (const l of this.listeners.slice()) l();
+  }
+}
 
 interface SimNode {
   readonly id: NodeId;
   readonly disk: SimDisk;
   clock: SimClock;
-  node: RaftNode<Uint8Array, number>;
+  // biome-ignore lint/suspicious/noExplicitAny: the wrapped command of any state machine.
+  node: RaftNode<Wrapped<any>, unknown>;
   role: Role;
   up: boolean;
+  /** A graceful stop() is in progress: no new incarnation until it is done. */
+  stopping: boolean;
   incarnation: number;
 }
 
@@ -166,35 +282,56 @@ function pickWeighted(weights: readonly number[], r: number): number {
   return weights.length - 1;
 }
 
+function thrownFingerprint(err: unknown): string {
+  return `threw:${err instanceof Error ? err.message : String(err)}`;
+}
+
 /** Runs one scenario. Resolves with a report, or rejects with a {@link ScenarioFailure}. */
 export async function runScenario(config: ScenarioConfig): Promise<ScenarioReport> {
   const seed = config.seed;
   const root = new Prng(seed);
   const knobs = root.fork('knobs');
   const faults = config.faults ?? true;
-  const n = config.nodes ?? knobs.pick([3, 3, 3, 5, 5, 7]);
+  const n = config.nodes ?? knobs.pick([2, 3, 3, 4, 5, 5, 6, 7]);
   const chaosSteps = config.steps ?? 2000;
   const livenessSteps = config.livenessSteps ?? 30_000;
   const traceLimit = config.traceLines ?? 60;
   const k = config.knobs ?? {};
+  // biome-ignore lint/suspicious/noExplicitAny: the user's command and result types.
+  const machine: ScenarioStateMachine<any, any> = config.stateMachine ?? runningHash;
+  const fingerprint = machine.fingerprint ?? ((r: unknown) => JSON.stringify(r) ?? 'undefined');
+  const codec = wrapCodec(machine.codec);
   // Every knob takes its draw even when fixed, so fixing one never shifts the others.
   const draw = <T>(value: T | undefined, drawn: T): T => value ?? drawn;
+  const chaos = <T>(value: T | undefined, drawn: T, off: T): T =>
+    faults ? draw(value, drawn) : off;
   const maxEntriesPerAppend = draw(k.maxEntriesPerAppend, knobs.pick([1, 2, 4, 64, 4096]));
   const maxInflightAppends = draw(k.maxInflightAppends, knobs.pick([1, 2, 8, 64]));
   const preVote = draw(k.preVote, knobs.chance(0.8));
   const checkQuorum = draw(k.checkQuorum, knobs.chance(0.8));
-  const dropRate = faults ? draw(k.dropRate, knobs.pick([0, 0.01, 0.05, 0.15])) : 0;
-  const duplicateRate = faults ? draw(k.duplicateRate, knobs.pick([0, 0.02, 0.1])) : 0;
+  const followerProposals = draw(
+    k.followerProposals,
+    knobs.chance(0.8) ? ('forward' as const) : ('reject' as const),
+  );
+  const reportUnreachable = draw(k.reportUnreachable, knobs.chance(0.5));
+  const dropRate = chaos(k.dropRate, knobs.pick([0, 0.01, 0.05, 0.15]), 0);
+  const duplicateRate = chaos(k.duplicateRate, knobs.pick([0, 0.02, 0.1]), 0);
   const maxNetDelay = draw(k.maxNetDelayMs, knobs.pick([2, 5, 15, 40]));
   const maxDiskDelay = draw(k.maxDiskDelayMs, knobs.pick([0.5, 2, 8]));
   // Short-lived leaders that crash soon after election leave entries of their term on few
   // nodes: the precondition of Figure 8 (§5.4.2) and of most interesting log repairs.
-  const leaderCrashRate = faults ? draw(k.leaderCrashRate, knobs.pick([0, 0.1, 0.3, 0.6])) : 0;
-  const commitCrashRate = faults ? draw(k.commitCrashRate, knobs.pick([0, 0, 0.01, 0.05])) : 0;
-  const leaderIsolateRate = faults ? draw(k.leaderIsolateRate, knobs.pick([0, 0, 0.2, 0.5])) : 0;
-  const commitIsolateRate = faults ? draw(k.commitIsolateRate, knobs.pick([0, 0, 0.02, 0.1])) : 0;
-  const weights = k.nemesisWeights ?? [25, 10, 10, 25, 30];
+  const leaderCrashRate = chaos(k.leaderCrashRate, knobs.pick([0, 0.1, 0.3, 0.6]), 0);
+  const commitCrashRate = chaos(k.commitCrashRate, knobs.pick([0, 0, 0.01, 0.05]), 0);
+  const leaderIsolateRate = chaos(k.leaderIsolateRate, knobs.pick([0, 0, 0.2, 0.5]), 0);
+  const commitIsolateRate = chaos(k.commitIsolateRate, knobs.pick([0, 0, 0.02, 0.1]), 0);
+  const ackCrashRate = chaos(k.ackCrashRate, knobs.pick([0, 0, 0.005, 0.02]), 0);
+  const pendingLeaderCrashRate = chaos(k.pendingLeaderCrashRate, knobs.pick([0, 0, 0.01, 0.05]), 0);
+  const staleReplays = chaos(k.staleReplays, knobs.pick([0, 0, 5, 20]), 0);
+  const slowApplyRate = chaos(k.slowApplyRate, knobs.pick([0, 0, 0.01, 0.05]), 0);
+  const abortRate = chaos(k.abortRate, knobs.pick([0, 0, 0.05, 0.2]), 0);
+  const weights = k.nemesisWeights ?? [25, 10, 10, 25, 30, 8, 8];
   const totalWeight = weights.reduce((a, b) => a + b, 0);
+  const electionTimeoutMs = 150;
 
   const scheduler = new Scheduler();
   const network = new SimNetwork(scheduler, root.fork('network'), {
@@ -202,8 +339,20 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
     maxDelayMs: maxNetDelay,
     dropRate,
     duplicateRate,
+    reportUnreachable,
+    historySize: staleReplays > 0 ? 256 : 0,
   });
-  const checker = new SafetyChecker();
+  const ids = Array.from({ length: n }, (_, i) => `n${i + 1}`);
+  const disks = new Map<NodeId, SimDisk>();
+  const checker = new SafetyChecker({
+    voters: ids,
+    durable: (id) => {
+      const disk = disks.get(id);
+      return disk === undefined
+        ? undefined
+        : { entries: disk.durableEntries(), hardState: disk.durableHardState() };
+    },
+  });
   const trace: string[] = [];
   const log = (line: string): void => {
     trace.push(`t=${scheduler.now.toFixed(1)} ${line}`);
@@ -233,10 +382,9 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
     );
   };
 
-  const ids = Array.from({ length: n }, (_, i) => `n${i + 1}`);
   const bootstrap: Membership = { members: ids.map((id) => ({ id, address: id, voter: true })) };
   log(
-    `seed=${seed} nodes=${n} drop=${dropRate} dup=${duplicateRate} netDelay<=${maxNetDelay} diskDelay<=${maxDiskDelay} maxEntries=${maxEntriesPerAppend} inflight=${maxInflightAppends} preVote=${preVote} checkQuorum=${checkQuorum} leaderCrash=${leaderCrashRate} commitCrash=${commitCrashRate} leaderIsolate=${leaderIsolateRate} commitIsolate=${commitIsolateRate}`,
+    `seed=${seed} nodes=${n} drop=${dropRate} dup=${duplicateRate} netDelay<=${maxNetDelay} diskDelay<=${maxDiskDelay} maxEntries=${maxEntriesPerAppend} inflight=${maxInflightAppends} preVote=${preVote} checkQuorum=${checkQuorum} followers=${followerProposals} unreachable=${reportUnreachable} leaderCrash=${leaderCrashRate} commitCrash=${commitCrashRate} leaderIsolate=${leaderIsolateRate} commitIsolate=${commitIsolateRate} ackCrash=${ackCrashRate} pendingLeaderCrash=${pendingLeaderCrashRate} staleReplays=${staleReplays} slowApply=${slowApplyRate} abort=${abortRate}`,
   );
 
   const nodes = new Map<NodeId, SimNode>();
@@ -251,28 +399,59 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
         ? { logStore: disk.logStore, stableStore: disk.stableStore }
         : disk.reopen();
     const clock = new SimClock(scheduler, { label: id });
+    const user = machine.create(id);
     let sn: SimNode;
-    const sm: StateMachine<Uint8Array, number> = {
-      apply: (command, at) => {
-        guard(() => checker.onApply(id, at.index, at.term, command));
-        if (
-          commitCrashRate > 0 &&
-          phase === 'chaos' &&
-          sn.role === 'leader' &&
-          nemesisPrng.chance(commitCrashRate)
-        ) {
-          scheduler.schedule(nemesisPrng.range(0, 10), () => crashAndRestart(sn), 'commit-crash');
+    const applied = (w: Wrapped<unknown>, at: ApplyContext, result: string): void => {
+      guard(() => checker.onApply(id, at.index, at.term, w.raw, { id: w.id, result }));
+      if (
+        commitCrashRate > 0 &&
+        phase === 'chaos' &&
+        sn.role === 'leader' &&
+        nemesisPrng.chance(commitCrashRate)
+      ) {
+        scheduler.schedule(nemesisPrng.range(0, 10), () => crashAndRestart(sn), 'commit-crash');
+      }
+      if (
+        commitIsolateRate > 0 &&
+        phase === 'chaos' &&
+        sn.role === 'leader' &&
+        nemesisPrng.chance(commitIsolateRate)
+      ) {
+        network.isolate(id);
+        log(`ISOLATE ${id} (leader, just applied ${at.index})`);
+      }
+    };
+    const sm: StateMachine<Wrapped<unknown>, unknown> = {
+      apply: (w, at) => {
+        let out: unknown;
+        try {
+          out = user.apply(w.cmd, at);
+        } catch (err) {
+          applied(w, at, thrownFingerprint(err));
+          throw err;
         }
-        if (
-          commitIsolateRate > 0 &&
-          phase === 'chaos' &&
-          sn.role === 'leader' &&
-          nemesisPrng.chance(commitIsolateRate)
-        ) {
-          network.isolate(id);
-          log(`ISOLATE ${id} (leader, just applied ${at.index})`);
+        const slow = slowApplyRate > 0 && phase === 'chaos' && nemesisPrng.chance(slowApplyRate);
+        if (out instanceof Promise || slow) {
+          return (async () => {
+            let result: unknown;
+            try {
+              result = await out;
+            } catch (err) {
+              applied(w, at, thrownFingerprint(err));
+              throw err;
+            }
+            if (slow) {
+              // On the node's clock: a crash cancels it, and this incarnation applies no more.
+              await new Promise<void>((resolve) => {
+                clock.setTimer(nemesisPrng.range(0, 2 * electionTimeoutMs), resolve);
+              });
+            }
+            applied(w, at, fingerprint(result));
+            return result;
+          })();
         }
-        return at.index;
+        applied(w, at, fingerprint(out));
+        return out;
       },
     };
     // The runtime logs an error when the engine refuses a message (for example an append that
@@ -286,10 +465,10 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
         guard(() => checker.onEngineError(id, `${msg ?? 'error'}${err}`));
       },
     };
-    const node = createRaftNode<Uint8Array, number>({
+    const node = createRaftNode<Wrapped<unknown>, unknown>({
       id,
       stateMachine: sm,
-      codec: identityCodec,
+      codec,
       logStore: stores.logStore,
       stableStore: stores.stableStore,
       transport: network.transport(id),
@@ -297,15 +476,16 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
       random: root.fork(`random:${id}:${incarnation}`).asRandom(),
       tickMs: 10,
       heartbeatMs: 30,
-      electionTimeoutMs: 150,
+      electionTimeoutMs,
       requestTimeoutMs: 2000,
       logger,
       maxEntriesPerAppend,
       maxInflightAppends,
       preVote,
       checkQuorum,
+      followerProposals,
     });
-    sn = { id, disk, clock, node, role: 'follower', up: true, incarnation };
+    sn = { id, disk, clock, node, role: 'follower', up: true, stopping: false, incarnation };
     guard(() => checker.onStart(id, disk.durableEntries()));
     node.subscribe((ev) => {
       if (ev.type === 'roleChanged') {
@@ -351,19 +531,55 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
     disk.onAppendIssued = (entries) => guard(() => checker.onAppendIssued(id, entries));
     disk.onDurableAppend = (entries) => guard(() => checker.onDurableAppend(id, entries));
     disk.onDurableSave = (hs) => guard(() => checker.onDurableSave(id, hs));
+    disks.set(id, disk);
     nodes.set(id, boot(id, disk, 0));
   }
 
-  const crashAndRestart = (sn: SimNode): void => {
-    if (!sn.up || phase !== 'chaos') return;
-    crash(sn);
+  // Promises checked as messages leave; crashes aimed at the windows where a promise matters.
+  network.onSend = (from, m) => {
+    guard(() => checker.onMessageSent(from, m));
+    if (ackCrashRate === 0 || phase !== 'chaos') return;
+    const promise =
+      (m.type === 'voteResponse' && m.granted && !m.preVote) ||
+      (m.type === 'appendResponse' && m.success);
+    const sn = nodes.get(from);
+    if (promise && sn?.up && sn.disk.pendingOperations > 0 && nemesisPrng.chance(ackCrashRate)) {
+      // Next event: the promise is already on its way; the pending write is lost.
+      scheduler.schedule(
+        0,
+        () => crashAndRestart(sn, `just sent ${m.type} to ${m.to}`),
+        'ack-crash',
+      );
+    }
+  };
+  network.onDeliver = (m) => {
+    if (pendingLeaderCrashRate === 0 || phase !== 'chaos') return;
+    if (m.type !== 'appendResponse' || !m.success) return;
+    const leader = nodes.get(m.to);
+    if (
+      leader?.up &&
+      leader.role === 'leader' &&
+      leader.disk.pendingOperations > 0 &&
+      nemesisPrng.chance(pendingLeaderCrashRate)
+    ) {
+      scheduler.schedule(
+        0,
+        () => crashAndRestart(leader, `leader, acked by ${m.from} with its own write pending`),
+        'pending-leader-crash',
+      );
+    }
+  };
+
+  const crashAndRestart = (sn: SimNode, why = ''): void => {
+    if (!sn.up || phase !== 'chaos' || nodes.get(sn.id) !== sn) return;
+    crash(sn, why);
     scheduler.schedule(
       nemesisPrng.range(20, 600),
       () => restart(nodes.get(sn.id) as SimNode),
       'restart',
     );
   };
-  const crash = (sn: SimNode): void => {
+  const crash = (sn: SimNode, why: string): void => {
     // Check what it applied before it goes: the periodic check may not have seen it yet.
     guard(() => checker.onCommitted(sn.id, sn.node.status().appliedIndex));
     sn.up = false;
@@ -371,20 +587,66 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
     sn.disk.crash();
     network.setDown(sn.id, true);
     crashes++;
-    log(`CRASH ${sn.id} (pending disk writes lost)`);
+    log(`CRASH ${sn.id}${why === '' ? '' : ` (${why})`} (pending disk writes lost)`);
   };
   const restart = (sn: SimNode): void => {
-    if (sn.up) return;
+    if (sn.up || sn.stopping || nodes.get(sn.id) !== sn) return;
     network.setDown(sn.id, false);
     const next = boot(sn.id, sn.disk, sn.incarnation + 1);
     nodes.set(sn.id, next);
     log(`RESTART ${sn.id}`);
   };
+  /** stop() with whatever is pending, then a restart on the same disk. */
+  const gracefulRestart = (sn: SimNode): void => {
+    if (!sn.up || phase !== 'chaos') return;
+    guard(() => checker.onCommitted(sn.id, sn.node.status().appliedIndex));
+    sn.up = false;
+    sn.stopping = true;
+    log(`STOP ${sn.id} (graceful, proposals pending)`);
+    const stopped = (outcome: string): void => {
+      log(`${sn.id} ${outcome}`);
+      sn.stopping = false;
+      sn.clock.cancelAll();
+      // Also in the heal phase, which restarts every node it finds down, but not this one yet.
+      scheduler.schedule(nemesisPrng.range(20, 300), () => restart(sn), 'restart');
+    };
+    sn.node.stop().then(
+      () => stopped('stopped'),
+      (err: unknown) => stopped(`stop() failed: ${String(err)}`),
+    );
+  };
 
   // Clients: each keeps one proposal in flight against a random live node.
   const clientPrng = root.fork('clients');
+  const commandRandom = root.fork('commands').asRandom();
   let commandSeq = 0;
   const clientCount = clientPrng.pick([1, 2, 4]);
+  /** What a client learns: an acknowledgement, or an honest "not applied". */
+  const observe = (
+    id: string,
+    // biome-ignore lint/suspicious/noExplicitAny: the wrapped command of any state machine.
+    w: Wrapped<any>,
+    outcome: Promise<{ index: number; term: number; result: unknown }>,
+    done: () => void,
+  ): void => {
+    const raw = codec.encode(w);
+    outcome.then(
+      (r) => {
+        guard(() => checker.onAcked(r.index, r.term, raw, { id, result: fingerprint(r.result) }));
+        done();
+      },
+      (err: unknown) => {
+        if (RaftError.is(err, 'APPLY_FAILED')) {
+          // Applied, with the state machine's exception as the result.
+          const cause = thrownFingerprint(err.cause);
+          guard(() => checker.onAcked(err.index, err.term, raw, { id, result: cause }));
+        } else if (RaftError.is(err) && err.outcome === 'notApplied') {
+          guard(() => checker.onNotApplied(id, err.code));
+        }
+        done();
+      },
+    );
+  };
   const runClient = (c: number): void => {
     if (phase !== 'chaos') return;
     const live = [...nodes.values()].filter((s) => s.up);
@@ -393,23 +655,25 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
       scheduler.schedule(20, () => runClient(c), 'client');
       return;
     }
-    const command = new TextEncoder().encode(`c${c}:${commandSeq++}`);
-    let done = false;
+    const seq = commandSeq++;
+    const id = `c${c}:${seq}`;
+    const w = { id, cmd: machine.command(commandRandom, seq), raw: new Uint8Array(0) };
+    let finished = false;
     const finish = (): void => {
-      if (done) return;
-      done = true;
+      if (finished) return;
+      finished = true;
       timer.cancel();
       scheduler.schedule(clientPrng.range(0.5, 20), () => runClient(c), 'client');
     };
     // The client's own bound: a crashed node's promise never settles.
     const timer = scheduler.schedule(3000, finish, 'client-timeout');
-    target.node.propose(command).then(
-      (r) => {
-        guard(() => checker.onAcked(r.index, r.term, command));
-        finish();
-      },
-      () => finish(),
-    );
+    let signal: SimAbortSignal | undefined;
+    if (abortRate > 0 && clientPrng.chance(abortRate)) {
+      const s = new SimAbortSignal();
+      signal = s;
+      scheduler.schedule(clientPrng.range(0, 300), () => s.abort(), 'client-abort');
+    }
+    observe(id, w, target.node.propose(w, signal === undefined ? undefined : { signal }), finish);
   };
   for (let c = 0; c < clientCount; c++)
     scheduler.schedule(clientPrng.range(0, 50), () => runClient(c), 'client');
@@ -419,6 +683,7 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
   const strike = (): void => {
     if (phase !== 'chaos') return;
     const all = [...nodes.values()];
+    const live = all.filter((s) => s.up);
     const action = pickWeighted(weights, nemesis.next() * totalWeight);
     if (action === 0) {
       const shuffled = nemesis.shuffle(ids.slice());
@@ -439,9 +704,9 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
       log(`CUT ${from}->${to}`);
     } else if (action === 3) {
       network.heal();
-      log('HEAL network');
-    } else {
-      const live = all.filter((s) => s.up);
+      const replayed = network.replay(staleReplays);
+      log(`HEAL network${replayed > 0 ? `, ${replayed} old messages delivered again` : ''}`);
+    } else if (action === 4) {
       // Prefer the leader: crashing it exercises the most recovery paths.
       const leader = live.find((s) => s.role === 'leader');
       const victim =
@@ -451,15 +716,45 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
             ? nemesis.pick(live)
             : undefined;
       if (victim !== undefined) crashAndRestart(victim);
+    } else if (action === 5) {
+      const victim = live.length > 0 ? nemesis.pick(live) : undefined;
+      if (victim !== undefined) {
+        const ms = nemesis.range(electionTimeoutMs, 3 * electionTimeoutMs);
+        victim.disk.stall(ms);
+        log(`STALL disk of ${victim.id} for ${ms.toFixed(0)} ms`);
+      }
+    } else {
+      const leader = live.find((s) => s.role === 'leader');
+      const victim = leader ?? (live.length > 0 ? nemesis.pick(live) : undefined);
+      if (victim !== undefined) gracefulRestart(victim);
     }
     scheduler.schedule(nemesis.range(30, 400), strike, 'nemesis');
   };
   if (faults) scheduler.schedule(nemesis.range(100, 300), strike, 'nemesis');
 
   const stopped = (): boolean => {
-    if ((scheduler.steps & 7) === 0 && violation === null) {
+    if (violation !== null) return true;
+    // Election Safety from each node's own state, after every event.
+    for (const sn of nodes.values()) {
+      if (!sn.up) continue;
+      const st = sn.node.status();
+      guard(() => checker.onNodeState(sn.id, st.role, st.term));
+    }
+    if ((scheduler.steps & 7) === 0) {
       for (const sn of nodes.values()) {
-        if (sn.up) guard(() => checker.onCommitted(sn.id, sn.node.status().appliedIndex));
+        if (!sn.up) continue;
+        const st = sn.node.status();
+        guard(() => checker.onCommitted(sn.id, st.appliedIndex));
+        if (st.progress !== undefined) {
+          const matches = Object.entries(st.progress).map(([f, p]) => [f, p.match] as const);
+          guard(() =>
+            checker.onLeaderProgress(sn.id, st.term, matches, (f) => {
+              const other = nodes.get(f);
+              const durable = disks.get(f)?.durableHardState()?.term ?? 0;
+              return Math.max(durable, other?.up ? other.node.status().term : 0);
+            }),
+          );
+        }
       }
     }
     return violation !== null;
@@ -475,8 +770,11 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
   phase = 'heal';
   network.heal();
   network.configure({ dropRate: 0, duplicateRate: 0 });
+  const replayed = network.replay(staleReplays);
   for (const sn of nodes.values()) restart(sn);
-  log('HEAL all: faults off, crashed nodes restarted');
+  log(
+    `HEAL all: faults off, crashed nodes restarted${replayed > 0 ? `, ${replayed} old messages delivered again` : ''}`,
+  );
 
   const liveLeader = (): SimNode | undefined => {
     const leaders = [...nodes.values()].filter((s) => s.up && s.node.status().role === 'leader');
@@ -495,15 +793,21 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
       const leader = liveLeader();
       if (leader !== undefined && !proposing) {
         proposing = true;
-        const command = new TextEncoder().encode(`final:${commandSeq++}`);
-        leader.node.propose(command, { timeoutMs: 1000 }).then(
-          (r) => {
-            guard(() => checker.onAcked(r.index, r.term, command));
+        const seq = commandSeq++;
+        const id = `final:${seq}`;
+        const w = { id, cmd: machine.command(commandRandom, seq), raw: new Uint8Array(0) };
+        observe(
+          id,
+          w,
+          leader.node.propose(w, { timeoutMs: 1000 }).then((r) => {
             fresh = { index: r.index };
-          },
+            return r;
+          }),
           () => {
-            freshFailed++;
-            proposing = false;
+            if (fresh === null) {
+              freshFailed++;
+              proposing = false;
+            }
           },
         );
       }
@@ -549,5 +853,6 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
     crashes,
     partitions,
     leaderCompletenessChecks: checker.leaderCompletenessChecks,
+    messagesChecked: checker.counts.messagesChecked,
   };
 }

@@ -101,6 +101,8 @@ class DiskCore {
   pendingLastIndex = 0;
   /** Completion time of the latest issued operation: later ones never complete earlier. */
   lastCompletion = 0;
+  /** Nothing issued completes before this time (a stalled disk). */
+  stalledUntil = 0;
   /** One-shot failures armed by failNext(), consumed in issue order. */
   readonly failures: (SimDiskOperation | 'any')[] = [];
   readonly group: EventGroup;
@@ -141,6 +143,7 @@ class DiskCore {
     );
     const scheduler = this.scheduler;
     let at = scheduler.now + this.prng.range(this.minDelayMs, this.maxDelayMs);
+    if (at < this.stalledUntil) at = this.stalledUntil;
     if (at < this.lastCompletion) {
       at = this.lastCompletion; // same time: the sequence number keeps issue order
     }
@@ -460,6 +463,18 @@ export class SimDisk {
   /** The durable hard state, or null if none was ever saved durably. */
   durableHardState(): HardState | null {
     return this.core.hardState;
+  }
+
+  /**
+   * A disk that hangs: every operation issued from now until `durationMs` later completes no
+   * earlier than that (in issue order, as always). Operations already issued keep their times.
+   */
+  stall(durationMs: number): void {
+    if (!(Number.isFinite(durationMs) && durationMs >= 0)) {
+      throw new RangeError(`durationMs must be finite and >= 0, got ${durationMs}`);
+    }
+    const until = this.core.scheduler.now + durationMs;
+    if (until > this.core.stalledUntil) this.core.stalledUntil = until;
   }
 
   /**

@@ -67,6 +67,12 @@ export interface SimNetworkOptions extends Partial<NetworkFaults> {
    * Random loss is silent. Default false.
    */
   readonly reportUnreachable?: boolean;
+  /**
+   * Messages kept (the latest ones that left) for {@link SimNetwork.replay}, which delivers old
+   * messages again, as a network that held them back for a long time would. Default 0 (none
+   * kept).
+   */
+  readonly historySize?: number;
 }
 
 /** Why a message was dropped. */
@@ -102,6 +108,9 @@ export interface NetworkStats {
 export type DeliveryListener = (message: RaftMessage, sentAtMs: number) => void;
 /** Trace hook: a message was dropped. */
 export type DropListener = (message: RaftMessage, reason: DropReason) => void;
+/** Checker hook: node `from` passed `message` to its transport's `send()` (before any fault or
+ *  blocking decision: the message has left the node). */
+export type SendListener = (from: NodeId, message: RaftMessage) => void;
 
 /** The transport of one node incarnation, as returned by {@link SimNetwork.transport}. */
 export interface SimTransport extends Transport {
@@ -236,6 +245,12 @@ export class SimNetwork {
   onDeliver: DeliveryListener | undefined = undefined;
   /** Trace hook, called for each dropped message. */
   onDrop: DropListener | undefined = undefined;
+  /** Checker hook, called for every message a node sends (see {@link SendListener}). */
+  onSend: SendListener | undefined = undefined;
+  private readonly historySize: number;
+  /** The latest messages that left, as (from, message), a ring of `historySize`. */
+  private readonly history: { from: NodeId; message: RaftMessage }[] = [];
+  private historyNext = 0;
 
   /**
    * @param prng a stream for this network alone (e.g. `root.fork('network')`): every send past
@@ -258,6 +273,30 @@ export class SimNetwork {
     this.cloneMessages = options.cloneMessages ?? false;
     this.strictPeers = options.strictPeers ?? true;
     this.reportUnreachable = options.reportUnreachable ?? false;
+    const historySize = options.historySize ?? 0;
+    if (!(Number.isInteger(historySize) && historySize >= 0)) {
+      throw new RangeError(`historySize must be a non-negative integer, got ${historySize}`);
+    }
+    this.historySize = historySize;
+  }
+
+  /**
+   * Delivers `count` messages drawn (with the network's Prng) from the kept history again, each
+   * after a fresh delay, subject to the usual checks when they arrive: stale messages from earlier
+   * terms, late forwards, old acknowledgements. Counted as duplicates. Returns how many were sent.
+   */
+  replay(count: number): number {
+    const kept = this.history.length;
+    if (kept === 0) return 0;
+    const faults = this.faults;
+    let sent = 0;
+    for (let i = 0; i < count; i++) {
+      const old = this.history[this.prng.int(kept)] as { from: NodeId; message: RaftMessage };
+      this.counters.duplicated++;
+      this.enqueue(old.from, old.message, this.prng.range(faults.minDelayMs, faults.maxDelayMs));
+      sent++;
+    }
+    return sent;
   }
 
   /** Live message counters. */
@@ -399,6 +438,7 @@ export class SimNetwork {
       this.drop(message, 'senderDown');
       return;
     }
+    if (this.onSend !== undefined) this.onSend(from, message);
     if (this.strictPeers ? !sender.peers.has(to) : !this.transports.has(to)) {
       this.refuse(sender, message, 'unknownPeer');
       return;
@@ -417,6 +457,12 @@ export class SimNetwork {
     const lost = prng.chance(faults.dropRate);
     const delayMs = prng.range(faults.minDelayMs, faults.maxDelayMs);
     const duplicate = prng.chance(faults.duplicateRate);
+    if (this.historySize > 0) {
+      const entry = { from, message };
+      if (this.history.length < this.historySize) this.history.push(entry);
+      else this.history[this.historyNext] = entry;
+      this.historyNext = (this.historyNext + 1) % this.historySize;
+    }
     if (lost) {
       this.drop(message, 'random');
       return;
