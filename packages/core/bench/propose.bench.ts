@@ -4,13 +4,27 @@
  * entries per second and commit latency percentiles (propose() call to resolve: committed on a
  * majority and applied on the leader).
  *
- *   pnpm bench [--seconds 5] [--concurrency 1,16,256] [--json]
+ *   pnpm bench [--seconds 5] [--concurrency 1,16,256] [--codec bytes|json]
+ *              [--validate-commands true|false] [--alloc] [--json]
+ *
+ * `pnpm bench` builds the package and measures the built `dist/` (what users run);
+ * `pnpm bench:source` measures the TypeScript sources through tsx, whose transform adds a
+ * `__name()` call to every named closure, so its figures are lower. `--alloc` samples the heap
+ * (V8's sampling heap profiler, minor and major GC included) and reports bytes allocated per
+ * committed proposal, all three nodes and the proposers together.
  *
  * A benchmark, never a test: figures depend on the machine; compare ratios, not absolutes.
  */
+import { Session } from 'node:inspector/promises';
 import { parseArgs } from 'node:util';
-import type { CommandCodec, Membership, RaftNode, StateMachine } from '../src/index.js';
-import { createRaftNode, MemoryLogStore, MemoryNetwork, MemoryStableStore } from '../src/index.js';
+import type { CommandCodec, Membership, RaftNode, StateMachine } from '@raft/core';
+import {
+  createRaftNode,
+  jsonCodec,
+  MemoryLogStore,
+  MemoryNetwork,
+  MemoryStableStore,
+} from '@raft/core';
 
 const { values } = parseArgs({
   options: {
@@ -18,6 +32,9 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '1' },
     concurrency: { type: 'string', default: '1,16,256' },
     size: { type: 'string', default: '100' },
+    codec: { type: 'string', default: 'bytes' },
+    'validate-commands': { type: 'string', default: 'true' },
+    alloc: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
 });
@@ -25,29 +42,39 @@ const seconds = Number(values.seconds);
 const warmupSeconds = Number(values.warmup);
 const levels = String(values.concurrency).split(',').map(Number);
 const size = Number(values.size);
+const validateCommands = values['validate-commands'] !== 'false';
+const build = import.meta.resolve('@raft/core').includes('/src/') ? 'src' : 'dist';
 
-const codec: CommandCodec<Uint8Array> = { encode: (c) => c, decode: (b) => b };
+/** A command and its codec: raw bytes (no codec cost), or a JSON object of about `size` bytes. */
+type Command = Uint8Array | { readonly key: string; readonly value: string };
+const codec: CommandCodec<Command> =
+  values.codec === 'json'
+    ? (jsonCodec<Command>() as CommandCodec<Command>)
+    : { encode: (c) => c as Uint8Array, decode: (b) => b };
+const command: Command =
+  values.codec === 'json'
+    ? { key: 'k1', value: 'x'.repeat(Math.max(0, size - 24)) }
+    : new Uint8Array(size).fill(7);
 
-/** Counts bytes applied: cheap, deterministic, touches every command. */
-class ByteCounter implements StateMachine<Uint8Array, number> {
-  bytes = 0;
-  apply(command: Uint8Array): number {
-    this.bytes += command.byteLength;
-    return this.bytes;
+/** Counts the commands applied: cheap, deterministic, touches every command. */
+class Counter implements StateMachine<Command, number> {
+  count = 0;
+  apply(): number {
+    return ++this.count;
   }
 }
 
 async function startCluster(): Promise<{
-  leader: RaftNode<Uint8Array, number>;
+  leader: RaftNode<Command, number>;
   stop(): Promise<void>;
 }> {
   const ids = ['n1', 'n2', 'n3'];
   const network = new MemoryNetwork();
   const membership: Membership = { members: ids.map((id) => ({ id, address: id, voter: true })) };
   const nodes = ids.map((id) =>
-    createRaftNode<Uint8Array, number>({
+    createRaftNode<Command, number>({
       id,
-      stateMachine: new ByteCounter(),
+      stateMachine: new Counter(),
       codec,
       logStore: new MemoryLogStore(),
       stableStore: new MemoryStableStore(),
@@ -55,14 +82,14 @@ async function startCluster(): Promise<{
       electionTimeoutMs: 300,
       heartbeatMs: 50,
       requestTimeoutMs: 30_000,
+      validateCommands,
     }),
   );
   await Promise.all(nodes.map((n) => n.start({ bootstrap: membership })));
-  // Let n1 win deterministically by asking nobody else to campaign first.
-  for (let i = 0; i < 200 && !nodes.some((n) => n.status().role === 'leader'); i++) {
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  const leader = nodes.find((n) => n.status().role === 'leader');
+  const { leaderId } = await (nodes[0] as RaftNode<Command, number>).waitForLeader({
+    timeoutMs: 10_000,
+  });
+  const leader = nodes.find((n) => n.status().id === leaderId);
   if (!leader) throw new Error('no leader elected');
   return { leader, stop: async () => void (await Promise.all(nodes.map((n) => n.stop()))) };
 }
@@ -78,11 +105,13 @@ interface Result {
   p50Ms: number;
   p99Ms: number;
   committed: number;
+  bytesPerProposal?: number;
 }
 
-async function run(concurrency: number): Promise<Result> {
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function run(concurrency: number, session: Session | null): Promise<Result> {
   const { leader, stop } = await startCluster();
-  const payload = new Uint8Array(size).fill(7);
   let measuring = false;
   let stopFlag = false;
   const latencies: number[] = [];
@@ -90,7 +119,7 @@ async function run(concurrency: number): Promise<Result> {
   const worker = async (): Promise<void> => {
     while (!stopFlag) {
       const t0 = performance.now();
-      await leader.propose(payload);
+      await leader.propose(command);
       if (measuring) {
         latencies.push(performance.now() - t0);
         committed++;
@@ -98,12 +127,25 @@ async function run(concurrency: number): Promise<Result> {
     }
   };
   const workers = Array.from({ length: concurrency }, worker);
-  await new Promise((r) => setTimeout(r, warmupSeconds * 1000));
+  await sleep(warmupSeconds * 1000);
+  if (session !== null)
+    await session.post('HeapProfiler.startSampling', {
+      samplingInterval: 4096,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    } as never);
   measuring = true;
   const start = performance.now();
-  await new Promise((r) => setTimeout(r, seconds * 1000));
+  await sleep(seconds * 1000);
   measuring = false;
   const elapsed = (performance.now() - start) / 1000;
+  let bytesPerProposal: number | undefined;
+  if (session !== null) {
+    const { profile } = (await session.post('HeapProfiler.stopSampling')) as {
+      profile: { head: SamplingNode };
+    };
+    bytesPerProposal = Math.round(sampledBytes(profile.head) / committed);
+  }
   stopFlag = true;
   await Promise.all(workers);
   await stop();
@@ -114,18 +156,55 @@ async function run(concurrency: number): Promise<Result> {
     p50Ms: percentile(sorted, 50),
     p99Ms: percentile(sorted, 99),
     committed,
+    ...(bytesPerProposal === undefined ? {} : { bytesPerProposal }),
   };
 }
 
+interface SamplingNode {
+  selfSize: number;
+  children: SamplingNode[];
+}
+
+function sampledBytes(node: SamplingNode): number {
+  let total = node.selfSize;
+  for (const child of node.children) total += sampledBytes(child);
+  return total;
+}
+
+let session: Session | null = null;
+if (values.alloc) {
+  session = new Session();
+  session.connect();
+}
+if (!values.json) {
+  console.log(
+    `@raft/core from ${build}/, codec ${values.codec}, validateCommands ${validateCommands}, ${size}-byte commands, ${seconds} s per level`,
+  );
+}
 const results: Result[] = [];
 for (const c of levels) {
-  results.push(await run(c));
-  const r = results[results.length - 1] as Result;
+  const r = await run(c, session);
+  results.push(r);
   if (!values.json) {
     console.log(
-      `concurrency ${String(c).padStart(4)}: ${r.entriesPerSecond.toLocaleString('en-US').padStart(9)} entries/s   p50 ${r.p50Ms.toFixed(3)} ms   p99 ${r.p99Ms.toFixed(3)} ms`,
+      `concurrency ${String(c).padStart(4)}: ${r.entriesPerSecond.toLocaleString('en-US').padStart(9)} entries/s   p50 ${r.p50Ms.toFixed(3)} ms   p99 ${r.p99Ms.toFixed(3)} ms${r.bytesPerProposal === undefined ? '' : `   ${r.bytesPerProposal} B allocated/proposal`}`,
     );
   }
 }
+session?.disconnect();
 if (values.json)
-  console.log(JSON.stringify({ node: process.version, size, seconds, results }, null, 2));
+  console.log(
+    JSON.stringify(
+      {
+        node: process.version,
+        build,
+        codec: values.codec,
+        validateCommands,
+        size,
+        seconds,
+        results,
+      },
+      null,
+      2,
+    ),
+  );

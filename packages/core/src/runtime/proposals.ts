@@ -9,40 +9,35 @@
 import type { Clock, TimerHandle } from '../interfaces/clock.js';
 import type { LogIndex, Term } from '../types.js';
 
-/** One waiting caller. */
-export interface Pending<T> {
-  resolve(value: T): void;
-  reject(err: unknown): void;
-  settled: boolean;
-  deadline: number;
-  /** Known once the entry is appended (at once on the leader; via proposeResponse when forwarded). */
-  index: LogIndex;
-  term: Term;
-  /** Forwarded proposals: the id echoed by the leader. */
-  requestId: number;
-  /** Forwarded proposals: the node the proposal was sent to (only its answer counts). */
-  forwardedTo: string | null;
-  /** A per-call timer or abort listener to clean up on settle. */
-  cleanup: (() => void) | null;
+let capturedResolve: (value: never) => void = () => {};
+let capturedReject: (err: unknown) => void = () => {};
+/** One executor for every proposal's promise: no closure is created per call. */
+function capture(resolve: (value: never) => void, reject: (err: unknown) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
 }
 
-/** Creates an unsettled pending record for a promise's resolve/reject pair. */
-export function createPending<T>(
-  resolve: (v: T) => void,
-  reject: (e: unknown) => void,
-  deadline: number,
-): Pending<T> {
-  return {
-    resolve,
-    reject,
-    settled: false,
-    deadline,
-    index: 0,
-    term: 0,
-    requestId: 0,
-    forwardedTo: null,
-    cleanup: null,
-  };
+/** One waiting caller: its promise and what settles it. */
+export class Pending<T> {
+  readonly promise: Promise<T>;
+  readonly resolve: (value: T) => void;
+  readonly reject: (err: unknown) => void;
+  settled = false;
+  /** Known once the entry is appended (at once on the leader; via proposeResponse when forwarded). */
+  index: LogIndex = 0;
+  term: Term = 0;
+  /** Forwarded proposals: the id echoed by the leader. */
+  requestId = 0;
+  /** Forwarded proposals: the node the proposal was sent to (only its answer counts). */
+  forwardedTo: string | null = null;
+  /** A per-call timer or abort listener to clean up on settle. */
+  cleanup: (() => void) | null = null;
+
+  constructor(readonly deadline: number) {
+    this.promise = new Promise<T>(capture);
+    this.resolve = capturedResolve as (value: T) => void;
+    this.reject = capturedReject;
+  }
 }
 
 /** Settles `p` once; later calls are ignored. */
@@ -232,9 +227,10 @@ export class DeadlineQueue<T> {
   /** Called after a batch of settles: lets memory shrink even while the timer is far away. */
   compact(): void {
     this.prune();
-    if (this.head >= this.items.length && this.timer !== null) {
-      this.timer.cancel();
-      this.timer = null;
+    if (this.head >= this.items.length && this.head > 0) {
+      // The timer stays armed: a later deadline is never earlier (FIFO), so when it fires it
+      // re-arms for the head, or stops if there is none. Cancelling and re-arming a host timer
+      // for every proposal of an idle-then-busy node costs more than one spare wake-up.
       this.items = [];
       this.head = 0;
     }

@@ -45,8 +45,7 @@ import { Applier } from './applier.js';
 import type { RaftEvent, RaftEventListener } from './events.js';
 import { EventEmitter } from './events.js';
 import { ForwardedProposals, ForwardLedger, rejectionError } from './forwarding.js';
-import type { Pending } from './proposals.js';
-import { createPending, DeadlineQueue, PositionedProposals, settle } from './proposals.js';
+import { DeadlineQueue, Pending, PositionedProposals, settle } from './proposals.js';
 import { ReadyLoop } from './ready-loop.js';
 import { recover } from './recovery.js';
 import { systemClock } from './system-clock.js';
@@ -582,34 +581,32 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
       );
     }
 
-    return new Promise<ProposeResult<Res>>((resolve, reject) => {
-      const p = createPending<Result<Res>>(
-        resolve,
-        reject,
-        this.now() + (timeoutMs ?? this.opts.requestTimeoutMs),
-      );
-      this.watch(p, timeoutMs, signal);
-      let position: { index: LogIndex; term: Term };
-      try {
-        position = engine.propose(data);
-      } catch (err) {
-        if (
-          err instanceof NotLeaderError &&
-          err.leaderId !== null &&
-          this.opts.followerProposals === 'forward'
-        ) {
-          const term = engine.basicStatus().term;
-          this.transport.send([this.forwarded.forward(p, this.id, err.leaderId, term, data)]);
-        } else {
-          settle(p, false, err);
-        }
-        return;
+    // Whole milliseconds (a small integer needs no heap number), never earlier than asked.
+    const p = new Pending<Result<Res>>(
+      Math.ceil(this.now() + (timeoutMs ?? this.opts.requestTimeoutMs)),
+    );
+    this.watch(p, timeoutMs, signal);
+    let position: { index: LogIndex; term: Term };
+    try {
+      position = engine.propose(data);
+    } catch (err) {
+      if (
+        err instanceof NotLeaderError &&
+        err.leaderId !== null &&
+        this.opts.followerProposals === 'forward'
+      ) {
+        const term = engine.basicStatus().term;
+        this.transport.send([this.forwarded.forward(p, this.id, err.leaderId, term, data)]);
+      } else {
+        settle(p, false, err);
       }
-      p.index = position.index;
-      p.term = position.term;
-      this.positioned.add(p);
-      this.loop?.schedule();
-    });
+      return p.promise;
+    }
+    p.index = position.index;
+    p.term = position.term;
+    this.positioned.add(p);
+    this.loop?.schedule();
+    return p.promise;
   }
 
   /** clock.now(), read at most once per event-loop turn (proposals of a turn share it). */

@@ -21,11 +21,23 @@ export function committedIndex(
 ): LogIndex {
   const n = voters.length;
   if (n === 0) return 0;
-  const matches = new Array<number>(n);
-  for (let i = 0; i < n; i++) matches[i] = matchOf(voters[i] as NodeId);
-  matches.sort((a, b) => b - a);
+  // Called on every acknowledgement: insertion sort into a reused buffer (clusters are small),
+  // descending, no allocation.
+  if (scratch.length < n) scratch = new Array<number>(n);
+  const matches = scratch;
+  for (let i = 0; i < n; i++) {
+    const m = matchOf(voters[i] as NodeId);
+    let j = i;
+    while (j > 0 && (matches[j - 1] as number) < m) {
+      matches[j] = matches[j - 1] as number;
+      j--;
+    }
+    matches[j] = m;
+  }
   return matches[majority(n) - 1] as number;
 }
+
+let scratch: number[] = new Array<number>(8);
 
 /** Tallies votes among `voters`: won once a majority granted, lost once a majority is out of
  *  reach. */
