@@ -18,7 +18,9 @@ export interface LogBounds {
  *   contiguous. If `entries[0].index <= lastIndex`, the stored suffix from that index is
  *   replaced in the same atomic write (etcd README step 1): after a crash the log is either
  *   the old one or the new one, never a mix with a gap. `entries[0].index` is never greater
- *   than `lastIndex + 1`.
+ *   than `lastIndex + 1`; an append that would leave a gap MUST be refused with a
+ *   {@link StorageError}, storing nothing (it means a bug, and the log must not get a hole).
+ * - After `close()`, calls MAY reject with a {@link StorageError}; they MUST NOT corrupt the log.
  * - Calls are never concurrent: the runtime awaits each one before the next.
  * - Errors MUST be reported by rejecting with a {@link StorageError}; a storage error is fatal
  *   to the node.

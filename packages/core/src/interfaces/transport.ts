@@ -16,10 +16,17 @@ export interface TransportHandlers {
  * - `send()` MUST NOT throw and MUST NOT wait on the network: queue per peer (bounded) and drop
  *   on overflow. Raft tolerates loss, reordering and duplication; it never tolerates a blocked
  *   event loop.
- * - Messages addressed to unknown peers are dropped.
+ * - Messages to one peer SHOULD arrive in the order they were sent while the connection stays
+ *   up (a stream does this; the conformance suite checks it). Reordering is safe, only slower.
+ * - Messages addressed to a peer the transport has no address for (not in the last
+ *   `setPeers()`) are dropped; a transport that can reach such a peer anyway (in-process ones)
+ *   MAY deliver them.
  * - `onMessage` is only called between `start()` and `close()`.
  * - A transport MAY deliver the same message object it was given (in-process transports):
  *   receivers treat messages as immutable.
+ * - Zero-copy: a decoded message's entries may be views into the receive buffer, and the engine
+ *   keeps them in its log. A transport MUST NOT reuse or overwrite a buffer it handed over in a
+ *   delivered message.
  */
 export interface Transport {
   start(handlers: TransportHandlers): Promise<void>;

@@ -5,7 +5,7 @@
  * event's time. Events with the same time run in the order they were scheduled (the sequence
  * number breaks ties), so a run is a pure function of the seed that produced the delays.
  *
- * Microtask discipline (DESIGN.md §5): after each event callback the scheduler waits until every
+ * Microtask discipline: after each event callback the scheduler waits until every
  * promise continuation the callback triggered has run, however deep the chain, before the next
  * event. The simulated system has no real I/O, so the order in which those continuations run is
  * fixed by the code and the seed, never by the host.
@@ -15,7 +15,7 @@
  *   Node runs next-tick callbacks only once V8's microtask queue is EMPTY (the queue is drained
  *   to exhaustion, including microtasks queued while draining), so when the tick fires every
  *   continuation triggered by the event has settled. Measured 0.4–0.8 µs per event (Node 20).
- * - `'immediate'`: wait for a `setImmediate` turn (the literal rule of DESIGN.md §5). Also
+ * - `'immediate'`: wait for a `setImmediate` turn (the literal form of the discipline). Also
  *   immune to simulated code that itself calls `process.nextTick` (which the `'tick'` mode is
  *   not: a tick queued by the callback could run before ours and queue microtasks that run after
  *   the next event). Measured 1.6–3.5 µs per event, because each turn goes through the host's
