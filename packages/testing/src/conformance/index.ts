@@ -19,5 +19,6 @@ export type {
 export { formatConformanceReport, runConformance } from './run-conformance.js';
 export type { StableStoreHarness, StableStoreHarnessInstance } from './stable-store.js';
 export { stableStoreConformanceCases } from './stable-store.js';
+export type { StoreHarness, StoreHarnessInstance } from './store-session.js';
 export type { TransportEndpoint, TransportFabric, TransportHarness } from './transport.js';
 export { transportConformanceCases } from './transport.js';

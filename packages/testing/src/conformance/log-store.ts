@@ -3,41 +3,22 @@
  * interface's doc comment: bounds reported by `open()`, `[from, to)` reads, atomic suffix
  * replacement, durability across a restart, and how errors are reported.
  */
-import type { EntryKind, LogBounds, LogEntry, LogIndex, LogStore, MaybePromise } from '@raft/core';
-import type { ConformanceCase, NamedHarness } from './conformance-case.js';
+import type { EntryKind, LogBounds, LogEntry, LogIndex, LogStore } from '@raft/core';
+import type { ConformanceCase } from './conformance-case.js';
+import type { StoreHarness, StoreHarnessInstance } from './store-session.js';
+import { StoreSession, storeCase } from './store-session.js';
 import {
   assertEqual,
-  DEFAULT_TIMEOUT_MS,
   expectOnlyStorageFailure,
   expectRejection,
   fail,
   hasCode,
-  positiveOption,
   race,
   settle,
-  withCleanup,
 } from './support.js';
 
-/**
- * One fresh, empty durable storage for a log store, created for a single case and never shared
- * with another case.
- */
-export interface LogStoreHarnessInstance {
-  /** A store over the new, empty storage. Not opened yet: the case calls `open()` itself. */
-  readonly store: LogStore;
-  /**
-   * Simulates a restart that keeps the disk. Called only after the case has closed the current
-   * store; returns a NEW, unopened store over the same durable storage (same directory, same
-   * database, same key prefix). An in-memory store, whose storage is the object itself, may
-   * return the same instance.
-   */
-  reopen(): MaybePromise<LogStore>;
-  /**
-   * Deletes the storage. Called exactly once, last, after every store the case opened has been
-   * closed (or failed to close).
-   */
-  cleanup(): MaybePromise<void>;
-}
+/** One fresh, empty durable storage for a log store (see {@link StoreHarnessInstance}). */
+export type LogStoreHarnessInstance = StoreHarnessInstance<LogStore>;
 
 /**
  * What an adapter author supplies to run the log store cases: a factory of fresh, empty
@@ -58,24 +39,10 @@ export interface LogStoreHarnessInstance {
  * };
  * ```
  */
-export interface LogStoreHarness extends NamedHarness {
-  create(): MaybePromise<LogStoreHarnessInstance>;
-  /** Bound on every single store call (and harness call), in milliseconds. Default 5000. */
-  readonly timeoutMs?: number;
-}
+export type LogStoreHarness = StoreHarness<LogStore>;
 
-/** The store under test plus the bookkeeping that lets every case close what it opened. */
-class LogStoreSession {
-  private store: LogStore;
-  private needsClose = false;
-
-  constructor(
-    private readonly instance: LogStoreHarnessInstance,
-    readonly timeoutMs: number,
-  ) {
-    this.store = instance.store;
-  }
-
+/** The log store under test, opened by the case itself. */
+class LogStoreSession extends StoreSession<LogStore> {
   async open(): Promise<LogBounds> {
     this.needsClose = true;
     const store = this.store;
@@ -118,24 +85,9 @@ class LogStoreSession {
     );
   }
 
-  /** The store under test now (a new one after each restart), for cases that need a call's raw
-   *  outcome rather than the checks above. */
-  get current(): LogStore {
-    return this.store;
-  }
-
-  async close(): Promise<void> {
-    if (!this.needsClose) return;
-    this.needsClose = false;
-    const store = this.store;
-    await settle('close()', this.timeoutMs, () => store.close());
-  }
-
   /** Closes the store, reopens the storage through the harness and opens the new store. */
   async restart(): Promise<LogBounds> {
-    await this.close();
-    const instance = this.instance;
-    this.store = await settle('the harness reopen()', this.timeoutMs, () => instance.reopen());
+    await this.reopen();
     return this.open();
   }
 
@@ -160,28 +112,15 @@ class LogStoreSession {
   }
 }
 
-async function withLogStore(
-  harness: LogStoreHarness,
-  body: (session: LogStoreSession) => Promise<void>,
-): Promise<void> {
-  const timeoutMs = positiveOption(harness.timeoutMs, 'timeoutMs', DEFAULT_TIMEOUT_MS);
-  const instance = await settle('the harness create()', timeoutMs, () => harness.create());
-  const session = new LogStoreSession(instance, timeoutMs);
-  await withCleanup(
-    () => body(session),
-    () =>
-      withCleanup(
-        () => session.close(),
-        () => settle('the harness cleanup()', timeoutMs, () => instance.cleanup()),
-      ),
-  );
-}
-
 function logCase(
   name: string,
   body: (session: LogStoreSession) => Promise<void>,
 ): ConformanceCase<LogStoreHarness> {
-  return { name, run: (harness) => withLogStore(harness, body) };
+  return storeCase(
+    name,
+    (instance, timeoutMs) => new LogStoreSession(instance, timeoutMs, false),
+    body,
+  );
 }
 
 /** A payload that differs for every (index, term, position), so a misplaced byte shows. */

@@ -3,37 +3,14 @@
  * interface's doc comment: `load()` returns what the last resolved `save()` stored (null on a
  * fresh store), durably across a restart, and errors are StorageError rejections.
  */
-import type { HardState, MaybePromise, StableStore } from '@raft/core';
-import type { ConformanceCase, NamedHarness } from './conformance-case.js';
-import {
-  assertEqual,
-  DEFAULT_TIMEOUT_MS,
-  expectOnlyStorageFailure,
-  positiveOption,
-  race,
-  settle,
-  withCleanup,
-} from './support.js';
+import type { HardState, StableStore } from '@raft/core';
+import type { ConformanceCase } from './conformance-case.js';
+import type { StoreHarness, StoreHarnessInstance } from './store-session.js';
+import { StoreSession, storeCase } from './store-session.js';
+import { assertEqual, expectOnlyStorageFailure, race, settle } from './support.js';
 
-/**
- * One fresh, empty durable storage for a stable store, created for a single case and never
- * shared with another case.
- */
-export interface StableStoreHarnessInstance {
-  /** A store over the new, empty storage. */
-  readonly store: StableStore;
-  /**
-   * Simulates a restart that keeps the disk. Called only after the case has closed the current
-   * store; returns a NEW store over the same durable storage. An in-memory store, whose storage
-   * is the object itself, may return the same instance.
-   */
-  reopen(): MaybePromise<StableStore>;
-  /**
-   * Deletes the storage. Called exactly once, last, after every store the case used has been
-   * closed (or failed to close).
-   */
-  cleanup(): MaybePromise<void>;
-}
+/** One fresh, empty durable storage for a stable store (see {@link StoreHarnessInstance}). */
+export type StableStoreHarnessInstance = StoreHarnessInstance<StableStore>;
 
 /**
  * What an adapter author supplies to run the stable store cases: a factory of fresh, empty
@@ -51,27 +28,10 @@ export interface StableStoreHarnessInstance {
  * };
  * ```
  */
-export interface StableStoreHarness extends NamedHarness {
-  create(): MaybePromise<StableStoreHarnessInstance>;
-  /** Bound on every single store call (and harness call), in milliseconds. Default 5000. */
-  readonly timeoutMs?: number;
-}
+export type StableStoreHarness = StoreHarness<StableStore>;
 
-class StableStoreSession {
-  private store: StableStore;
-  private needsClose = true;
-
-  constructor(
-    private readonly instance: StableStoreHarnessInstance,
-    readonly timeoutMs: number,
-  ) {
-    this.store = instance.store;
-  }
-
-  get current(): StableStore {
-    return this.store;
-  }
-
+/** The stable store under test. */
+class StableStoreSession extends StoreSession<StableStore> {
   async load(): Promise<HardState | null> {
     const store = this.store;
     return settle('load()', this.timeoutMs, () => store.load());
@@ -87,44 +47,22 @@ class StableStoreSession {
     return settle(`save(${describeState(state)})`, this.timeoutMs, () => store.save(state));
   }
 
-  async close(): Promise<void> {
-    if (!this.needsClose) return;
-    this.needsClose = false;
-    const store = this.store;
-    await settle('close()', this.timeoutMs, () => store.close());
-  }
-
   /** Closes the store and reopens the storage through the harness. */
   async restart(): Promise<void> {
-    await this.close();
-    const instance = this.instance;
-    this.store = await settle('the harness reopen()', this.timeoutMs, () => instance.reopen());
+    await this.reopen();
     this.needsClose = true;
   }
-}
-
-async function withStableStore(
-  harness: StableStoreHarness,
-  body: (session: StableStoreSession) => Promise<void>,
-): Promise<void> {
-  const timeoutMs = positiveOption(harness.timeoutMs, 'timeoutMs', DEFAULT_TIMEOUT_MS);
-  const instance = await settle('the harness create()', timeoutMs, () => harness.create());
-  const session = new StableStoreSession(instance, timeoutMs);
-  await withCleanup(
-    () => body(session),
-    () =>
-      withCleanup(
-        () => session.close(),
-        () => settle('the harness cleanup()', timeoutMs, () => instance.cleanup()),
-      ),
-  );
 }
 
 function stableCase(
   name: string,
   body: (session: StableStoreSession) => Promise<void>,
 ): ConformanceCase<StableStoreHarness> {
-  return { name, run: (harness) => withStableStore(harness, body) };
+  return storeCase(
+    name,
+    (instance, timeoutMs) => new StableStoreSession(instance, timeoutMs, true),
+    body,
+  );
 }
 
 function describeState(state: HardState): string {
