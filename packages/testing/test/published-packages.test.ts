@@ -12,8 +12,6 @@
  * bounded by a timeout and killed (with its process group) when it overruns; a failed step
  * throws with the command, its exit status, stdout and stderr.
  */
-import type { ChildProcess } from 'node:child_process';
-import { spawn } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -29,6 +27,13 @@ import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunResult } from './child-process.js';
+import {
+  childEnv,
+  describeRun as describeChild,
+  killAll,
+  run as runChild,
+} from './child-process.js';
 
 const PNPM = 'pnpm@10.34.9'; // shared/TOOLCHAIN.md; run through npx like .ci/run does
 const NPX = process.platform === 'win32' ? 'npx.cmd' : 'npx';
@@ -43,28 +48,6 @@ const PKGS: readonly Pkg[] = ['core', 'testing'];
 
 // ------------------------------------------------------------------------- child processes
 
-interface RunResult {
-  readonly code: number | null;
-  readonly signal: string | null;
-  readonly timedOut: boolean;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-const running = new Set<ChildProcess>();
-
-function kill(child: ChildProcess): void {
-  try {
-    // The child leads its own process group (detached): take npx's pnpm, tsc's workers etc.
-    // down with it.
-    if (child.pid !== undefined && process.platform !== 'win32')
-      process.kill(-child.pid, 'SIGKILL');
-    else child.kill('SIGKILL');
-  } catch {
-    // already gone
-  }
-}
-
 /**
  * The environment for children: ours minus what `pnpm test` and vitest add. npm reads
  * `npm_config_*` variables as settings, and the ones a package manager sets while running a
@@ -72,16 +55,11 @@ function kill(child: ChildProcess): void {
  * carry `--conditions=@raft/source` and make the consumer load TypeScript sources. Connection
  * settings stay.
  */
-function childEnv(extra: Readonly<Record<string, string>> = {}): NodeJS.ProcessEnv {
-  const keep = /^npm_config_(registry|cafile|ca|proxy|https_proxy|noproxy|strict_ssl)$/;
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (value === undefined) continue;
-    if (/^(npm_|pnpm_)/.test(key) && !keep.test(key)) continue;
-    if (/^(VITEST|PNPM_PACKAGE_NAME$|PNPM_SCRIPT_SRC_DIR$|NODE_OPTIONS$)/.test(key)) continue;
-    env[key] = value;
-  }
-  return { ...env, ...extra };
+function consumerEnv(extra: Readonly<Record<string, string>> = {}): NodeJS.ProcessEnv {
+  return childEnv(
+    /^(?!npm_config_(registry|cafile|ca|proxy|https_proxy|noproxy|strict_ssl)$)(npm_|pnpm_)|^(VITEST|PNPM_PACKAGE_NAME$|PNPM_SCRIPT_SRC_DIR$|NODE_OPTIONS$)/,
+    extra,
+  );
 }
 
 function run(
@@ -89,55 +67,11 @@ function run(
   args: readonly string[],
   options: { readonly cwd: string; readonly timeoutMs: number; readonly env?: NodeJS.ProcessEnv },
 ): Promise<RunResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(command, args, {
-      cwd: options.cwd,
-      env: options.env ?? childEnv(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: process.platform !== 'win32',
-    });
-    running.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      kill(child);
-    }, options.timeoutMs);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      running.delete(child);
-      reject(err);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      running.delete(child);
-      resolvePromise({ code, signal, timedOut, stdout, stderr });
-    });
-  });
+  return runChild(command, args, { ...options, env: options.env ?? consumerEnv() });
 }
 
-function describeRun(what: string, command: string, args: readonly string[], r: RunResult): string {
-  const status = r.timedOut
-    ? 'was killed after its timeout'
-    : r.signal !== null
-      ? `died of ${r.signal}`
-      : `exited with ${r.code}`;
-  return [
-    `${what} ${status}`,
-    `$ ${[command, ...args].join(' ')}`,
-    '--- stdout ---',
-    r.stdout.trimEnd(),
-    '--- stderr ---',
-    r.stderr.trimEnd(),
-  ].join('\n');
-}
+const describeRun = (what: string, command: string, args: readonly string[], r: RunResult) =>
+  describeChild(what, [command, ...args].join(' '), r);
 
 /** Runs a command and throws (with its output) unless it exits 0. */
 async function runOk(
@@ -642,7 +576,7 @@ describe('published packages (packed tarballs installed outside the workspace)',
     // install from an empty cache works. Should a future npm want registry metadata anyway,
     // fall back to an online install (the npm registry is reachable where this runs) and say so.
     const install = ['install', '--no-audit', '--no-fund', '--no-update-notifier'];
-    const env = childEnv({ npm_config_cache: join(work, 'npm-cache') });
+    const env = consumerEnv({ npm_config_cache: join(work, 'npm-cache') });
     const offline = await run('npm', [...install, '--offline', ...tarballs], {
       cwd: consumer,
       timeoutMs: 90_000,
@@ -663,7 +597,7 @@ describe('published packages (packed tarballs installed outside the workspace)',
   }, 240_000);
 
   afterAll(() => {
-    for (const child of running) kill(child);
+    killAll();
     if (work !== '') rmSync(work, { recursive: true, force: true });
   });
 

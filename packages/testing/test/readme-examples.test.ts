@@ -18,13 +18,18 @@
  *
  * Blocks are numbered in the order they appear in their README, counting every fenced block.
  */
-import type { ChildProcess } from 'node:child_process';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunResult } from './child-process.js';
+import {
+  childEnv,
+  describeRun as describeChild,
+  killAll,
+  run as runChild,
+} from './child-process.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const testingDir = join(root, 'packages', 'testing');
@@ -127,87 +132,23 @@ const title = (b: CodeBlock): string => `${b.readme} block #${b.ordinal} (line $
 
 // ------------------------------------------------------------------------- child processes
 
-interface RunResult {
-  readonly code: number | null;
-  readonly signal: string | null;
-  readonly timedOut: boolean;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-const running = new Set<ChildProcess>();
-
-function kill(child: ChildProcess): void {
-  try {
-    // The child leads its own process group (detached): take anything it started down with it.
-    if (child.pid !== undefined && process.platform !== 'win32')
-      process.kill(-child.pid, 'SIGKILL');
-    else child.kill('SIGKILL');
-  } catch {
-    // already gone
-  }
-}
-
-/** Our environment minus what vitest adds (NODE_OPTIONS could carry loaders of its own). */
-function childEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (value === undefined || /^(VITEST|NODE_OPTIONS$)/.test(key)) continue;
-    env[key] = value;
-  }
-  return env;
-}
-
+/** Runs node with `args` in this package, with our environment minus what vitest adds
+ *  (NODE_OPTIONS could carry loaders of its own). */
 function run(args: readonly string[], timeoutMs: number): Promise<RunResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, args, {
-      cwd: testingDir,
-      env: childEnv(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: process.platform !== 'win32',
-    });
-    running.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      kill(child);
-    }, timeoutMs);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      running.delete(child);
-      reject(err);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      running.delete(child);
-      resolvePromise({ code, signal, timedOut, stdout, stderr });
-    });
+  return runChild(process.execPath, args, {
+    cwd: testingDir,
+    timeoutMs,
+    env: childEnv(/^(VITEST|NODE_OPTIONS$)/),
   });
 }
 
-function describeRun(what: string, args: readonly string[], r: RunResult): string {
-  const status = r.timedOut
-    ? `was killed after ${RUN_TIMEOUT_MS / 1000} s (does every wait have a bound, and is every node stopped?)`
-    : r.signal !== null
-      ? `died of ${r.signal}`
-      : `exited with ${r.code}`;
-  return [
-    `${what} ${status}`,
-    `$ node ${args.join(' ')}`,
-    '--- stdout ---',
-    r.stdout.trimEnd(),
-    '--- stderr ---',
-    r.stderr.trimEnd(),
-  ].join('\n');
-}
+const describeRun = (what: string, args: readonly string[], r: RunResult) =>
+  describeChild(
+    what,
+    `node ${args.join(' ')}`,
+    r,
+    `was killed after ${RUN_TIMEOUT_MS / 1000} s (does every wait have a bound, and is every node stopped?)`,
+  );
 
 // ------------------------------------------------------------------------- scratch files
 
@@ -225,7 +166,7 @@ beforeAll(() => {
 });
 
 afterAll(() => {
-  for (const child of running) kill(child);
+  killAll();
   rmSync(scratch, { recursive: true, force: true });
   try {
     // Only when no other run still has its folder there.
