@@ -386,12 +386,13 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
     );
     const errors: unknown[] = [];
     const close = async (what: string, fn: () => Promise<void>): Promise<void> => {
-      try {
-        await this.withTimeout(fn(), this.opts.requestTimeoutMs);
-      } catch (err) {
-        errors.push(err);
-        this.logger.error({ err }, `closing the ${what} failed`);
-      }
+      const closing = Promise.resolve()
+        .then(fn)
+        .catch((err: unknown) => {
+          errors.push(err);
+          this.logger.error({ err }, `closing the ${what} failed`);
+        });
+      await this.withTimeout(closing, this.opts.requestTimeoutMs);
     };
     // A failed node closed its transport already (fail()).
     if (previous === 'running' || previous === 'starting')

@@ -365,3 +365,19 @@ describe('fatal errors', () => {
     expect(a.node.state).toBe('stopped');
   });
 });
+
+describe('stop() reports what failed to close', () => {
+  it('a store whose close() rejects makes stop() reject with StorageError, and the node is stopped', async () => {
+    const c = await Cluster.create({ ids: ['solo'] });
+    const solo = await c.electLeader();
+    const broken = new Error('cannot close the file');
+    solo.logStore.close = async () => {
+      throw broken;
+    };
+    const err = await c.settle(solo.node.stop()).catch((e: unknown) => e);
+    expect(RaftError.is(err, 'STORAGE')).toBe(true);
+    expect((err as Error).message).toBe('closing the node failed');
+    expect((err as Error).cause).toBe(broken);
+    expect(solo.node.state).toBe('stopped');
+  });
+});
