@@ -1,6 +1,12 @@
 /**
- * What a new user meets in the first hour: waiting for a leader, a command the codec cannot
- * read back, a state machine that throws, the ready-made codecs, and misuse of the API.
+ * Regressions from a new user's first hour (issue #12), each failing on the code before:
+ * - there was no way to wait for a leader (the README's example proposed before one existed);
+ * - one command the codec could not decode (propose(undefined) with a JSON codec) failed every
+ *   node, and again after a restart; a throwing apply() was fatal on every replica;
+ * - no codec shipped to start with;
+ * - a function as stateMachine, a typo in an option and a bootstrap without the node itself were
+ *   accepted; lifecycle misuse had no message of its own;
+ * - RaftError.is(e, code) did not narrow to the subclass.
  */
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import type { ApplyContext, RaftNode, StateMachine } from '../../src/index.js';
@@ -16,7 +22,7 @@ import {
   RaftError,
   utf8Codec,
 } from '../../src/index.js';
-import type { TestNode } from './helpers.js';
+import type { TestNode } from '../runtime/helpers.js';
 import {
   Cluster,
   Counter,
@@ -27,7 +33,7 @@ import {
   seededRandom,
   TIMING,
   track,
-} from './helpers.js';
+} from '../runtime/helpers.js';
 
 describe('waitForLeader()', () => {
   it('resolves with the leader and its term once one is elected, on every node', async () => {
