@@ -91,6 +91,8 @@ export interface ProgressStatus {
 export interface BasicStatus {
   readonly role: Role;
   readonly term: Term;
+  /** The current term (and vote) is durable: the runtime persisted the hard state holding it. */
+  readonly termDurable: boolean;
   readonly leaderId: NodeId | null;
   readonly commitIndex: LogIndex;
   readonly lastLogIndex: LogIndex;
@@ -156,8 +158,13 @@ export class Raft {
   /** Leader only: proposals were appended since the last flush. */
   private newEntries = false;
 
+  /** The term of the last hard state the runtime reported durable (RawNode.advance). */
+  durableTerm: Term;
+
   electionElapsed = 0;
   private heartbeatElapsed = 0;
+  /** Ticks since this node started (a logical clock for per-follower flow control). */
+  private ticks = 0;
   private randomizedElectionTimeout = 0;
 
   msgs: RaftMessage[] = [];
@@ -191,6 +198,7 @@ export class Raft {
     // term the hard state does not record yet; never run at a term below our own log's.
     this.term = Math.max(hs?.term ?? 0, this.log.lastTerm());
     this.votedFor = hs && hs.term === this.term ? hs.votedFor : null;
+    this.durableTerm = hs?.term ?? 0;
     this.refreshMembership(true);
     this.resetTimers();
   }
@@ -303,6 +311,7 @@ export class Raft {
   // ---------------------------------------------------------------- inputs
 
   tick(): void {
+    this.ticks++;
     if (this.role === 'leader') this.tickHeartbeat();
     else this.tickElection();
   }
@@ -621,15 +630,23 @@ export class Raft {
       if (m.conflict && m.conflict.term > 0)
         hint = this.log.findConflictByTerm(m.conflict.index, m.conflict.term);
       if (pr.maybeDecrTo(m.matchIndex, hint)) {
-        if (pr.state === 'replicate') pr.becomeProbe();
+        if (pr.state === 'replicate') {
+          pr.becomeProbe();
+          pr.fellBackAt = this.ticks;
+        }
         this.dirty.set(m.from, true);
       }
       return;
     }
     // etcd's rule: an ack that only confirms the known match still ends probing.
     if (pr.maybeUpdate(m.matchIndex) || (pr.state === 'probe' && pr.match === m.matchIndex)) {
-      if (pr.state === 'probe') pr.becomeReplicate();
-      else pr.inflights.freeLE(m.matchIndex);
+      // Back to streaming, but not in the tick in which a rejection stopped it: on a network
+      // that reorders, acknowledgements of the appends sent before keep arriving, and turning
+      // each into a new full window multiplies the appends in flight (a message storm). Until
+      // the next tick the follower catches up one probe at a time.
+      if (pr.state === 'probe') {
+        if (pr.fellBackAt !== this.ticks) pr.becomeReplicate();
+      } else pr.inflights.freeLE(m.matchIndex);
       if (this.maybeCommit()) this.markAllDirty(true);
       else if (!this.dirty.has(m.from)) this.dirty.set(m.from, false);
     } else if (pr.state === 'replicate') {
@@ -748,8 +765,16 @@ export class Raft {
 
   private send(m: RaftMessage): void {
     // Answers that vouch for durable state (a granted vote, an append acknowledgement) leave
-    // only after that state is persisted (§5.1 "before responding to RPCs").
-    if (m.type === 'voteResponse' || m.type === 'appendResponse') this.msgsAfterPersist.push(m);
+    // only after that state is persisted (§5.1 "before responding to RPCs"). So does everything
+    // a leader sends before its term is durable: a lone voter elects itself in one step, with
+    // no vote request to wait for, and a restart that lost its term would let it lead the same
+    // term again, with other entries at the same (index, term) as those it sent.
+    if (
+      m.type === 'voteResponse' ||
+      m.type === 'appendResponse' ||
+      (this.role === 'leader' && this.durableTerm < this.term)
+    )
+      this.msgsAfterPersist.push(m);
     else this.msgs.push(m);
   }
 

@@ -31,6 +31,8 @@ function sameTermAndVote(a: HardState, b: HardState): boolean {
   return a.term === b.term && a.votedFor === b.votedFor;
 }
 
+const NO_MESSAGES: readonly RaftMessage[] = Object.freeze([]);
+
 /** See the module comment. */
 export class RawNode {
   private readonly raft: Raft;
@@ -89,11 +91,12 @@ export class RawNode {
    * slow disk (etcd's asynchronous storage writes), so a stalled fsync never costs a leader its
    * followers.
    */
-  takeMessages(): RaftMessage[] {
+  takeMessages(): readonly RaftMessage[] {
     const r = this.raft;
     r.flushAppends();
     const messages = r.msgs;
-    if (messages.length > 0) r.msgs = [];
+    if (messages.length === 0) return NO_MESSAGES;
+    r.msgs = [];
     return messages;
   }
 
@@ -110,6 +113,11 @@ export class RawNode {
     log.appliedTo(index);
   }
 
+  /** True while this node is the leader (cheap: per proposal). */
+  isLeader(): boolean {
+    return this.raft.role === 'leader';
+  }
+
   /** Index of the last entry in the log (durable or not). */
   lastIndex(): LogIndex {
     return this.raft.log.lastIndex();
@@ -121,6 +129,7 @@ export class RawNode {
     return {
       role: r.role,
       term: r.term,
+      termDurable: r.durableTerm === r.term,
       leaderId: r.leaderId,
       commitIndex: r.log.committed,
       lastLogIndex: r.log.lastIndex(),
@@ -186,6 +195,8 @@ export class RawNode {
     if (!this.outstanding) throw new Error('RawNode.advance() called without an outstanding Ready');
     this.outstanding = false;
     const r = this.raft;
+    if (rd.hardState !== undefined && rd.hardState.term > r.durableTerm)
+      r.durableTerm = rd.hardState.term;
     const last = rd.entries[rd.entries.length - 1];
     if (last) {
       r.log.stableTo(last.index, last.term);

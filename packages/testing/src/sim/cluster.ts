@@ -96,8 +96,8 @@ export interface ScenarioKnobs {
   /** Probability that a leader is isolated the moment it applies a command (what it sends next
    *  is cut off in flight). */
   readonly commitIsolateRate: number;
-  /** Probability that a node crashes right after it sends a vote grant or an append
-   *  acknowledgement, while a write of its own is still pending. */
+  /** Probability that a node crashes right after it sends a vote grant, an append
+   *  acknowledgement or (as leader) an append, while a write of its own is still pending. */
   readonly ackCrashRate: number;
   /** Probability that a leader crashes when an acknowledgement reaches it while its own write
    *  is still pending. */
@@ -108,6 +108,9 @@ export interface ScenarioKnobs {
   readonly slowApplyRate: number;
   /** Probability that a client aborts its proposal (AbortSignal) after a random delay. */
   readonly abortRate: number;
+  /** Members that are learners (they replicate the log and count in no quorum), at most the
+   *  cluster size minus one; with one voter left, the voter elects itself alone. */
+  readonly learners: number;
   /**
    * Probability weights of the nemesis actions: partition, isolate, cut, heal, crash, disk stall
    * (longer than an election timeout), graceful restart (stop() with proposals pending).
@@ -329,6 +332,7 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
   const staleReplays = chaos(k.staleReplays, knobs.pick([0, 0, 5, 20]), 0);
   const slowApplyRate = chaos(k.slowApplyRate, knobs.pick([0, 0, 0.01, 0.05]), 0);
   const abortRate = chaos(k.abortRate, knobs.pick([0, 0, 0.05, 0.2]), 0);
+  const learners = Math.min(n - 1, draw(k.learners, knobs.pick([0, 0, 0, 0, 1, 2])));
   const weights = k.nemesisWeights ?? [25, 10, 10, 25, 30, 8, 8];
   const totalWeight = weights.reduce((a, b) => a + b, 0);
   const electionTimeoutMs = 150;
@@ -343,9 +347,10 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
     historySize: staleReplays > 0 ? 256 : 0,
   });
   const ids = Array.from({ length: n }, (_, i) => `n${i + 1}`);
+  const voterIds = ids.slice(0, n - learners);
   const disks = new Map<NodeId, SimDisk>();
   const checker = new SafetyChecker({
-    voters: ids,
+    voters: voterIds,
     durable: (id) => {
       const disk = disks.get(id);
       return disk === undefined
@@ -382,9 +387,11 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
     );
   };
 
-  const bootstrap: Membership = { members: ids.map((id) => ({ id, address: id, voter: true })) };
+  const bootstrap: Membership = {
+    members: ids.map((id) => ({ id, address: id, voter: voterIds.includes(id) })),
+  };
   log(
-    `seed=${seed} nodes=${n} drop=${dropRate} dup=${duplicateRate} netDelay<=${maxNetDelay} diskDelay<=${maxDiskDelay} maxEntries=${maxEntriesPerAppend} inflight=${maxInflightAppends} preVote=${preVote} checkQuorum=${checkQuorum} followers=${followerProposals} unreachable=${reportUnreachable} leaderCrash=${leaderCrashRate} commitCrash=${commitCrashRate} leaderIsolate=${leaderIsolateRate} commitIsolate=${commitIsolateRate} ackCrash=${ackCrashRate} pendingLeaderCrash=${pendingLeaderCrashRate} staleReplays=${staleReplays} slowApply=${slowApplyRate} abort=${abortRate}`,
+    `seed=${seed} nodes=${n} learners=${learners} drop=${dropRate} dup=${duplicateRate} netDelay<=${maxNetDelay} diskDelay<=${maxDiskDelay} maxEntries=${maxEntriesPerAppend} inflight=${maxInflightAppends} preVote=${preVote} checkQuorum=${checkQuorum} followers=${followerProposals} unreachable=${reportUnreachable} leaderCrash=${leaderCrashRate} commitCrash=${commitCrashRate} leaderIsolate=${leaderIsolateRate} commitIsolate=${commitIsolateRate} ackCrash=${ackCrashRate} pendingLeaderCrash=${pendingLeaderCrashRate} staleReplays=${staleReplays} slowApply=${slowApplyRate} abort=${abortRate}`,
   );
 
   const nodes = new Map<NodeId, SimNode>();
@@ -539,15 +546,21 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
   network.onSend = (from, m) => {
     guard(() => checker.onMessageSent(from, m));
     if (ackCrashRate === 0 || phase !== 'chaos') return;
+    // A vote grant or an append ack promises durable state; a leader's append claims its term.
     const promise =
       (m.type === 'voteResponse' && m.granted && !m.preVote) ||
-      (m.type === 'appendResponse' && m.success);
+      (m.type === 'appendResponse' && m.success) ||
+      (m.type === 'append' && m.entries.length > 0);
     const sn = nodes.get(from);
-    if (promise && sn?.up && sn.disk.pendingOperations > 0 && nemesisPrng.chance(ackCrashRate)) {
-      // Next event: the promise is already on its way; the pending write is lost.
+    if (promise && sn?.up && nemesisPrng.chance(ackCrashRate)) {
+      // Next event, once the runtime has issued its next write (a Ready sends before it
+      // persists): the message is already on its way, and the pending write is lost.
       scheduler.schedule(
         0,
-        () => crashAndRestart(sn, `just sent ${m.type} to ${m.to}`),
+        () => {
+          if (sn.disk.pendingOperations > 0)
+            crashAndRestart(sn, `just sent ${m.type} to ${m.to}, a write pending`);
+        },
         'ack-crash',
       );
     }

@@ -33,6 +33,9 @@ export class Progress {
   probeSent = false;
   /** Heard from since the last CheckQuorum round. */
   recentActive = false;
+  /** The leader's tick count when a rejection last moved this follower from replicate back to
+   *  probe (-1: never). */
+  fellBackAt = -1;
   readonly inflights: Inflights;
 
   constructor(next: LogIndex, maxInflight: number) {
