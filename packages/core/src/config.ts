@@ -54,11 +54,13 @@ export interface RaftNodeOptions<Cmd, Res> {
   /** Most unacknowledged AppendEntries per follower (pipelining window). Default 64. */
   readonly maxInflightAppends?: number;
   /**
-   * Back-pressure: most entries this node holds that its state machine has not applied yet
-   * (uncommitted, or committed and waiting to apply). Past it, `propose()` rejects with
-   * PROPOSAL_DROPPED (retryable; nothing appended), and at most this many committed entries wait
-   * in the apply queue. Heartbeats, votes and acknowledgements are never held back, so a slow
-   * state machine costs throughput, never leadership. Default 65536.
+   * Back-pressure: most entries the leader holds that its state machine has not applied yet
+   * (uncommitted, or committed and waiting to apply). Past it, the leader refuses proposals, its
+   * own and forwarded ones, with PROPOSAL_DROPPED (retryable; nothing appended). On every node,
+   * at most this many committed entries wait in the apply queue. Heartbeats, votes and
+   * acknowledgements are never held back, and a state machine that takes long to apply yields to
+   * the event loop between entries, so a slow state machine costs throughput, never leadership.
+   * Default 65536.
    */
   readonly maxPendingEntries?: number;
   /**

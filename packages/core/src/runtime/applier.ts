@@ -33,7 +33,16 @@ export interface ApplierHost<Res> {
   onProgress(applied: LogIndex): void;
   /** The state machine hit a fatal fault. */
   fail(err: unknown): void;
+  /** The node's clock (milliseconds), to notice a long synchronous stretch of applies. */
+  now(): number;
+  /** Runs `callback` on a later turn of the event loop (the node's clock, delay 0). */
+  defer(callback: () => void): void;
 }
+
+/** A synchronous stretch of applies longer than this yields to the event loop. */
+const YIELD_AFTER_MS = 10;
+/** How many entries apply between two looks at the clock. */
+const ENTRIES_PER_CLOCK_CHECK = 32;
 
 function isPromiseLike(v: unknown): v is PromiseLike<unknown> {
   return (
@@ -73,8 +82,14 @@ export class Applier<Cmd, Res> {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Applies synchronously until an entry returns a promise; resumes when it settles. */
-  private pump(): void {
+  /**
+   * Applies synchronously until an entry returns a promise, or until the stretch has taken
+   * YIELD_AFTER_MS (a slow synchronous state machine must not starve the timers that send
+   * heartbeats); resumes when the promise settles, or on a later turn.
+   */
+  private readonly pump = (): void => {
+    const started = this.host.now();
+    let sinceCheck = 0;
     for (;;) {
       const batch = this.queue[this.head];
       if (batch === undefined || !this.host.isRunning()) {
@@ -91,6 +106,13 @@ export class Applier<Cmd, Res> {
         this.host.onProgress(this.applied);
         continue;
       }
+      if (++sinceCheck === ENTRIES_PER_CLOCK_CHECK) {
+        sinceCheck = 0;
+        if (this.host.now() - started >= YIELD_AFTER_MS) {
+          this.host.defer(this.pump);
+          return;
+        }
+      }
       const entry = batch[this.pos++] as LogEntry;
       let pending: PromiseLike<unknown> | undefined;
       try {
@@ -101,25 +123,27 @@ export class Applier<Cmd, Res> {
         return;
       }
       if (pending !== undefined) {
-        pending.then(
-          (result) => {
-            this.finish(entry, result as Res, undefined);
-            this.pump();
-          },
-          (err: unknown) => {
-            try {
-              this.finish(entry, undefined, this.toApplyError(entry, err));
-            } catch (fatal) {
-              this.stopRunning();
-              this.host.fail(fatal);
-              return;
-            }
-            this.pump();
-          },
+        // Promise.resolve: a thenable that calls back twice (or throws) cannot apply twice.
+        Promise.resolve(pending).then(
+          (result) => this.resume(() => this.finish(entry, result as Res, undefined)),
+          (err: unknown) =>
+            this.resume(() => this.finish(entry, undefined, this.toApplyError(entry, err))),
         );
         return;
       }
     }
+  };
+
+  /** Finishes the entry a promise held up, then goes on; a fault stops the applier. */
+  private resume(finish: () => void): void {
+    try {
+      finish();
+    } catch (fatal) {
+      this.stopRunning();
+      this.host.fail(fatal);
+      return;
+    }
+    this.pump();
   }
 
   /** Applies one entry; returns the state machine's promise when it returned one. */

@@ -39,15 +39,26 @@ const SESSIONS_PER_TERM = 256;
 
 // ------------------------------------------------------------------ follower side
 
+/** Incarnations created in this process: part of each session, so two differ even when
+ *  their random sources were seeded alike. */
+let incarnations = 0;
+
 /** The follower's forwards waiting for the leader's answer. */
 export class ForwardedProposals<T> {
-  /** Random per node incarnation: a late answer to an earlier incarnation never matches. */
+  /**
+   * Unique per node incarnation (request ids restart at 1 in each), so the leader never takes a
+   * new incarnation's forward for an old one, and a late answer to an earlier incarnation never
+   * matches. 32 random bits (the node's `random`), and 16 bits of a per-process counter mixed
+   * with the clock: incarnations in one process always differ, and across processes they differ
+   * unless both the random seed and the clock reading repeat.
+   */
   readonly session: number;
   private nextRequestId = 1;
   private readonly waiting = new Map<number, Pending<T>>();
 
-  constructor(random: Random) {
-    this.session = Math.floor(random() * 2 ** 48);
+  constructor(random: Random, now: number) {
+    const local = (incarnations++ * 40_503 + Math.floor(now)) & 0xffff;
+    this.session = Math.floor(random() * 2 ** 32) * 2 ** 16 + local;
   }
 
   get size(): number {
@@ -161,8 +172,8 @@ export class ForwardLedger {
    * Decides what to do with a forward, given the engine's state. On `append`, the caller
    * proposes `m.data` and then calls {@link recordAppended}.
    */
-  check(m: ProposeMessage, engine: RawNode): ForwardVerdict {
-    const { role, term, leaderId } = engine.basicStatus();
+  check(m: ProposeMessage, engine: RawNode, unapplied: number, maxPending: number): ForwardVerdict {
+    const { role, term, termDurable, leaderId } = engine.basicStatus();
     const sessions = this.terms.get(m.term);
     const ledger = sessions?.get(sessionKey(m));
     const seen = ledger?.seen.get(m.requestId);
@@ -177,6 +188,11 @@ export class ForwardLedger {
     if (m.term > term) return this.refuse(m, term, 'notLeader', null);
     if (m.data.byteLength > this.maxCommandBytes)
       return this.refuse(m, term, 'entryTooLarge', this.id);
+    // A leader whose term is not durable yet could lose it in a crash and lead the same term
+    // again: it takes no forward until then (a lone voter, for the time of one write).
+    if (!termDurable) return this.refuse(m, term, 'dropped', this.id);
+    // Back-pressure applies to forwards as to the leader's own proposals.
+    if (unapplied >= maxPending) return this.refuse(m, term, 'dropped', this.id);
     // Bounded memory: past the limit, refuse new sessions (nothing appended) for this term.
     if (ledger === undefined && (sessions?.size ?? 0) >= SESSIONS_PER_TERM)
       return this.refuse(m, term, 'dropped', this.id);

@@ -52,7 +52,10 @@ export function settle<T>(p: Pending<T>, ok: boolean, value: unknown): void {
   else p.reject(value);
 }
 
-/** Spans of log indexes wider than this go to the overflow list instead of growing the ring. */
+// biome-ignore lint/suspicious/noExplicitAny: the shared empty result of takeOverflowAt().
+const NONE: readonly Pending<any>[] = Object.freeze([]);
+
+/** Spans of log indexes wider than this go to the overflow map instead of growing the ring. */
 const MAX_RING_SPAN = 1 << 16;
 
 /**
@@ -60,7 +63,7 @@ const MAX_RING_SPAN = 1 << 16;
  * indexed by log index (the leader's own proposals take consecutive indexes), so tracking and
  * settling cost no hashing and no allocation. Two proposals at one index (a forwarded one whose
  * first position was overwritten in a later term) and positions far outside the ring's span go
- * to a short overflow list.
+ * to an overflow map by index.
  *
  * Invariant: every occupied slot holds an index in [base, end), and end - base <= capacity.
  */
@@ -70,12 +73,13 @@ export class PositionedProposals<T> {
   private base = 0;
   private end = 0;
   private count = 0;
-  /** Collisions and far-away positions; scanned only while non-empty. */
-  private overflow: Pending<T>[] = [];
+  /** Collisions and far-away positions, by index. */
+  private readonly overflow = new Map<LogIndex, Pending<T>[]>();
+  private overflowCount = 0;
 
   /** Proposals waiting. */
   get size(): number {
-    return this.count + this.overflow.length;
+    return this.count + this.overflowCount;
   }
 
   /** Tracks `p` at `p.index`. */
@@ -86,20 +90,20 @@ export class PositionedProposals<T> {
       this.end = i + 1;
     } else if (i < this.base) {
       if (!this.fits(this.end - i)) {
-        this.overflow.push(p);
+        this.addOverflow(p);
         return;
       }
       this.base = i;
     } else if (i >= this.end) {
       if (!this.fits(i + 1 - this.base)) {
-        this.overflow.push(p);
+        this.addOverflow(p);
         return;
       }
       this.end = i + 1;
     }
     const slot = i & this.mask;
     if (this.slots[slot] !== undefined) {
-      this.overflow.push(p);
+      this.addOverflow(p);
       return;
     }
     this.slots[slot] = p;
@@ -122,24 +126,39 @@ export class PositionedProposals<T> {
     return p;
   }
 
-  /** True while proposals sit in the overflow list. */
-  get hasOverflow(): boolean {
-    return this.overflow.length > 0;
+  private addOverflow(p: Pending<T>): void {
+    const at = this.overflow.get(p.index);
+    if (at === undefined) this.overflow.set(p.index, [p]);
+    else at.push(p);
+    this.overflowCount++;
   }
 
-  /** Removes and returns the overflow proposals at `index`. */
-  takeOverflowAt(index: LogIndex): Pending<T>[] {
-    const taken: Pending<T>[] = [];
-    const rest: Pending<T>[] = [];
-    for (const p of this.overflow) (p.index === index ? taken : rest).push(p);
-    this.overflow = rest;
+  /** True while proposals sit in the overflow. */
+  get hasOverflow(): boolean {
+    return this.overflowCount > 0;
+  }
+
+  /** Removes and returns the overflow proposals at `index` (none: an empty array). */
+  takeOverflowAt(index: LogIndex): readonly Pending<T>[] {
+    const taken = this.overflow.get(index);
+    if (taken === undefined) return NONE;
+    this.overflow.delete(index);
+    this.overflowCount -= taken.length;
     return taken;
   }
 
   /** Stops tracking `p` (its deadline passed). */
   delete(p: Pending<T>): void {
-    if (this.slots[p.index & this.mask] === p) this.take(p.index);
-    else if (this.overflow.includes(p)) this.overflow = this.overflow.filter((x) => x !== p);
+    if (this.slots[p.index & this.mask] === p) {
+      this.take(p.index);
+      return;
+    }
+    const at = this.overflow.get(p.index);
+    const i = at === undefined ? -1 : at.indexOf(p);
+    if (at === undefined || i < 0) return;
+    at.splice(i, 1);
+    this.overflowCount--;
+    if (at.length === 0) this.overflow.delete(p.index);
   }
 
   /** Every tracked proposal; the tracker is empty afterwards. */
@@ -149,11 +168,12 @@ export class PositionedProposals<T> {
       const p = this.slots[i & this.mask];
       if (p !== undefined) all.push(p);
     }
-    all.push(...this.overflow);
+    for (const at of this.overflow.values()) all.push(...at);
     this.slots = new Array<Pending<T> | undefined>(64);
     this.mask = 63;
     this.base = this.end = this.count = 0;
-    this.overflow = [];
+    this.overflow.clear();
+    this.overflowCount = 0;
     return all;
   }
 

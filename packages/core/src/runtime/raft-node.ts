@@ -112,7 +112,9 @@ export interface RaftNode<Cmd, Res> {
   /**
    * Stops timers, rejects waiting calls with code SHUTDOWN (pending proposals with outcome
    * `unknown`: they may still commit), waits (bounded by `requestTimeoutMs`) for the in-flight
-   * storage write and apply, then closes the transport and the stores. Idempotent.
+   * storage write and apply, then closes the transport and the stores. Idempotent. Rejects
+   * with StorageError (the node is `stopped` anyway) when that write, or closing a store,
+   * failed.
    */
   stop(): Promise<void>;
   /**
@@ -124,7 +126,7 @@ export interface RaftNode<Cmd, Res> {
    * | --- | --- | --- |
    * | NOT_LEADER, NO_LEADER | notApplied | a follower in `reject` mode, no leader known, or the node it was forwarded to is not the leader of that term (NotLeaderError, with `leaderId`) |
    * | LEADERSHIP_LOST | notApplied | another leader's entry took its index |
-   * | PROPOSAL_DROPPED | notApplied | this node or the leader holds `maxPendingEntries` unapplied entries, or cannot take forwards now (retryable) |
+   * | PROPOSAL_DROPPED | notApplied | the leader holds `maxPendingEntries` unapplied entries, or cannot take forwards now (retryable) |
    * | ENTRY_TOO_LARGE, INVALID_ARGUMENT | notApplied | checked before anything is appended (size, codec round trip, options) |
    * | SHUTDOWN, UNAVAILABLE, STORAGE | notApplied | the node is not running when called |
    * | TIMEOUT | unknown | no outcome within the timeout (TimeoutError) |
@@ -204,6 +206,8 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
   private startPromise: Promise<void> | null = null;
   /** The error that made the node fail, if it did. */
   private fatalError: RaftError | null = null;
+  /** A storage failure while stop() waited for the last write: stop() rejects with it. */
+  private stopFailure: unknown = undefined;
 
   private softState: SoftState = { role: 'follower', leaderId: null };
   private term: Term = 0;
@@ -235,7 +239,7 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
     this.random = options.random ?? hostRandom;
     this.logger = childLogger(options.logger ?? noopLogger, { nodeId: options.id });
     this.emitter = new EventEmitter((err) => this.logger.error({ err }, 'event listener threw'));
-    this.forwarded = new ForwardedProposals(this.random);
+    this.forwarded = new ForwardedProposals(this.random, this.clock.now());
     this.ledger = new ForwardLedger(this.id, this.opts.maxCommandBytes);
     this.deadlines = new DeadlineQueue(this.clock, (p) =>
       this.expire(p, new TimeoutError(`proposal timed out after ${this.opts.requestTimeoutMs} ms`)),
@@ -245,6 +249,8 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
       onApplied: (entry, result, error) => this.onApplied(entry, result, error),
       onProgress: (applied) => this.onApplyProgress(applied),
       fail: (err) => this.fail(err),
+      now: () => this.clock.now(),
+      defer: (callback) => void this.clock.setTimer(0, callback),
     });
   }
 
@@ -400,6 +406,13 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
     await close('log store', () => this.logStore.close());
     await close('stable store', () => this.stableStore.close());
     this.lifecycle = 'stopped';
+    if (this.stopFailure !== undefined) {
+      throw RaftError.is(this.stopFailure, 'STORAGE')
+        ? this.stopFailure
+        : new StorageError('a storage operation failed while the node was stopping', {
+            cause: this.stopFailure,
+          });
+    }
     if (errors.length > 0) throw new StorageError('closing the node failed', { cause: errors[0] });
   }
 
@@ -419,6 +432,12 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
   }
 
   private fail(err: unknown): void {
+    if (this.lifecycle === 'stopping') {
+      // The last write (or apply) failed while stop() waited for it: stop() reports it.
+      this.logger.error({ err }, 'a storage operation failed while the node was stopping');
+      this.stopFailure ??= err;
+      return;
+    }
     if (this.lifecycle !== 'running') return;
     const error = RaftError.is(err)
       ? err
@@ -571,12 +590,13 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
       return Promise.reject(
         notApplied('ABORTED', 'aborted before proposing', { cause: signal.reason }),
       );
-    // Back-pressure: a node whose state machine is this far behind takes no more work.
-    if (engine.lastIndex() - this.applier.applied >= this.opts.maxPendingEntries) {
+    // Back-pressure: a leader whose state machine is this far behind takes no more work (it
+    // refuses forwards the same way; a follower leaves the decision to its leader).
+    if (engine.isLeader() && this.unapplied(engine) >= this.opts.maxPendingEntries) {
       return Promise.reject(
         new RaftError(
           'PROPOSAL_DROPPED',
-          `this node holds ${this.opts.maxPendingEntries} entries its state machine has not applied yet; retry later`,
+          `the leader holds ${this.opts.maxPendingEntries} entries its state machine has not applied yet; retry later`,
           { retryable: true, outcome: 'notApplied' },
         ),
       );
@@ -608,6 +628,11 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
     this.positioned.add(p);
     this.loop?.schedule();
     return p.promise;
+  }
+
+  /** Entries in the log the state machine has not applied yet. */
+  private unapplied(engine: RawNode): number {
+    return engine.lastIndex() - this.applier.applied;
   }
 
   /** clock.now(), read at most once per event-loop turn (proposals of a turn share it). */
@@ -724,7 +749,12 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
   // ------------------------------------------------------------------ forwarding
 
   private onForwardedProposal(engine: RawNode, m: ProposeMessage): void {
-    const verdict = this.ledger.check(m, engine);
+    const verdict = this.ledger.check(
+      m,
+      engine,
+      this.unapplied(engine),
+      this.opts.maxPendingEntries,
+    );
     if (verdict.kind === 'ignore') {
       this.logger.debug(
         { from: m.from, requestId: m.requestId },
