@@ -22,12 +22,12 @@
  */
 import type { RawNode } from '../engine/raw-node.js';
 import type { Ready } from '../engine/ready.js';
-import { RaftError, StorageError } from '../errors.js';
 import type { LogStore } from '../interfaces/log-store.js';
 import type { StableStore } from '../interfaces/stable-store.js';
 import type { Transport } from '../interfaces/transport.js';
 import { queueMicrotask } from '../platform.js';
 import type { LogEntry } from '../types.js';
+import { storageFailure } from './recovery.js';
 
 /** What the loop needs from its node. */
 export interface ReadyLoopHost {
@@ -39,10 +39,6 @@ export interface ReadyLoopHost {
   /** Called after each `advance()`. */
   advanced(): void;
   fail(err: unknown): void;
-}
-
-function storageFailure(what: string, err: unknown): unknown {
-  return RaftError.is(err, 'STORAGE') ? err : new StorageError(`${what} failed`, { cause: err });
 }
 
 /** See the module comment. */

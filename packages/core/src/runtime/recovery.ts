@@ -19,12 +19,17 @@ export interface Recovered {
   readonly entries: readonly LogEntry[];
 }
 
+/** `err` from a store, as a StorageError that names the step (a StorageError passes as is). */
+export function storageFailure(what: string, err: unknown): RaftError {
+  return RaftError.is(err, 'STORAGE') ? err : new StorageError(`${what} failed`, { cause: err });
+}
+
 /** Runs a store call, turning any failure into a StorageError that names the step. */
-export async function storageCall<T>(what: string, call: () => Promise<T>): Promise<T> {
+async function storageCall<T>(what: string, call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (err) {
-    throw RaftError.is(err, 'STORAGE') ? err : new StorageError(`${what} failed`, { cause: err });
+    throw storageFailure(what, err);
   }
 }
 

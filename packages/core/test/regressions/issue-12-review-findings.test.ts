@@ -20,6 +20,7 @@ import {
   RaftError,
 } from '../../src/index.js';
 import { bootstrapState, DEFAULT_CONFIG, entry, Network, seededRandom } from '../engine/harness.js';
+import type { NodeOptions } from '../runtime/helpers.js';
 import { Cluster, Counter, decimalCodec, membershipOf, track } from '../runtime/helpers.js';
 
 const ids = ['n1', 'n2', 'n3'];
@@ -369,22 +370,31 @@ describe('issue #12 (8): a lone voter never sends as leader before its term is d
 });
 
 describe('issue #12 (9): back-pressure applies to forwarded proposals and only on the leader', () => {
-  it('the leader refuses forwards past maxPendingEntries', async () => {
-    let stuck = '';
+  /** A started cluster whose state machine on `stuck()`'s node never finishes an apply. */
+  async function clusterWithStuckNode(options: NodeOptions, stuck: () => string) {
     class Stuck extends Counter {
       constructor(private readonly id: string) {
         super();
       }
       override apply(command: number, at: { index: number; term: number }): number {
-        if (this.id === stuck) return new Promise<number>(() => {}) as unknown as number;
+        if (this.id === stuck()) return new Promise<number>(() => {}) as unknown as number;
         return super.apply(command, at);
       }
     }
-    const c = new Cluster({ options: { maxPendingEntries: 100, requestTimeoutMs: 500 } });
+    const c = new Cluster({ options });
     for (const id of c.ids) c.add(id, { stateMachine: new Stuck(id) });
     await Promise.all(c.nodes.map((n) => n.node.start({ bootstrap: membershipOf(c.ids) })));
     const leader = await c.electLeader();
-    const f = c.followersOf(leader)[0] as (typeof c.nodes)[number];
+    const follower = c.followersOf(leader)[0] as (typeof c.nodes)[number];
+    return { c, leader, f: follower };
+  }
+
+  it('the leader refuses forwards past maxPendingEntries', async () => {
+    let stuck = '';
+    const { c, leader, f } = await clusterWithStuckNode(
+      { maxPendingEntries: 100, requestTimeoutMs: 500 },
+      () => stuck,
+    );
     stuck = leader.id;
     const forwarded = Array.from({ length: 300 }, (_, i) => track(f.node.propose(i + 1)));
     await c.run(20);
@@ -398,20 +408,10 @@ describe('issue #12 (9): back-pressure applies to forwarded proposals and only o
 
   it('a follower far behind in reject mode answers NOT_LEADER with the leader, not PROPOSAL_DROPPED', async () => {
     let stuck = '';
-    class Stuck extends Counter {
-      constructor(private readonly id: string) {
-        super();
-      }
-      override apply(command: number, at: { index: number; term: number }): number {
-        if (this.id === stuck) return new Promise<number>(() => {}) as unknown as number;
-        return super.apply(command, at);
-      }
-    }
-    const c = new Cluster({ options: { maxPendingEntries: 10, followerProposals: 'reject' } });
-    for (const id of c.ids) c.add(id, { stateMachine: new Stuck(id) });
-    await Promise.all(c.nodes.map((n) => n.node.start({ bootstrap: membershipOf(c.ids) })));
-    const leader = await c.electLeader();
-    const f = c.followersOf(leader)[0] as (typeof c.nodes)[number];
+    const { c, leader, f } = await clusterWithStuckNode(
+      { maxPendingEntries: 10, followerProposals: 'reject' },
+      () => stuck,
+    );
     stuck = f.id;
     for (let i = 0; i < 30; i++) await c.settle(leader.node.propose(i + 1));
     await c.run(3);
