@@ -38,11 +38,13 @@ export {
 // Interfaces implemented by users and adapters
 export type { Clock, Random, TimerHandle } from './interfaces/clock.js';
 export type { LogBounds, LogStore } from './interfaces/log-store.js';
+export type { SnapshotSink, SnapshotSource, SnapshotStore } from './interfaces/snapshot-store.js';
 export type { StableStore } from './interfaces/stable-store.js';
 export type {
   ApplyContext,
   CommandCodec,
   MaybePromise,
+  SnapshotChunks,
   StateMachine,
 } from './interfaces/state-machine.js';
 export type { Transport, TransportHandlers } from './interfaces/transport.js';
@@ -53,6 +55,8 @@ export { decodeMembership, encodeMembership } from './membership.js';
 // In-memory implementations for tests and embedding
 export { MemoryLogStore } from './memory/memory-log-store.js';
 export { MemoryNetwork } from './memory/memory-network.js';
+export type { MemorySnapshotStoreOptions } from './memory/memory-snapshot-store.js';
+export { MemorySnapshotStore } from './memory/memory-snapshot-store.js';
 export { MemoryStableStore } from './memory/memory-stable-store.js';
 export type {
   AppendMessage,
@@ -60,6 +64,8 @@ export type {
   Envelope,
   HeartbeatMessage,
   HeartbeatResponseMessage,
+  InstallSnapshotMessage,
+  InstallSnapshotResponseMessage,
   ProposeMessage,
   ProposeRejection,
   ProposeResponseMessage,

@@ -6,7 +6,7 @@
  * down first (§5.1). The union is closed and versioned by the codec (codec.ts): adding a
  * message type is a new tag, never a change to an existing one.
  */
-import type { LogEntry, LogIndex, NodeId, Term } from './types.js';
+import type { LogEntry, LogIndex, NodeId, SnapshotMeta, Term } from './types.js';
 
 /** Fields every message carries. */
 export interface Envelope {
@@ -113,6 +113,40 @@ export interface ProposeResponseMessage extends Envelope {
  */
 export type ProposeRejection = 'notLeader' | 'entryTooLarge' | 'dropped' | 'staleTerm';
 
+/**
+ * One chunk of a snapshot the leader streams to a follower whose log it can no longer serve
+ * (§7, thesis §5.3): the chunk's bytes at `offset` of a snapshot of `size` bytes. Chunks go one
+ * at a time; the follower writes each to its SnapshotStore as it arrives and answers with an
+ * {@link InstallSnapshotResponseMessage}. The last chunk is the one that reaches `size`.
+ * Handled by the runtime; the engine only reads its term and sender (a chunk from the leader
+ * is leader contact, like an append).
+ */
+export interface InstallSnapshotMessage extends Envelope {
+  readonly type: 'installSnapshot';
+  /** The snapshot this chunk belongs to. */
+  readonly meta: SnapshotMeta;
+  /** Total size of the snapshot in bytes. */
+  readonly size: number;
+  /** Position of `data` in the snapshot. */
+  readonly offset: number;
+  readonly data: Uint8Array;
+}
+
+/**
+ * The follower's answer to a snapshot chunk: how much of the snapshot `(index, snapshotTerm)` it
+ * holds in order. `nextOffset` is the offset it wants next (0: start over, the transfer is
+ * unknown to it). `done` once the whole snapshot is stored (or the follower already has
+ * everything it covers): the sender stops. The follower acknowledges the log position (an
+ * append response) separately, after restoring its state machine.
+ */
+export interface InstallSnapshotResponseMessage extends Envelope {
+  readonly type: 'installSnapshotResponse';
+  readonly index: LogIndex;
+  readonly snapshotTerm: Term;
+  readonly nextOffset: number;
+  readonly done: boolean;
+}
+
 /** Every message a Raft node sends or receives. */
 export type RaftMessage =
   | VoteMessage
@@ -122,7 +156,9 @@ export type RaftMessage =
   | HeartbeatMessage
   | HeartbeatResponseMessage
   | ProposeMessage
-  | ProposeResponseMessage;
+  | ProposeResponseMessage
+  | InstallSnapshotMessage
+  | InstallSnapshotResponseMessage;
 
 /** The `type` tag of a {@link RaftMessage}. */
 export type RaftMessageType = RaftMessage['type'];

@@ -59,7 +59,11 @@ export interface Membership {
   readonly members: readonly Member[];
 }
 
-/** Describes the state a snapshot captures. Reserved: snapshots are not supported yet. */
+/**
+ * Describes the state a snapshot captures: the state machine after applying every entry up to
+ * and including `index`. The log before `index + 1` may be compacted once such a snapshot is
+ * durable.
+ */
 export interface SnapshotMeta {
   /** Index of the last entry the snapshot covers. */
   readonly index: LogIndex;

@@ -25,12 +25,21 @@ export interface LogBounds {
  * - Errors MUST be reported by rejecting with a {@link StorageError}; a storage error is fatal
  *   to the node.
  *
- * Snapshots and prefix compaction are not supported yet: the runtime never removes entries from
- * the start of the log.
+ * - `compact(upTo)` drops every entry with index `<= upTo`, once a durable snapshot covers them:
+ *   afterwards `firstIndex` is `upTo + 1`. `upTo` MAY be at or past `lastIndex` (a follower that
+ *   installed a snapshot beyond its log): the log is then empty, `lastIndex` becomes `upTo`, and
+ *   the next append starts at `upTo + 1`. A `upTo` below `firstIndex` is a no-op. Durable on
+ *   resolve; a crash during it leaves either the old prefix or the new one, never a hole.
+ * - `truncate(from)` drops every entry with index `>= from` (all of them when `from <=
+ *   firstIndex`; `firstIndex` stays, so `lastIndex` becomes `firstIndex - 1`). A `from` past
+ *   `lastIndex` is a no-op. Durable on resolve. The runtime calls it only to discard a log that a
+ *   snapshot from the leader contradicts.
  */
 export interface LogStore {
   open(): Promise<LogBounds>;
   read(from: LogIndex, to: LogIndex): Promise<LogEntry[]>;
   append(entries: readonly LogEntry[]): Promise<void>;
+  compact(upTo: LogIndex): Promise<void>;
+  truncate(from: LogIndex): Promise<void>;
   close(): Promise<void>;
 }

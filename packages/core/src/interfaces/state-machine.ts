@@ -1,4 +1,4 @@
-import type { LogIndex, Term } from '../types.js';
+import type { LogIndex, SnapshotMeta, Term } from '../types.js';
 
 /** A value or a promise of it: synchronous state machines pay no promise per entry. */
 export type MaybePromise<T> = T | Promise<T>;
@@ -25,12 +25,29 @@ export interface ApplyContext {
  * - A fault of the state machine's own (its disk failed) MUST be thrown as a
  *   {@link StorageError}. That one is fatal: the node fails (a `fatal` event), pending
  *   proposals reject with code `STORAGE`, and the entry is not counted as applied on this node.
- * - After a restart, the state machine starts empty and the runtime replays the log from the
- *   first entry (there are no snapshots yet).
+ * - Snapshots (optional: implement both `snapshot` and `restore`, or neither). With them the
+ *   runtime takes snapshots as the log grows and compacts the log behind them; without them the
+ *   log is never compacted (the node logs a warning once) and a restart replays it from the
+ *   first entry.
+ * - `snapshot()` is called between two applies and captures the state at that point (after the
+ *   last applied entry). It returns the image as a stream of byte chunks, which the runtime
+ *   consumes while applies go on: the state machine keeps the image consistent however it likes
+ *   (copy-on-write, an immutable structure, a copy). A returned promise holds applies back until
+ *   it settles, so resolve it as soon as the point in time is fixed. Chunks may have any size.
+ * - `restore(chunks, meta)` discards the whole current state and loads the snapshot, read chunk
+ *   by chunk (never given whole). It is called with no apply in progress, on start-up (the latest
+ *   stored snapshot) and when the leader sends one; applies resume from `meta.index + 1`.
+ * - An error thrown by `snapshot()` or by its stream fails that snapshot only (the previous one
+ *   and the log stay); an error thrown by `restore()` is fatal to the node.
  */
 export interface StateMachine<Cmd, Res> {
   apply(command: Cmd, at: ApplyContext): MaybePromise<Res>;
+  snapshot?(): MaybePromise<SnapshotChunks>;
+  restore?(chunks: AsyncIterable<Uint8Array>, meta: SnapshotMeta): MaybePromise<void>;
 }
+
+/** A snapshot image as the state machine produces it: chunks of bytes, in order. */
+export type SnapshotChunks = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
 /**
  * Turns commands into log bytes and back.
