@@ -8,13 +8,17 @@ import {
   encodeMessage,
 } from './codec.js';
 import { CodecError, RaftError } from './errors.js';
+import { encodeMembership } from './membership.js';
 import type {
   AppendMessage,
   AppendResponseMessage,
+  InstallSnapshotMessage,
+  InstallSnapshotResponseMessage,
   ProposeResponseMessage,
   RaftMessage,
 } from './messages.js';
-import type { EntryKind, LogEntry } from './types.js';
+import type { EntryKind, LogEntry, Membership } from './types.js';
+import { utf8Encode } from './utf8.js';
 
 const MAX = Number.MAX_SAFE_INTEGER;
 
@@ -50,6 +54,35 @@ function header(tag: number): number[] {
 
 function data(...values: number[]): Uint8Array {
   return Uint8Array.from(values);
+}
+
+/** A voter and a learner, and their encoding spelled out by hand to pin it. */
+const MEMBERSHIP: Membership = {
+  members: [
+    { id: 'a', address: 'x:1', voter: true },
+    { id: 'l', address: 'y:2', voter: false },
+  ],
+};
+const MEMBERSHIP_JSON =
+  '{"v":1,"members":[{"id":"a","address":"x:1","voter":true},{"id":"l","address":"y:2","voter":false}]}';
+
+/** The body of an installSnapshot after the envelope, membership given as raw bytes. */
+function snapshotBody(
+  membership: readonly number[],
+  size: number,
+  offset: number,
+  chunk: readonly number[],
+): number[] {
+  return [
+    7,
+    2,
+    ...uv(membership.length),
+    ...membership,
+    ...uv(size),
+    ...uv(offset),
+    ...uv(chunk.length),
+    ...chunk,
+  ];
 }
 
 function entries(firstIndex: number, specs: ReadonlyArray<[number, EntryKind, Uint8Array]>) {
@@ -286,6 +319,147 @@ const examples: ReadonlyArray<readonly [string, RaftMessage]> = [
       rejected: { leaderId: '👑', reason: 'dropped' },
     },
   ],
+  [
+    'installSnapshot, first chunk, voters and learners',
+    {
+      type: 'installSnapshot',
+      from: 'n1',
+      to: 'n4',
+      term: 6,
+      meta: {
+        index: 1200,
+        term: 5,
+        membership: {
+          members: [
+            { id: 'n1', address: '10.0.0.1:7000', voter: true },
+            { id: 'n2', address: '10.0.0.2:7000', voter: true },
+            { id: 'n3', address: '10.0.0.3:7000', voter: true },
+            { id: 'n4', address: '10.0.0.4:7000', voter: false },
+          ],
+        },
+      },
+      size: 1000,
+      offset: 0,
+      data: new Uint8Array(300).fill(0x5a),
+    },
+  ],
+  [
+    'installSnapshot, last chunk',
+    {
+      type: 'installSnapshot',
+      from: 'n1',
+      to: 'n4',
+      term: 6,
+      meta: { index: 1200, term: 5, membership: MEMBERSHIP },
+      size: 1000,
+      offset: 700,
+      data: new Uint8Array(300).fill(0xa5),
+    },
+  ],
+  [
+    'installSnapshot, empty snapshot',
+    {
+      type: 'installSnapshot',
+      from: 'n1',
+      to: 'n2',
+      term: 1,
+      meta: {
+        index: 0,
+        term: 0,
+        membership: { members: [{ id: 'n1', address: '', voter: true }] },
+      },
+      size: 0,
+      offset: 0,
+      data: data(),
+    },
+  ],
+  [
+    'installSnapshot near MAX_SAFE_INTEGER',
+    {
+      type: 'installSnapshot',
+      from: 'n1',
+      to: 'n2',
+      term: MAX,
+      meta: { index: MAX, term: MAX, membership: MEMBERSHIP },
+      size: MAX,
+      offset: MAX - 2,
+      data: data(1, 2),
+    },
+  ],
+  [
+    'installSnapshot, empty chunk at the very end',
+    {
+      type: 'installSnapshot',
+      from: 'n1',
+      to: 'n2',
+      term: 3,
+      meta: { index: 2 ** 52, term: 2, membership: { members: [] } },
+      size: MAX,
+      offset: MAX,
+      data: data(),
+    },
+  ],
+  [
+    'installSnapshot, membership strings that JSON escapes',
+    {
+      type: 'installSnapshot',
+      from: 'n1',
+      to: 'n2',
+      term: 3,
+      meta: {
+        index: 9,
+        term: 2,
+        membership: {
+          members: [
+            { id: 'q"\\/\n\t\u0000\u001f\u007f', address: 'é🦀', voter: true },
+            { id: '\u2028\u2029', address: '<&>', voter: false },
+          ],
+        },
+      },
+      size: 10,
+      offset: 9,
+      data: data(0xff),
+    },
+  ],
+  [
+    'installSnapshotResponse, in progress',
+    {
+      type: 'installSnapshotResponse',
+      from: 'n4',
+      to: 'n1',
+      term: 6,
+      index: 1200,
+      snapshotTerm: 5,
+      nextOffset: 300,
+      done: false,
+    },
+  ],
+  [
+    'installSnapshotResponse, start over',
+    {
+      type: 'installSnapshotResponse',
+      from: 'n4',
+      to: 'n1',
+      term: 6,
+      index: 1200,
+      snapshotTerm: 5,
+      nextOffset: 0,
+      done: false,
+    },
+  ],
+  [
+    'installSnapshotResponse, done near MAX_SAFE_INTEGER',
+    {
+      type: 'installSnapshotResponse',
+      from: 'n4',
+      to: 'n1',
+      term: MAX,
+      index: MAX,
+      snapshotTerm: MAX,
+      nextOffset: MAX,
+      done: true,
+    },
+  ],
 ];
 
 describe('round trip', () => {
@@ -428,6 +602,67 @@ describe('round trip', () => {
     expect(encodeMessage({ type: 'heartbeat', from: 'é', to: '🦀', term: MAX, commit: 0 })).toEqual(
       bytesOf(CODEC_VERSION, 5, 2, 0xc3, 0xa9, 4, 0xf0, 0x9f, 0xa6, 0x80, uv(MAX), 0),
     );
+    expect(
+      encodeMessage({
+        type: 'installSnapshot',
+        from: 'a',
+        to: 'b',
+        term: 1,
+        meta: { index: 300, term: 7, membership: MEMBERSHIP },
+        size: 2 ** 40,
+        offset: 128,
+        data: data(0xaa, 0xbb, 0xcc),
+      }),
+    ).toEqual(
+      bytesOf(
+        header(9),
+        uv(300),
+        7,
+        ascii(MEMBERSHIP_JSON),
+        uv(2 ** 40),
+        uv(128),
+        3,
+        0xaa,
+        0xbb,
+        0xcc,
+      ),
+    );
+    expect(
+      encodeMessage({
+        type: 'installSnapshotResponse',
+        from: 'a',
+        to: 'b',
+        term: 1,
+        index: 300,
+        snapshotTerm: 7,
+        nextOffset: 2 ** 40,
+        done: true,
+      }),
+    ).toEqual(bytesOf(header(10), 0x01, uv(300), 7, uv(2 ** 40)));
+    expect(
+      encodeMessage({
+        type: 'installSnapshotResponse',
+        from: 'a',
+        to: 'b',
+        term: 1,
+        index: 0,
+        snapshotTerm: 0,
+        nextOffset: 5,
+        done: false,
+      }),
+    ).toEqual(bytesOf(header(10), 0x00, 0, 0, 5));
+  });
+
+  it('writes the membership exactly as encodeMembership does', () => {
+    const message = examples[20]?.[1] as InstallSnapshotMessage;
+    const membership = Array.from(encodeMembership(message.meta.membership));
+    expect(encodeMessage(message)).toEqual(
+      bytesOf(
+        [CODEC_VERSION, 9, ...ascii('n1'), ...ascii('n4'), 6],
+        [...uv(1200), 5, ...uv(membership.length), ...membership],
+        [...uv(1000), 0, ...uv(300), ...Array.from(message.data)],
+      ),
+    );
   });
 
   it('decodes data as zero-copy plain Uint8Array views, also from an offset view', () => {
@@ -445,6 +680,38 @@ describe('round trip', () => {
     const last = decoded.entries[4] as LogEntry;
     framed[last.data.byteOffset] = 0x42;
     expect(last.data[0]).toBe(0x42);
+  });
+
+  it('decodes snapshot chunk data as a zero-copy view, also from an offset view', () => {
+    const message = examples[21]?.[1] as InstallSnapshotMessage;
+    const encoded = encodeMessage(message);
+    const framed = new Uint8Array(encoded.length + 10);
+    framed.set(encoded, 3);
+    const decoded = decodeMessage(framed.subarray(3, 3 + encoded.length)) as InstallSnapshotMessage;
+    expect(decoded).toStrictEqual(message);
+    expect(decoded.data.buffer).toBe(framed.buffer);
+    expect(decoded.data.byteOffset).toBe(3 + encoded.length - message.data.length);
+    expect(Object.getPrototypeOf(decoded.data)).toBe(Uint8Array.prototype);
+  });
+
+  it('round-trips a snapshot chunk of 1 MiB', () => {
+    const chunk = new Uint8Array(1024 * 1024);
+    for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 31) & 0xff;
+    const message: InstallSnapshotMessage = {
+      type: 'installSnapshot',
+      from: 'n1',
+      to: 'n2',
+      term: 4,
+      meta: { index: 2 ** 33, term: 4, membership: MEMBERSHIP },
+      size: 2 ** 36,
+      offset: 2 ** 35,
+      data: chunk,
+    };
+    const decoded = roundTrip(message) as InstallSnapshotMessage;
+    expect({ ...decoded, data: null }).toStrictEqual({ ...message, data: null });
+    // Compared by hand: a deep equality over a megabyte costs seconds.
+    expect(decoded.data.length).toBe(chunk.length);
+    expect(decoded.data.findIndex((byte, i) => byte !== chunk[i])).toBe(-1);
   });
 });
 
@@ -510,6 +777,84 @@ describe('encoder validation', () => {
     expectInvalidArgument({ type: 'bogus', ...base } as unknown as RaftMessage, 'bogus');
   });
 
+  it('rejects invalid integers of snapshot chunks and their responses', () => {
+    const chunk: InstallSnapshotMessage = {
+      type: 'installSnapshot',
+      ...base,
+      meta: { index: 1, term: 1, membership: MEMBERSHIP },
+      size: 10,
+      offset: 0,
+      data: data(1),
+    };
+    const response: InstallSnapshotResponseMessage = {
+      type: 'installSnapshotResponse',
+      ...base,
+      index: 1,
+      snapshotTerm: 1,
+      nextOffset: 0,
+      done: false,
+    };
+    for (const bad of [-1, 1.5, MAX + 1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expectInvalidArgument({ ...chunk, meta: { ...chunk.meta, index: bad } }, 'meta.index');
+      expectInvalidArgument({ ...chunk, meta: { ...chunk.meta, term: bad } }, 'meta.term');
+      expectInvalidArgument({ ...chunk, size: bad }, 'size');
+      expectInvalidArgument({ ...chunk, offset: bad }, 'offset');
+      expectInvalidArgument({ ...response, index: bad }, 'index');
+      expectInvalidArgument({ ...response, snapshotTerm: bad }, 'snapshotTerm');
+      expectInvalidArgument({ ...response, nextOffset: bad }, 'nextOffset');
+    }
+  });
+
+  it('rejects a snapshot chunk that runs past its size', () => {
+    const chunk: InstallSnapshotMessage = {
+      type: 'installSnapshot',
+      ...base,
+      meta: { index: 1, term: 1, membership: MEMBERSHIP },
+      size: 10,
+      offset: 8,
+      data: data(1, 2),
+    };
+    expect(roundTrip(chunk)).toStrictEqual(chunk);
+    expectInvalidArgument({ ...chunk, data: data(1, 2, 3) }, 'runs past the snapshot size');
+    expectInvalidArgument({ ...chunk, offset: 11, data: data() }, 'runs past');
+    expectInvalidArgument({ ...chunk, size: 0, offset: 0, data: data(1) }, 'runs past');
+    // Near 2^53, where offset + length would round.
+    expectInvalidArgument({ ...chunk, size: MAX, offset: MAX, data: data(1) }, 'runs past');
+    expectInvalidArgument(
+      { ...chunk, size: MAX - 1, offset: MAX - 2, data: data(1, 2) },
+      'runs past',
+    );
+  });
+
+  it('rejects a snapshot membership that would not decode back', () => {
+    const chunk: InstallSnapshotMessage = {
+      type: 'installSnapshot',
+      ...base,
+      meta: { index: 1, term: 1, membership: MEMBERSHIP },
+      size: 0,
+      offset: 0,
+      data: data(),
+    };
+    const withMembership = (membership: unknown): RaftMessage =>
+      ({ ...chunk, meta: { ...chunk.meta, membership } }) as RaftMessage;
+    expectInvalidArgument(withMembership({}), 'members is not an array');
+    expectInvalidArgument(withMembership(null), 'members is not an array');
+    expectInvalidArgument(withMembership({ members: 'n1' }), 'members is not an array');
+    for (const member of [
+      null,
+      'n1',
+      { id: 1, address: 'x', voter: true },
+      { id: 'n1', voter: true },
+      { id: 'n1', address: 'x' },
+      { id: 'n1', address: 'x', voter: 'yes' },
+    ]) {
+      expectInvalidArgument(
+        withMembership({ members: [{ id: 'ok', address: '', voter: false }, member] }),
+        'members[1]',
+      );
+    }
+  });
+
   it('rejects lone surrogates in node ids', () => {
     expectInvalidArgument({ type: 'heartbeatResponse', ...base, from: 'x\ud800' }, 'surrogate');
     expectInvalidArgument({ type: 'heartbeatResponse', ...base, to: '\udc00y' }, 'surrogate');
@@ -548,7 +893,7 @@ describe('decoder rejects malformed input with CodecError', () => {
   });
 
   it('rejects unknown tags', () => {
-    for (const tag of [0, 9, 42, 255]) {
+    for (const tag of [0, 11, 42, 255]) {
       expect(expectCodecError(bytesOf(header(tag), 0, 0, 0, 0), 'tag').offset).toBe(1);
     }
   });
@@ -688,6 +1033,101 @@ describe('decoder rejects malformed input with CodecError', () => {
     });
   });
 
+  it('rejects a snapshot chunk that runs past its size', () => {
+    const membership = Array.from(encodeMembership(MEMBERSHIP));
+    const chunk = (size: number, offset: number, ...bytes: number[]) =>
+      bytesOf(header(9), snapshotBody(membership, size, offset, bytes));
+    expect(decodeMessage(chunk(4, 2, 0xaa, 0xbb))).toMatchObject({ size: 4, offset: 2 });
+    expect(decodeMessage(chunk(MAX, MAX))).toMatchObject({ size: MAX, offset: MAX });
+    const offsetAt = header(9).length + 2 + uv(membership.length).length + membership.length + 1;
+    const dataAt = offsetAt + 1;
+    expect(expectCodecError(chunk(4, 3, 0xaa, 0xbb), 'runs past the snapshot size').offset).toBe(
+      dataAt,
+    );
+    expect(expectCodecError(chunk(4, 5), 'exceeds the snapshot size').offset).toBe(offsetAt);
+    expect(expectCodecError(chunk(0, 0, 0xaa), 'runs past').offset).toBe(dataAt);
+    expectCodecError(
+      bytesOf(header(9), snapshotBody(membership, MAX - 1, MAX - 2, [1, 2])),
+      'runs past',
+    );
+    expectCodecError(bytesOf(header(9), snapshotBody(membership, MAX, MAX, [1])), 'runs past');
+  });
+
+  it('rejects malformed or non-canonical snapshot memberships at their offset', () => {
+    const at = header(9).length + 2;
+    const chunk = (json: readonly number[]) => bytesOf(header(9), snapshotBody(json, 0, 0, []));
+    const text = (value: string): number[] => Array.from(utf8Encode(value));
+    const canonical = '{"v":1,"members":[{"id":"a","address":"x:1","voter":true}]}';
+    expect(decodeMessage(chunk(text(canonical)))).toMatchObject({
+      meta: { membership: { members: [{ id: 'a', address: 'x:1', voter: true }] } },
+    });
+    const malformed: ReadonlyArray<readonly number[]> = [
+      [], // empty
+      text('not json'),
+      text('null'),
+      text('[]'),
+      text('{"v":2,"members":[]}'),
+      text('{"v":1}'),
+      text('{"v":1,"members":{}}'),
+      text('{"v":1,"members":[null]}'),
+      text('{"v":1,"members":[{"id":"a","address":"x","voter":1}]}'),
+      text('{"v":1,"members":[{"id":"a","voter":true}]}'),
+      text('{"v":1,"members":[{"id":7,"address":"x","voter":true}]}'),
+      [0xff], // ill-formed UTF-8
+      [...text('{"v":1,"members":[{"id":"'), 0xc0, 0x80, ...text('","address":"","voter":true}]}')],
+    ];
+    for (const json of malformed) {
+      const error = expectCodecError(chunk(json), 'malformed snapshot membership');
+      expect(error.offset).toBe(at + uv(json.length).length);
+      expect(error.cause).toBeInstanceOf(Error);
+    }
+    // Each of these decodes to a valid membership, but not from encodeMembership's bytes, so
+    // re-encoding could not reproduce them. Each pairs with where it first differs.
+    const nonCanonical: ReadonlyArray<readonly [string, number]> = [
+      [' {"v":1,"members":[]}', 0],
+      ['{"v":1,"members":[]} ', 20],
+      ['{"v":1, "members":[]}', 7],
+      ['{"members":[],"v":1}', 2],
+      ['{"v":1.0,"members":[]}', 6],
+      ['{"v":1,"members":[],"v":1}', 19],
+      ['{"v":1,"members":[],"extra":0}', 19],
+      [canonical.replace('"id":"a"', '"id":"\\u0061"'), 25],
+      [canonical.replace('"voter":true}', '"voter":true,"x":1}'), 56],
+      [canonical.replace('{"id":"a","address":"x:1"', '{"address":"x:1","id":"a"'), 20],
+    ];
+    for (const [json, differsAt] of nonCanonical) {
+      const bytes = text(json);
+      const error = expectCodecError(chunk(bytes), 'membership');
+      expect(error.offset, json).toBe(at + uv(bytes.length).length + differsAt);
+    }
+    // A byte-order mark, which a UTF-8 decoder might silently drop.
+    const bom = [0xef, 0xbb, 0xbf, ...text('{"v":1,"members":[]}')];
+    expect(expectCodecError(chunk(bom), 'membership').offset).toBe(at + 1);
+  });
+
+  it('bounds snapshot chunks by maxBytes and their lengths by the remaining input', () => {
+    const message = examples[20]?.[1] as InstallSnapshotMessage;
+    const encoded = encodeMessage(message);
+    expect(decodeMessage(encoded, { maxBytes: encoded.length })).toStrictEqual(message);
+    expectCodecError(encoded, 'maxBytes', { maxBytes: encoded.length - 1 });
+    const membership = Array.from(encodeMembership(MEMBERSHIP));
+    // 2^40 bytes of membership, then 2^40 bytes of chunk data, declared and absent.
+    expectCodecError(bytesOf(header(9), 7, 2, uv(2 ** 40), 0x7b), 'exceeds the remaining');
+    expectCodecError(
+      bytesOf(header(9), 7, 2, uv(membership.length), membership, uv(2 ** 41), 0, uv(2 ** 40), 1),
+      'exceeds the remaining',
+    );
+  });
+
+  it('rejects unknown flag bits of installSnapshotResponse', () => {
+    expect(decodeMessage(bytesOf(header(10), 0x01, 0, 0, 0))).toMatchObject({ done: true });
+    for (const flags of [0x02, 0x03, 0x80, 0xff]) {
+      expect(expectCodecError(bytesOf(header(10), flags, 0, 0, 0), 'unknown bits').offset).toBe(
+        header(10).length,
+      );
+    }
+  });
+
   it('rejects a non-Uint8Array input', () => {
     expect(() => decodeMessage([1, 5] as unknown as Uint8Array)).toThrow(CodecError);
   });
@@ -795,6 +1235,61 @@ const proposeResponseArb = fc
   )
   .map(({ env, ...rest }): RaftMessage => ({ type: 'proposeResponse', ...env, ...rest }));
 
+const membershipArb: fc.Arbitrary<Membership> = fc.record(
+  {
+    members: fc.array(
+      fc.record(
+        {
+          id: nodeId,
+          address: fc.oneof(
+            fc.constant('127.0.0.1:7000'),
+            fc.string({ unit: 'binary', maxLength: 12 }),
+          ),
+          voter: fc.boolean(),
+        },
+        { noNullPrototype: true },
+      ),
+      { maxLength: 5 },
+    ),
+  },
+  { noNullPrototype: true },
+);
+
+const installSnapshotArb = fc
+  .record({
+    env: envelope,
+    index: safeNat,
+    term: safeNat,
+    membership: membershipArb,
+    offset: safeNat,
+    rest: safeNat,
+    data: payload,
+  })
+  .map(({ env, index, term, membership, offset: at, rest, data: chunk }): RaftMessage => {
+    const offset = Math.min(at, MAX - chunk.length);
+    const end = offset + chunk.length;
+    // Often exactly the last chunk (rest 0), otherwise anything up to MAX.
+    const size = end + Math.min(rest, MAX - end);
+    return {
+      type: 'installSnapshot',
+      ...env,
+      meta: { index, term, membership },
+      size,
+      offset,
+      data: chunk,
+    };
+  });
+
+const installSnapshotResponseArb = fc
+  .record({
+    env: envelope,
+    index: safeNat,
+    snapshotTerm: safeNat,
+    nextOffset: safeNat,
+    done: fc.boolean(),
+  })
+  .map(({ env, ...rest }): RaftMessage => ({ type: 'installSnapshotResponse', ...env, ...rest }));
+
 const messageArb: fc.Arbitrary<RaftMessage> = fc.oneof(
   voteArb,
   voteResponseArb,
@@ -804,6 +1299,8 @@ const messageArb: fc.Arbitrary<RaftMessage> = fc.oneof(
   heartbeatResponseArb,
   proposeArb,
   proposeResponseArb,
+  installSnapshotArb,
+  installSnapshotResponseArb,
 );
 
 /** One way to damage a valid encoding. Positions are taken modulo the encoding's length. */
@@ -874,7 +1371,7 @@ describe('properties', () => {
   it('arbitrary bytes decode to a message or throw CodecError', () => {
     const headerArb = fc.oneof(
       fc.constant<number[]>([]),
-      fc.tuple(fc.constantFrom(CODEC_VERSION, CODEC_VERSION, 0, 2), fc.nat(10)),
+      fc.tuple(fc.constantFrom(CODEC_VERSION, CODEC_VERSION, 0, 2), fc.nat(12)),
     );
     fc.assert(
       fc.property(headerArb, fc.uint8Array({ maxLength: 64 }), (prefix, rest) => {

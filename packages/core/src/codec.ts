@@ -25,6 +25,10 @@
  *                         [reason:u8]  (only when b0: 0 notLeader, 1 entryTooLarge, 2 dropped,
  *                                       3 staleTerm)
  *                         [leaderId:str]                          (only when b1; b1 needs b0)
+ *   9  installSnapshot    meta.index:uv meta.term:uv membership:bytes size:uv offset:uv data:bytes
+ *                         (offset + data length <= size)
+ *  10  installSnapshotResponse
+ *                         flags(b0 done) index:uv snapshotTerm:uv nextOffset:uv
  *
  * entry  header(b0-b1 kind: 0 command, 1 noop, 2 membership; b2 term follows) [term:uv] data:bytes
  * ```
@@ -39,13 +43,21 @@
  * did not follow it.) An entry's term is encoded only when it differs from the
  * previous entry's term (the first entry compares against `prevTerm`), which in steady state
  * makes the per-entry overhead two bytes for payloads under 128 bytes.
+ *
+ * A snapshot chunk's membership is the exact output of `encodeMembership` (membership.ts), the
+ * same JSON that `membership` entries carry. JSON has many spellings of one value (whitespace,
+ * key order, escapes), so the decoder accepts only the one `encodeMembership` writes: it decodes
+ * the membership, re-encodes it and requires the same bytes.
  */
 import { CodecError, RaftError } from './errors.js';
+import { decodeMembership, encodeMembership } from './membership.js';
 import type {
   AppendMessage,
   AppendResponseMessage,
   HeartbeatMessage,
   HeartbeatResponseMessage,
+  InstallSnapshotMessage,
+  InstallSnapshotResponseMessage,
   ProposeMessage,
   ProposeRejection,
   ProposeResponseMessage,
@@ -53,7 +65,7 @@ import type {
   VoteMessage,
   VoteResponseMessage,
 } from './messages.js';
-import type { EntryKind, LogEntry } from './types.js';
+import type { EntryKind, LogEntry, Membership } from './types.js';
 
 /** The format version written in byte 0. The decoder rejects every other version. */
 export const CODEC_VERSION = 2;
@@ -78,7 +90,9 @@ const TAG_HEARTBEAT = 5;
 const TAG_HEARTBEAT_RESPONSE = 6;
 const TAG_PROPOSE = 7;
 const TAG_PROPOSE_RESPONSE = 8;
-const MAX_TAG = TAG_PROPOSE_RESPONSE;
+const TAG_INSTALL_SNAPSHOT = 9;
+const TAG_INSTALL_SNAPSHOT_RESPONSE = 10;
+const MAX_TAG = TAG_INSTALL_SNAPSHOT_RESPONSE;
 
 // Flag bits, per message type.
 const FLAG_PRE_VOTE = 0x01;
@@ -87,6 +101,7 @@ const FLAG_SUCCESS = 0x01;
 const FLAG_CONFLICT = 0x02;
 const FLAG_REJECTED = 0x01;
 const FLAG_LEADER_ID = 0x02;
+const FLAG_DONE = 0x01;
 
 /** Rejection reasons of proposeResponse, by wire code. Codes are never reused. */
 const REJECTIONS: readonly ProposeRejection[] = [
@@ -127,8 +142,10 @@ const STRING_CHUNK = 4096;
  * Throws a `RaftError` with code `INVALID_ARGUMENT` (a caller bug, never a transport
  * condition) when the message cannot be represented: an integer field (term, index, commit,
  * requestId, ...) that is not a non-negative safe integer, append entries whose indexes do not
- * run contiguously from `prevIndex + 1`, an unknown entry kind or message type, or a node id containing a lone UTF-16
- * surrogate.
+ * run contiguously from `prevIndex + 1`, an unknown entry kind or message type, a node id
+ * containing a lone UTF-16 surrogate, a snapshot chunk whose `offset + data.length` exceeds its
+ * `size`, or a snapshot membership whose members are not `{id: string, address: string,
+ * voter: boolean}`.
  */
 export function encodeMessage(message: RaftMessage): Uint8Array {
   const out = new Uint8Array(measureMessage(message));
@@ -138,8 +155,8 @@ export function encodeMessage(message: RaftMessage): Uint8Array {
 
 /**
  * The number of bytes {@link encodeMessage} would produce for `message`, without allocating.
- * Costs one pass over the message (a string scan per node id, constant work per entry).
- * Throws exactly as {@link encodeMessage} does.
+ * Costs one pass over the message (a string scan per node id, constant work per entry; a
+ * snapshot chunk also encodes its membership). Throws exactly as {@link encodeMessage} does.
  */
 export function encodedSize(message: RaftMessage): number {
   return measureMessage(message);
@@ -266,11 +283,67 @@ function measureMessage(message: RaftMessage): number {
       }
       return size;
     }
+    case 'installSnapshot': {
+      const meta = message.meta;
+      const length = message.data.length;
+      const size =
+        envelope +
+        uintSize(meta.index, 'meta.index') +
+        uintSize(meta.term, 'meta.term') +
+        uintSize(message.size, 'size') +
+        uintSize(message.offset, 'offset') +
+        varintSize(length) +
+        length;
+      checkChunk(message.offset, length, message.size);
+      const membership = membershipBytes(meta.membership).length;
+      return size + varintSize(membership) + membership;
+    }
+    case 'installSnapshotResponse':
+      return (
+        envelope +
+        1 +
+        uintSize(message.index, 'index') +
+        uintSize(message.snapshotTerm, 'snapshotTerm') +
+        uintSize(message.nextOffset, 'nextOffset')
+      );
     default:
       throw invalidArgument(
         `unknown message type ${String((message as { readonly type: unknown }).type)}`,
       );
   }
+}
+
+/** Checks that a chunk of `length` bytes at `offset` (safe integers) lies within `size`. */
+function checkChunk(offset: number, length: number, size: number): void {
+  // Subtracting keeps the arithmetic exact near 2^53, where offset + length could round.
+  if (offset > size || length > size - offset) {
+    throw invalidArgument(
+      `a chunk of ${length} bytes at offset ${offset} runs past the snapshot size ${size}`,
+    );
+  }
+}
+
+/**
+ * The `membership` field of a snapshot chunk: `encodeMembership`'s bytes, after checking the
+ * shape they need to decode back to an equal membership. Called by both passes (a membership is
+ * small and a chunk's data dominates its cost).
+ */
+function membershipBytes(membership: Membership): Uint8Array {
+  const members: unknown = membership?.members;
+  if (!Array.isArray(members)) throw invalidArgument('meta.membership.members is not an array');
+  for (let i = 0; i < members.length; i++) {
+    const member = members[i] as Partial<Record<string, unknown>> | null | undefined;
+    if (
+      typeof member?.id !== 'string' ||
+      typeof member.address !== 'string' ||
+      typeof member.voter !== 'boolean'
+    ) {
+      throw invalidArgument(
+        `meta.membership.members[${i}] needs a string id, a string address and a boolean voter`,
+      );
+    }
+  }
+  return encodeMembership(membership);
 }
 
 function measureAppendBody(message: AppendMessage): number {
@@ -412,6 +485,24 @@ function writeMessage(message: RaftMessage, out: Uint8Array): void {
       if (leaderId !== null) writeString(out, pos, leaderId);
       return;
     }
+    case 'installSnapshot': {
+      out[1] = TAG_INSTALL_SNAPSHOT;
+      const meta = message.meta;
+      pos = writeVarint(out, pos, meta.index);
+      pos = writeVarint(out, pos, meta.term);
+      pos = writeBytes(out, pos, membershipBytes(meta.membership));
+      pos = writeVarint(out, pos, message.size);
+      pos = writeVarint(out, pos, message.offset);
+      writeBytes(out, pos, message.data);
+      return;
+    }
+    case 'installSnapshotResponse':
+      out[1] = TAG_INSTALL_SNAPSHOT_RESPONSE;
+      out[pos++] = message.done ? FLAG_DONE : 0;
+      pos = writeVarint(out, pos, message.index);
+      pos = writeVarint(out, pos, message.snapshotTerm);
+      writeVarint(out, pos, message.nextOffset);
+      return;
   }
 }
 
@@ -443,20 +534,21 @@ function writeAppendBody(message: AppendMessage, out: Uint8Array, start: number)
 /**
  * Decodes one message produced by {@link encodeMessage}.
  *
- * Zero-copy: the `data` of decoded entries and proposals are views into `bytes`' underlying
- * buffer (always plain Uint8Arrays, even when `bytes` is a Buffer). The caller MUST NOT write
- * to or reuse that buffer while the message, or anything that kept its entries, is alive. A
- * holder that keeps one entry keeps the whole input buffer reachable; copy
- * (`data.slice()`) before retaining small payloads from large frames for long.
+ * Zero-copy: the `data` of decoded entries, proposals and snapshot chunks are views into
+ * `bytes`' underlying buffer (always plain Uint8Arrays, even when `bytes` is a Buffer). The
+ * caller MUST NOT write to or reuse that buffer while the message, or anything that kept its
+ * entries or chunk data, is alive. A holder that keeps one entry keeps the whole input buffer
+ * reachable; copy (`data.slice()`) before retaining small payloads from large frames for long.
  *
  * Throws only `CodecError` (code `CODEC`, with the failing byte `offset`), for every
  * malformed input: an input longer than `limits.maxBytes`, a wrong version, an unknown tag,
  * truncation, trailing bytes, a length or entry count larger than the remaining input or
  * `limits.maxEntries`, a varint that is over-long, not minimal or above
- * `Number.MAX_SAFE_INTEGER`, ill-formed UTF-8, unknown flag bits or entry kinds, and any other
- * encoding {@link encodeMessage} would not produce. Every length is checked against the
- * remaining input before anything is allocated, so memory use is proportional to
- * `bytes.length`.
+ * `Number.MAX_SAFE_INTEGER`, ill-formed UTF-8, unknown flag bits or entry kinds, a snapshot
+ * chunk that runs past its `size`, a snapshot membership that is malformed or not spelled
+ * exactly as `encodeMembership` spells it, and any other encoding {@link encodeMessage} would
+ * not produce. Every length is checked against the remaining input before anything is
+ * allocated, so memory use is proportional to `bytes.length`.
  */
 export function decodeMessage(bytes: Uint8Array, limits?: DecodeLimits): RaftMessage {
   if (!(bytes instanceof Uint8Array)) throw new CodecError('input is not a Uint8Array', 0);
@@ -558,6 +650,23 @@ export function decodeMessage(bytes: Uint8Array, limits?: DecodeLimits): RaftMes
         data: reader.bytes('data'),
       } satisfies ProposeMessage;
       break;
+    case TAG_INSTALL_SNAPSHOT:
+      message = readInstallSnapshotBody(reader, from, to, term);
+      break;
+    case TAG_INSTALL_SNAPSHOT_RESPONSE: {
+      const flags = reader.flags(FLAG_DONE, 'installSnapshotResponse flags');
+      message = {
+        type: 'installSnapshotResponse',
+        from,
+        to,
+        term,
+        index: reader.varint('index'),
+        snapshotTerm: reader.varint('snapshotTerm'),
+        nextOffset: reader.varint('nextOffset'),
+        done: (flags & FLAG_DONE) !== 0,
+      } satisfies InstallSnapshotResponseMessage;
+      break;
+    }
     default: {
       // TAG_PROPOSE_RESPONSE: the only tag left after the range check above.
       const flagsOffset = reader.pos;
@@ -666,6 +775,69 @@ function readAppendBody(
     }
   }
   return { type: 'append', from, to, term, prevIndex, prevTerm, entries, commit };
+}
+
+function readInstallSnapshotBody(
+  reader: Reader,
+  from: string,
+  to: string,
+  term: number,
+): InstallSnapshotMessage {
+  const index = reader.varint('meta.index');
+  const snapshotTerm = reader.varint('meta.term');
+  const raw = reader.bytes('membership');
+  const membership = readMembership(raw, reader.pos - raw.length);
+  const size = reader.varint('size');
+  const offsetStart = reader.pos;
+  const offset = reader.varint('offset');
+  if (offset > size) {
+    throw new CodecError(`chunk offset ${offset} exceeds the snapshot size ${size}`, offsetStart);
+  }
+  const dataStart = reader.pos;
+  const data = reader.bytes('data');
+  if (data.length > size - offset) {
+    throw new CodecError(
+      `a chunk of ${data.length} bytes at offset ${offset} runs past the snapshot size ${size}`,
+      dataStart,
+    );
+  }
+  return {
+    type: 'installSnapshot',
+    from,
+    to,
+    term,
+    meta: { index, term: snapshotTerm, membership },
+    size,
+    offset,
+    data,
+  };
+}
+
+/**
+ * Decodes a snapshot chunk's membership, `raw`, which starts at byte `offset` of the input. Any
+ * failure becomes a CodecError (the cause attached); so does any spelling other than
+ * `encodeMembership`'s, which would not re-encode to the same bytes (reported at the first byte
+ * that differs).
+ */
+function readMembership(raw: Uint8Array, offset: number): Membership {
+  let membership: Membership;
+  try {
+    membership = decodeMembership(raw);
+  } catch (err) {
+    const at = err instanceof CodecError ? offset + err.offset : offset;
+    throw new CodecError('malformed snapshot membership', at, { cause: err });
+  }
+  const canonical = encodeMembership(membership);
+  const common = Math.min(canonical.length, raw.length);
+  let i = 0;
+  while (i < common && canonical[i] === raw[i]) i++;
+  if (i < common || canonical.length !== raw.length) {
+    throw new CodecError(
+      'snapshot membership is not spelled as encodeMembership spells it',
+      offset + i,
+    );
+  }
+  return membership;
 }
 
 /** A cursor over the input. Every read checks bounds first and throws only CodecError. */

@@ -337,6 +337,13 @@ function sampleMessages(from: NodeId, to: NodeId): RaftMessage[] {
     },
     { index: 8, term: 3, kind: 'command', data: backing.subarray(17, 50) },
   ];
+  // A voter and a learner.
+  const snapshotMembership = {
+    members: [
+      { id: from, address: 'somewhere:1', voter: true },
+      { id: to, address: 'elsewhere:2', voter: false },
+    ],
+  };
   const samples: SamplesByType = {
     vote: [
       { type: 'vote', ...envelope(), preVote: false, lastLogIndex: 10, lastLogTerm: 2 },
@@ -411,6 +418,55 @@ function sampleMessages(from: NodeId, to: NodeId): RaftMessage[] {
           rejected: { leaderId: null, reason },
         },
       ]),
+    ],
+    installSnapshot: [
+      {
+        type: 'installSnapshot',
+        ...envelope(),
+        meta: { index: 40, term: 3, membership: snapshotMembership },
+        size: 100,
+        offset: 0,
+        // A view into a larger buffer, as entry data above.
+        data: backing.subarray(20, 70),
+      },
+      {
+        type: 'installSnapshot',
+        ...envelope(),
+        meta: { index: 40, term: 3, membership: snapshotMembership },
+        size: 100,
+        offset: 50,
+        data: bytes(50, 3),
+      },
+      {
+        type: 'installSnapshot',
+        ...envelope(),
+        meta: {
+          index: 2 ** 52 + 1,
+          term: 2 ** 40,
+          membership: { members: [{ id: to, address: '', voter: true }] },
+        },
+        size: 2 ** 52,
+        offset: 2 ** 52,
+        data: new Uint8Array(0),
+      },
+    ],
+    installSnapshotResponse: [
+      {
+        type: 'installSnapshotResponse',
+        ...envelope(),
+        index: 40,
+        snapshotTerm: 3,
+        nextOffset: 50,
+        done: false,
+      },
+      {
+        type: 'installSnapshotResponse',
+        ...envelope(),
+        index: 2 ** 52 + 1,
+        snapshotTerm: 2 ** 40,
+        nextOffset: 2 ** 52,
+        done: true,
+      },
     ],
   };
   return Object.values(samples).flat();
