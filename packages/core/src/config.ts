@@ -6,6 +6,7 @@
 import { ConfigError } from './errors.js';
 import type { Clock, Random } from './interfaces/clock.js';
 import type { LogStore } from './interfaces/log-store.js';
+import type { SnapshotStore } from './interfaces/snapshot-store.js';
 import type { StableStore } from './interfaces/stable-store.js';
 import type { CommandCodec, StateMachine } from './interfaces/state-machine.js';
 import type { Transport } from './interfaces/transport.js';
@@ -23,6 +24,13 @@ export interface RaftNodeOptions<Cmd, Res> {
   readonly codec: CommandCodec<Cmd>;
   readonly logStore: LogStore;
   readonly stableStore: StableStore;
+  /**
+   * Where snapshots go. With a state machine that implements `snapshot()` and `restore()`, the
+   * node takes snapshots as the log grows, compacts the log behind them, and streams them to
+   * followers that fall behind the compacted log. Without one (the default) nothing is
+   * compacted: the log grows for ever and a restart replays it whole.
+   */
+  readonly snapshotStore?: SnapshotStore;
   readonly transport: Transport;
   /** Default: the host's monotonic clock and timers. */
   readonly clock?: Clock;
@@ -69,6 +77,30 @@ export interface RaftNodeOptions<Cmd, Res> {
    * reaching every state machine. Costs one `decode` per proposal; default true.
    */
   readonly validateCommands?: boolean;
+  /**
+   * Take a snapshot once this many entries have been applied since the last one (0: never
+   * automatically; `takeSnapshot()` still works). Default 10000.
+   */
+  readonly snapshotThreshold?: number;
+  /**
+   * Take a snapshot once this many payload bytes have been applied since the last one, whichever
+   * of the two thresholds comes first (0: no byte threshold). Default 64 MiB.
+   */
+  readonly snapshotThresholdBytes?: number;
+  /**
+   * Entries kept in the log behind each snapshot, so a follower that lags by fewer catches up
+   * from the log instead of receiving a whole snapshot. Default 5000.
+   */
+  readonly trailingEntries?: number;
+  /** Size of the chunks a snapshot travels in to a follower (each one message). Default 1 MiB. */
+  readonly snapshotChunkBytes?: number;
+  /**
+   * A snapshot transfer to a follower that makes no progress for this long is abandoned (and
+   * started again when the follower is found still behind); an unanswered chunk is resent after
+   * one election timeout. On the receiving side, a transfer silent for this long is discarded.
+   * Default 30000 ms.
+   */
+  readonly snapshotTransferTimeoutMs?: number;
 }
 
 /** The numeric and mode options with their defaults applied. */
@@ -86,6 +118,11 @@ export interface ResolvedOptions {
   readonly maxInflightAppends: number;
   readonly maxPendingEntries: number;
   readonly validateCommands: boolean;
+  readonly snapshotThreshold: number;
+  readonly snapshotThresholdBytes: number;
+  readonly trailingEntries: number;
+  readonly snapshotChunkBytes: number;
+  readonly snapshotTransferTimeoutMs: number;
 }
 
 /** The defaults, in one place (documented on {@link RaftNodeOptions}). */
@@ -103,6 +140,11 @@ export const DEFAULT_OPTIONS: ResolvedOptions = {
   maxInflightAppends: 64,
   maxPendingEntries: 65_536,
   validateCommands: true,
+  snapshotThreshold: 10_000,
+  snapshotThresholdBytes: 64 * 1024 * 1024,
+  trailingEntries: 5_000,
+  snapshotChunkBytes: 1024 * 1024,
+  snapshotTransferTimeoutMs: 30_000,
 };
 
 /** Every key of {@link RaftNodeOptions}: anything else is a typo. */
@@ -112,6 +154,7 @@ const OPTION_KEYS = [
   'codec',
   'logStore',
   'stableStore',
+  'snapshotStore',
   'transport',
   'clock',
   'random',
@@ -129,6 +172,11 @@ const OPTION_KEYS = [
   'maxInflightAppends',
   'maxPendingEntries',
   'validateCommands',
+  'snapshotThreshold',
+  'snapshotThresholdBytes',
+  'trailingEntries',
+  'snapshotChunkBytes',
+  'snapshotTransferTimeoutMs',
 ] as const satisfies readonly (keyof RaftNodeOptions<unknown, unknown>)[];
 
 // Compile-time check that OPTION_KEYS lists every option.
@@ -215,7 +263,27 @@ export function validateOptions<Cmd, Res>(options: RaftNodeOptions<Cmd, Res>): R
   };
   requireMethods('stateMachine', options.stateMachine, ['apply']);
   requireMethods('codec', options.codec, ['encode', 'decode']);
-  requireMethods('logStore', options.logStore, ['open', 'read', 'append', 'close']);
+  requireMethods('logStore', options.logStore, [
+    'open',
+    'read',
+    'append',
+    'compact',
+    'truncate',
+    'close',
+  ]);
+  if (options.snapshotStore !== undefined)
+    requireMethods('snapshotStore', options.snapshotStore, ['create', 'open', 'close']);
+  const sm = options.stateMachine as { snapshot?: unknown; restore?: unknown };
+  if ((sm.snapshot === undefined) !== (sm.restore === undefined)) {
+    throw new ConfigError(
+      'stateMachine',
+      `implements ${sm.snapshot === undefined ? 'restore()' : 'snapshot()'} without ${sm.snapshot === undefined ? 'snapshot()' : 'restore()'}: implement both, or neither`,
+    );
+  }
+  for (const m of ['snapshot', 'restore'] as const) {
+    if (sm[m] !== undefined && typeof sm[m] !== 'function')
+      throw new ConfigError('stateMachine', `${m} must be a method`);
+  }
   requireMethods('stableStore', options.stableStore, ['load', 'save', 'close']);
   requireMethods('transport', options.transport, ['start', 'send', 'setPeers', 'close']);
   if (options.clock !== undefined) requireMethods('clock', options.clock, ['now', 'setTimer']);
@@ -291,5 +359,35 @@ export function validateOptions<Cmd, Res>(options: RaftNodeOptions<Cmd, Res>): R
       16_777_216,
     ),
     validateCommands: bool('validateCommands', options.validateCommands ?? d.validateCommands),
+    snapshotThreshold: int(
+      'snapshotThreshold',
+      options.snapshotThreshold ?? d.snapshotThreshold,
+      0,
+      Number.MAX_SAFE_INTEGER,
+    ),
+    snapshotThresholdBytes: int(
+      'snapshotThresholdBytes',
+      options.snapshotThresholdBytes ?? d.snapshotThresholdBytes,
+      0,
+      Number.MAX_SAFE_INTEGER,
+    ),
+    trailingEntries: int(
+      'trailingEntries',
+      options.trailingEntries ?? d.trailingEntries,
+      0,
+      Number.MAX_SAFE_INTEGER,
+    ),
+    snapshotChunkBytes: int(
+      'snapshotChunkBytes',
+      options.snapshotChunkBytes ?? d.snapshotChunkBytes,
+      1,
+      16 * 1024 * 1024,
+    ),
+    snapshotTransferTimeoutMs: int(
+      'snapshotTransferTimeoutMs',
+      options.snapshotTransferTimeoutMs ?? d.snapshotTransferTimeoutMs,
+      1,
+      3_600_000,
+    ),
   };
 }

@@ -8,7 +8,8 @@ export type {
   EngineStatus,
   InitialState,
   ProgressStatus,
+  SnapshotRequest,
 } from './raft.js';
 export { RawNode, validateEngineConfig } from './raw-node.js';
-export type { Ready, Role, SoftState } from './ready.js';
+export type { Ready, Role, SnapshotInstall, SoftState } from './ready.js';
 export { isEmptyReady } from './ready.js';

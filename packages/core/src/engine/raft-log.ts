@@ -1,14 +1,17 @@
 /**
- * The engine's view of the log: every entry since the start of the log, in memory, split into
- * a durable prefix and an unstable suffix, plus the commit and apply cursors.
+ * The engine's view of the log: the entries after `offset` in memory (everything before it is
+ * covered by a snapshot and compacted away), split into a durable prefix and an unstable
+ * suffix, plus the commit and apply cursors.
  *
  * ```
- *   firstIndex            stableIndex            committed      lastIndex
- *       │ durable entries      │ unstable (not yet persisted)       │
- *   ────┼──────────────────────┼─────────────────────────────────────┼──►
- *       applied <= applying <= committed  (apply never passes stableIndex)
+ *   offset  firstIndex        stableIndex            committed      lastIndex
+ *     │(term   │ durable entries      │ unstable (not yet persisted)       │
+ *   ──┼known)──┼──────────────────────┼─────────────────────────────────────┼──►
+ *             applied <= applying <= committed  (apply never passes stableIndex)
  * ```
  *
+ * Invariant: offset <= applied (only applied entries are compacted, and a snapshot restores
+ * the state machine to its index).
  * Invariant: applied <= applying <= committed <= lastIndex.
  * Invariant: applying <= stableIndex (only durable entries are applied, so a restart never
  * "un-applies" an entry).
@@ -17,10 +20,11 @@ import type { LogEntry, LogIndex, Term } from '../types.js';
 
 /** The log of one node, as the engine sees it. */
 export class RaftLog {
-  /** entries[i] has index `offset + 1 + i`. `offset` is always 0: there are no snapshots yet
-   *  to compact the log. */
+  /** entries[i] has index `offset + 1 + i`. */
   private entries: LogEntry[];
-  private readonly offset: LogIndex = 0;
+  /** Index of the last compacted entry (0: nothing compacted); its term is `offsetTerm`. */
+  private offset: LogIndex;
+  private offsetTerm: Term;
   /** Highest index known durable in the LogStore (entries after it are unstable). */
   stableIndex: LogIndex;
   /** Highest index known committed. */
@@ -36,7 +40,21 @@ export class RaftLog {
    *  +Infinity): lets the engine notice that a configuration entry was truncated away. */
   truncatedFrom: LogIndex = Number.POSITIVE_INFINITY;
 
-  constructor(entries: readonly LogEntry[], committed: LogIndex, applied: LogIndex) {
+  /**
+   * `entries` follow `after` (the index and term of the last entry a snapshot covers, or
+   * `{ index: 0, term: 0 }`); `applied` is raised to `after.index` (the state machine holds the
+   * snapshot) and `committed` too (a snapshot holds only committed entries).
+   */
+  constructor(
+    entries: readonly LogEntry[],
+    committed: LogIndex,
+    applied: LogIndex,
+    after: { readonly index: LogIndex; readonly term: Term } = { index: 0, term: 0 },
+  ) {
+    this.offset = after.index;
+    this.offsetTerm = after.term;
+    committed = Math.max(committed, after.index);
+    applied = Math.max(applied, after.index);
     this.entries = entries.slice();
     for (let i = 0; i < this.entries.length; i++) {
       if (this.entries[i]?.index !== this.offset + 1 + i) {
@@ -67,13 +85,60 @@ export class RaftLog {
   }
 
   lastTerm(): Term {
-    return this.entries.length === 0 ? 0 : (this.entries[this.entries.length - 1] as LogEntry).term;
+    return this.entries.length === 0
+      ? this.offsetTerm
+      : (this.entries[this.entries.length - 1] as LogEntry).term;
   }
 
-  /** Term of the entry at `index`; 0 for index 0; undefined when outside the log. */
+  /** Term of the entry at `index` (0 for index 0); undefined when outside the log or compacted,
+   *  except for the last compacted entry, whose term is known. */
   term(index: LogIndex): Term | undefined {
-    if (index === this.offset) return 0;
+    if (index === this.offset) return this.offsetTerm;
+    if (index < this.offset) return undefined;
     return this.entries[index - this.offset - 1]?.term;
+  }
+
+  /** Index of the last compacted entry (0 when nothing is compacted). */
+  compactedIndex(): LogIndex {
+    return this.offset;
+  }
+
+  /**
+   * Drops the entries up to `upTo` from memory (a durable snapshot covers them). Bounded by what
+   * is applied and durable; returns the new compacted index.
+   */
+  compact(upTo: LogIndex): LogIndex {
+    const to = Math.min(upTo, this.applied, this.stableIndex);
+    if (to <= this.offset) return this.offset;
+    this.offsetTerm = this.term(to) as Term;
+    this.entries = this.entries.slice(to - this.offset);
+    this.offset = to;
+    return to;
+  }
+
+  /**
+   * Installs a snapshot ending at (index, term), which holds only committed entries and is past
+   * `committed`: everything up to `index` is dropped, and so is everything after it unless our
+   * entry at `index` has `term` (Log Matching: then the suffix after it is the leader's too,
+   * thesis Figure 5.13).
+   *
+   * Returns whether the log STORE may keep its entries after `index`: only when they are the ones
+   * kept here (our entry at `index` is durable, and `rewrite` is false: no earlier install still
+   * has to empty the store). Otherwise the store is emptied after `index` and every entry kept
+   * here counts as unstable again, to be written anew.
+   */
+  restore(index: LogIndex, term: Term, rewrite = false): boolean {
+    const keep = this.term(index) === term;
+    const keepStored = keep && this.stableIndex >= index && !rewrite;
+    this.entries = keep ? this.entries.slice(index - this.offset) : [];
+    if (!keepStored) this.stableIndex = index;
+    if (!keep && index + 1 < this.truncatedFrom) this.truncatedFrom = index + 1;
+    this.offset = index;
+    this.offsetTerm = term;
+    this.committed = index;
+    this.applying = index;
+    this.applied = index;
+    return keepStored;
   }
 
   entry(index: LogIndex): LogEntry | undefined {
@@ -115,7 +180,7 @@ export class RaftLog {
     maxEntries = Number.POSITIVE_INFINITY,
     maxBytes = Number.POSITIVE_INFINITY,
   ): LogEntry[] {
-    const start = from - this.offset - 1;
+    const start = Math.max(0, from - this.offset - 1);
     let end = Math.min(to - this.offset - 1, this.entries.length, start + maxEntries);
     if (maxBytes !== Number.POSITIVE_INFINITY) {
       let bytes = 0;
@@ -144,6 +209,8 @@ export class RaftLog {
    */
   appendAfter(prevIndex: LogIndex, entries: readonly LogEntry[]): LogIndex {
     let i = 0;
+    // Entries a snapshot covers are committed, hence ours already.
+    while (i < entries.length && (entries[i] as LogEntry).index <= this.offset) i++;
     for (; i < entries.length; i++) {
       const e = entries[i] as LogEntry;
       const t = this.term(e.index);

@@ -29,10 +29,21 @@ import type {
   AppendResponseMessage,
   HeartbeatMessage,
   HeartbeatResponseMessage,
+  InstallSnapshotMessage,
+  InstallSnapshotResponseMessage,
   RaftMessage,
   VoteMessage,
 } from '../messages.js';
-import type { HardState, LogEntry, LogIndex, Member, Membership, NodeId, Term } from '../types.js';
+import type {
+  HardState,
+  LogEntry,
+  LogIndex,
+  Member,
+  Membership,
+  NodeId,
+  SnapshotMeta,
+  Term,
+} from '../types.js';
 import { Progress } from './progress/progress.js';
 import { committedIndex, voteResult } from './quorum/majority.js';
 import { RaftLog } from './raft-log.js';
@@ -72,17 +83,28 @@ export interface EngineConfig {
 /** What the engine starts from, loaded by the runtime from its stores. */
 export interface InitialState {
   readonly hardState: HardState | null;
-  /** Every entry in the log store, from index 1 (there are no snapshots yet). */
+  /** The latest durable snapshot, already restored into the state machine (absent or null:
+   *  none, the log starts at index 1). */
+  readonly snapshot?: SnapshotMeta | null;
+  /** Every entry in the log store after the snapshot (from `snapshot.index + 1`, or 1). */
   readonly entries: readonly LogEntry[];
-  /** Highest index already applied to the state machine (0 on a fresh state machine). */
+  /** Highest index already applied to the state machine (0 on a fresh state machine; at least
+   *  the snapshot's index). */
   readonly applied: LogIndex;
+}
+
+/** The leader needs the runtime to stream its latest snapshot to `to` (whose log it can no
+ *  longer serve from entries): at least up to `index`. Answer with `RawNode.reportSnapshot`. */
+export interface SnapshotRequest {
+  readonly to: NodeId;
+  readonly index: LogIndex;
 }
 
 /** Replication state of one follower, as reported by `status()`. */
 export interface ProgressStatus {
   readonly match: LogIndex;
   readonly next: LogIndex;
-  readonly state: 'probe' | 'replicate';
+  readonly state: 'probe' | 'replicate' | 'snapshot';
   readonly recentActive: boolean;
   readonly inflight: number;
 }
@@ -110,6 +132,10 @@ export interface EngineStatus {
   readonly lastLogIndex: LogIndex;
   readonly lastLogTerm: Term;
   readonly stableIndex: LogIndex;
+  /** Index of the latest snapshot the engine knows of (0: none). */
+  readonly snapshotIndex: LogIndex;
+  /** Index of the first entry held in memory (entries before it are compacted). */
+  readonly firstIndex: LogIndex;
   readonly members: readonly Member[];
   /** Present on the leader: one entry per other member. */
   readonly progress?: Readonly<Record<NodeId, ProgressStatus>>;
@@ -148,6 +174,15 @@ export class Raft {
   membership: Membership = { members: [] };
   voters: NodeId[] = [];
   private membershipIndex: LogIndex = 0;
+  /** The latest durable snapshot (this node's own or one installed from the leader). */
+  snapshot: SnapshotMeta | null;
+  /** How many snapshots were installed: a write issued before an install says nothing about
+   *  the log after it. */
+  installs = 0;
+  /** A snapshot installed from the leader that the next Ready hands to the runtime. */
+  pendingInstall: { readonly meta: SnapshotMeta; readonly keepLog: boolean } | null = null;
+  /** Leader only: followers the runtime must stream a snapshot to (taken by RawNode). */
+  snapshotRequests: SnapshotRequest[] = [];
 
   /** Leader only: replication state of every member, this node included. */
   readonly progress = new Map<NodeId, Progress>();
@@ -193,7 +228,13 @@ export class Raft {
     this.logger = config.logger ?? noopLogger;
 
     const hs = initial.hardState;
-    this.log = new RaftLog(initial.entries, hs?.commit ?? 0, initial.applied);
+    this.snapshot = initial.snapshot ?? null;
+    this.log = new RaftLog(
+      initial.entries,
+      hs?.commit ?? 0,
+      initial.applied,
+      this.snapshot ?? undefined,
+    );
     // A crash between persisting entries and persisting the hard state can leave entries of a
     // term the hard state does not record yet; never run at a term below our own log's.
     this.term = Math.max(hs?.term ?? 0, this.log.lastTerm());
@@ -226,7 +267,11 @@ export class Raft {
       }
       if (!found) return;
     }
-    this.membership = found ? decodeMembership(found.data) : { members: [] };
+    // No configuration entry in memory: the one in force at the compaction point, which the
+    // snapshot records (compaction never passes the latest snapshot).
+    this.membership = found
+      ? decodeMembership(found.data)
+      : (this.snapshot?.membership ?? { members: [] });
     this.membershipIndex = found?.index ?? 0;
     this.voters = this.membership.members.filter((m) => m.voter).map((m) => m.id);
   }
@@ -261,6 +306,7 @@ export class Raft {
     this.progress.clear();
     this.dirty.clear();
     this.newEntries = false;
+    this.snapshotRequests = [];
   }
 
   becomeFollower(term: Term, leaderId: NodeId | null): void {
@@ -418,6 +464,10 @@ export class Raft {
 
   step(m: RaftMessage): void {
     if (m.to !== this.id || m.type === 'propose' || m.type === 'proposeResponse') return;
+    if (m.type === 'installSnapshot' || m.type === 'installSnapshotResponse') {
+      this.stepSnapshotTraffic(m);
+      return;
+    }
     // Messages come from the network: a malformed one is dropped before it can touch state.
     const malformed = malformation(m);
     if (malformed !== null) {
@@ -480,6 +530,106 @@ export class Raft {
         this.stepFollower(m);
         return;
     }
+  }
+
+  /**
+   * Snapshot chunks and their answers carry data the runtime handles; the engine takes what
+   * they say about terms and leadership: a chunk from the leader is leader contact (the follower
+   * keeps its election timer reset however long the transfer takes), and an answer counts as
+   * the follower's activity for CheckQuorum.
+   */
+  private stepSnapshotTraffic(m: InstallSnapshotMessage | InstallSnapshotResponseMessage): void {
+    if (m.term > this.term) {
+      this.becomeFollower(m.term, m.type === 'installSnapshot' ? m.from : null);
+    } else if (m.term < this.term) {
+      // §5.1: tell a stale leader about the newer term so it steps down.
+      if (m.type === 'installSnapshot') {
+        this.send({
+          type: 'appendResponse',
+          from: this.id,
+          to: m.from,
+          term: this.term,
+          success: false,
+          matchIndex: 0,
+        });
+      }
+      return;
+    }
+    if (m.type === 'installSnapshot') {
+      if (this.role === 'candidate' || this.role === 'preCandidate')
+        this.becomeFollower(this.term, m.from);
+      if (this.role === 'follower') {
+        this.electionElapsed = 0;
+        this.leaderId = m.from;
+      }
+    } else if (this.role === 'leader') {
+      const pr = this.progress.get(m.from);
+      if (pr) pr.recentActive = true;
+    }
+  }
+
+  /**
+   * A snapshot received from `from` is durable in the snapshot store. If it is past the commit
+   * index the node installs it: the log up to its index goes (and the rest too unless it
+   * matches), and the next Ready carries it for the runtime to restore the state machine and fix
+   * the log store; the acknowledgement to `from` leaves after that (messagesAfterPersist).
+   * Returns whether it is installed (false: the log already covers it; acknowledged at once).
+   */
+  installSnapshot(meta: SnapshotMeta, from: NodeId): boolean {
+    if (meta.index <= this.log.committed) {
+      this.send({
+        type: 'appendResponse',
+        from: this.id,
+        to: from,
+        term: this.term,
+        success: true,
+        matchIndex: this.log.committed,
+      });
+      return false;
+    }
+    // An install not yet handed out that discarded the log: the log store still holds what it
+    // discarded, so this one must rewrite whatever it keeps.
+    const discardPending = this.pendingInstall !== null && !this.pendingInstall.keepLog;
+    const keep = this.log.restore(meta.index, meta.term, discardPending);
+    this.snapshot = meta;
+    this.pendingInstall = { meta, keepLog: keep };
+    this.installs++;
+    this.refreshMembership(true);
+    this.logger.info(
+      { index: meta.index, term: meta.term, from },
+      `${this.id} installs a snapshot at ${meta.index} from ${from}`,
+    );
+    // Only the snapshot's index: a kept suffix matches the leader's log at that index, which
+    // says nothing about the entries after it (they may be of an older leader).
+    this.send({
+      type: 'appendResponse',
+      from: this.id,
+      to: from,
+      term: this.term,
+      success: true,
+      matchIndex: meta.index,
+    });
+    return true;
+  }
+
+  /**
+   * This node's own snapshot `meta` is durable: remember it (a leader sends it to followers the
+   * log cannot serve) and drop the in-memory log up to `compactTo` (bounded by what is applied
+   * and durable). Returns the new compacted index.
+   */
+  snapshotTaken(meta: SnapshotMeta, compactTo: LogIndex): LogIndex {
+    if (this.snapshot === null || meta.index > this.snapshot.index) this.snapshot = meta;
+    return this.log.compact(Math.min(compactTo, this.snapshot.index));
+  }
+
+  /** The runtime finished (ok) or gave up on streaming a snapshot to `peer`. */
+  reportSnapshot(peer: NodeId, ok: boolean): void {
+    const pr = this.progress.get(peer);
+    if (this.role !== 'leader' || !pr || pr.state !== 'snapshot') return;
+    if (!ok) pr.pendingSnapshot = 0;
+    // Probe after it: the follower's answer to the next append (or heartbeat) tells the rest.
+    pr.becomeProbe();
+    this.dirty.set(peer, true);
   }
 
   private handleVote(m: VoteMessage): void {
@@ -638,6 +788,16 @@ export class Raft {
       }
       return;
     }
+    if (pr.state === 'snapshot') {
+      // The follower installed the snapshot (or holds everything it covers): probe after it.
+      pr.maybeUpdate(m.matchIndex);
+      if (pr.match >= pr.pendingSnapshot) {
+        pr.becomeProbe();
+        if (this.maybeCommit()) this.markAllDirty(true);
+        else this.dirty.set(m.from, true);
+      }
+      return;
+    }
     // etcd's rule: an ack that only confirms the known match still ends probing.
     if (pr.maybeUpdate(m.matchIndex) || (pr.state === 'probe' && pr.match === m.matchIndex)) {
       // Back to streaming, but not in the tick in which a rejection stopped it: on a network
@@ -667,7 +827,8 @@ export class Raft {
     // in flight to it were lost, its answer (a rejection past its log end) restarts probing.
     // So does a probing one (etcd): a caught-up follower's answer to that empty append moves
     // it back to replicate at once, not at the next proposal.
-    if (pr.match < this.log.lastIndex() || pr.state === 'probe') this.dirty.set(m.from, true);
+    if (pr.state !== 'snapshot' && (pr.match < this.log.lastIndex() || pr.state === 'probe'))
+      this.dirty.set(m.from, true);
   }
 
   /** The follower could not be reached: stop streaming to it and probe instead. */
@@ -726,7 +887,12 @@ export class Raft {
   private maybeSendAppend(to: NodeId, pr: Progress, sendIfEmpty: boolean): boolean {
     if (pr.isPaused()) return false;
     const prevIndex = pr.next - 1;
-    const prevTerm = this.log.term(prevIndex) as Term;
+    const prevTerm = this.log.term(prevIndex);
+    if (prevTerm === undefined || prevIndex < this.log.compactedIndex()) {
+      // The follower needs entries compacted away: it gets the snapshot instead (§7).
+      this.requestSnapshot(to, pr);
+      return false;
+    }
     const entries = this.log.slice(
       pr.next,
       this.log.lastIndex() + 1,
@@ -752,6 +918,21 @@ export class Raft {
       pr.inflights.add(last);
     }
     return true;
+  }
+
+  private requestSnapshot(to: NodeId, pr: Progress): void {
+    const snapshot = this.snapshot;
+    if (snapshot === null) {
+      // Compaction never passes the latest snapshot, so this cannot happen.
+      this.logger.error({ to }, `${this.id} needs a snapshot for ${to} but has none`);
+      return;
+    }
+    pr.becomeSnapshot(snapshot.index);
+    this.snapshotRequests.push({ to, index: snapshot.index });
+    this.logger.info(
+      { to, index: snapshot.index },
+      `${this.id} sends ${to} the snapshot at ${snapshot.index}: its log is compacted past ${to}'s`,
+    );
   }
 
   /** Our own entries up to `index` are durable: count ourselves toward the quorum. */
@@ -794,6 +975,8 @@ export class Raft {
       lastLogIndex: this.log.lastIndex(),
       lastLogTerm: this.log.lastTerm(),
       stableIndex: this.log.stableIndex,
+      snapshotIndex: this.snapshot?.index ?? 0,
+      firstIndex: this.log.firstIndex(),
       members: this.membership.members,
     };
     if (this.role !== 'leader') return base;

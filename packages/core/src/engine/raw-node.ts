@@ -17,8 +17,22 @@
  *   log store and one AppendEntries per follower.
  */
 import type { RaftMessage } from '../messages.js';
-import type { HardState, LogEntry, LogIndex, Member, NodeId, Term } from '../types.js';
-import type { BasicStatus, EngineConfig, EngineStatus, InitialState } from './raft.js';
+import type {
+  HardState,
+  LogEntry,
+  LogIndex,
+  Member,
+  NodeId,
+  SnapshotMeta,
+  Term,
+} from '../types.js';
+import type {
+  BasicStatus,
+  EngineConfig,
+  EngineStatus,
+  InitialState,
+  SnapshotRequest,
+} from './raft.js';
 import { Raft } from './raft.js';
 import type { Ready, SoftState } from './ready.js';
 
@@ -32,6 +46,7 @@ function sameTermAndVote(a: HardState, b: HardState): boolean {
 }
 
 const NO_MESSAGES: readonly RaftMessage[] = Object.freeze([]);
+const NO_REQUESTS: readonly SnapshotRequest[] = Object.freeze([]);
 
 /** See the module comment. */
 export class RawNode {
@@ -39,6 +54,8 @@ export class RawNode {
   private prevSoftState: SoftState;
   private prevHardState: HardState;
   private outstanding = false;
+  /** `Raft.installs` when the outstanding Ready was taken. */
+  private readyInstalls = 0;
   /** Applying is reported by appliedTo(), not by advance() (see EngineConfig). */
   private readonly asyncApply: boolean;
 
@@ -113,6 +130,50 @@ export class RawNode {
     log.appliedTo(index);
   }
 
+  /**
+   * Followers the leader needs a snapshot streamed to (their log position is compacted away).
+   * The runtime streams its latest snapshot and answers each with {@link reportSnapshot}; the
+   * leader sends such a follower no appends meanwhile (heartbeats go on). Safe to call while a
+   * Ready is outstanding.
+   */
+  takeSnapshotRequests(): readonly SnapshotRequest[] {
+    const r = this.raft;
+    r.flushAppends();
+    const requests = r.snapshotRequests;
+    if (requests.length === 0) return NO_REQUESTS;
+    r.snapshotRequests = [];
+    return requests;
+  }
+
+  /**
+   * Streaming a snapshot to `peer` finished (`ok`: the follower stored all of it) or was given
+   * up. Either way the leader probes the follower again; after a failure it asks for another
+   * transfer when it finds the follower still behind the compacted log.
+   */
+  reportSnapshot(peer: NodeId, ok: boolean): void {
+    this.raft.reportSnapshot(peer, ok);
+  }
+
+  /**
+   * A snapshot from the leader `from` has been received whole (not yet committed: see
+   * {@link SnapshotInstall}). Returns true when the node installs it: the next Ready carries it
+   * in `snapshot`, and the acknowledgement to `from` leaves after that Ready is handled. False
+   * when the log already covers it (the acknowledgement is queued at once): discard it.
+   */
+  installSnapshot(meta: SnapshotMeta, from: NodeId): boolean {
+    return this.raft.installSnapshot(meta, from);
+  }
+
+  /**
+   * This node's own snapshot `meta` is durable: the leader may send it to followers, and the
+   * in-memory log is compacted up to `compactTo` (at most `meta.index`, bounded by what is
+   * applied and durable). Returns the index compacted up to; the runtime may compact the log
+   * store as far.
+   */
+  snapshotTaken(meta: SnapshotMeta, compactTo: LogIndex): LogIndex {
+    return this.raft.snapshotTaken(meta, compactTo);
+  }
+
   /** True while this node is the leader (cheap: per proposal). */
   isLeader(): boolean {
     return this.raft.role === 'leader';
@@ -144,6 +205,8 @@ export class RawNode {
     return (
       r.msgs.length > 0 ||
       r.msgsAfterPersist.length > 0 ||
+      r.pendingInstall !== null ||
+      r.snapshotRequests.length > 0 ||
       r.log.stableIndex < r.log.lastIndex() ||
       r.log.hasNextCommittedEntries() ||
       r.role !== this.prevSoftState.role ||
@@ -160,6 +223,7 @@ export class RawNode {
     const r = this.raft;
     r.flushAppends();
     this.outstanding = true;
+    this.readyInstalls = r.installs;
 
     const hs = r.hardState();
     const hardChanged = !sameTermAndVote(hs, this.prevHardState);
@@ -172,8 +236,10 @@ export class RawNode {
       r.log.applying = (committedEntries[committedEntries.length - 1] as LogEntry).index;
     const messages = r.msgs;
     const messagesAfterPersist = r.msgsAfterPersist;
+    const install = r.pendingInstall;
     r.msgs = [];
     r.msgsAfterPersist = [];
+    r.pendingInstall = null;
     if (hardChanged) this.prevHardState = hs;
     if (softChanged) this.prevSoftState = soft;
 
@@ -182,9 +248,10 @@ export class RawNode {
       committedEntries,
       messages,
       messagesAfterPersist,
-      mustSync: entries.length > 0 || hardChanged,
+      mustSync: entries.length > 0 || hardChanged || install !== null,
       ...(hardChanged ? { hardState: hs } : {}),
       ...(softChanged ? { softState: soft } : {}),
+      ...(install !== null ? { snapshot: install } : {}),
     };
     return rd;
   }
@@ -198,7 +265,9 @@ export class RawNode {
     if (rd.hardState !== undefined && rd.hardState.term > r.durableTerm)
       r.durableTerm = rd.hardState.term;
     const last = rd.entries[rd.entries.length - 1];
-    if (last) {
+    // A snapshot installed since this Ready was taken may empty the log store after its index
+    // (the next Ready says so): what this write stored no longer counts, and is written again.
+    if (last && this.readyInstalls === r.installs) {
       r.log.stableTo(last.index, last.term);
       r.selfPersisted();
     }

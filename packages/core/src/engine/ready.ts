@@ -14,7 +14,7 @@
  * acknowledgements, vote requests) depend on durable state and MUST wait for it.
  */
 import type { RaftMessage } from '../messages.js';
-import type { HardState, LogEntry, NodeId } from '../types.js';
+import type { HardState, LogEntry, NodeId, SnapshotMeta } from '../types.js';
 
 /** The role a node plays in its current term. */
 export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
@@ -25,6 +25,22 @@ export interface SoftState {
   readonly leaderId: NodeId | null;
 }
 
+/**
+ * A snapshot received from the leader, to install before anything else in the Ready: make it
+ * durable (the runtime holds its chunks in an uncommitted sink), fix the log store, restore
+ * the state machine from it.
+ */
+export interface SnapshotInstall {
+  readonly meta: SnapshotMeta;
+  /**
+   * True: the log store keeps its entries after `meta.index` (they follow the snapshot's last
+   * entry); only the prefix up to it goes. False: the log store's entries after `meta.index`
+   * contradict the snapshot and MUST be removed before the snapshot is committed (so that no
+   * crash leaves them after it), then the prefix.
+   */
+  readonly keepLog: boolean;
+}
+
 /** One batch of work for the runtime. Empty arrays rather than absent fields. */
 export interface Ready {
   /** Present when role or leader changed since the previous Ready. */
@@ -33,6 +49,8 @@ export interface Ready {
    *  persist (after `entries`) before `messagesAfterPersist`. A change of the commit index
    *  alone is not reported: it need not be durable (the leader re-sends it). */
   readonly hardState?: HardState;
+  /** Present when a snapshot from the leader is to be installed: handle it first. */
+  readonly snapshot?: SnapshotInstall;
   /** Entries to append. May replace a stored suffix (entries[0].index <= stored last). */
   readonly entries: readonly LogEntry[];
   /** Committed entries to apply, in order. All of them are durable on this node. */
@@ -50,6 +68,7 @@ export function isEmptyReady(rd: Ready): boolean {
   return (
     rd.softState === undefined &&
     rd.hardState === undefined &&
+    rd.snapshot === undefined &&
     rd.entries.length === 0 &&
     rd.committedEntries.length === 0 &&
     rd.messages.length === 0 &&

@@ -13,15 +13,20 @@
  * - Applying never holds back the Ready loop (as etcd's server applies beside raft): heartbeats,
  *   votes and acknowledgements keep flowing while a slow state machine works. The engine bounds
  *   the queue (it hands out at most `maxPendingEntries` entries beyond the applied index).
+ * - Work that needs the state machine between two applies (capturing a snapshot, restoring one)
+ *   runs through {@link Applier.betweenApplies}: at the next entry boundary, with applying held
+ *   back until the work's promise settles. After a restore, queued entries the snapshot covers
+ *   are skipped.
  * - The policy on exceptions: `apply()` is deterministic, so an exception it throws is that
  *   command's result on every replica: it becomes an {@link ApplyError} for the proposer and the
  *   node goes on. A command the codec cannot decode is the same kind of result. Only a
  *   {@link StorageError} (the state machine's own storage failed) is fatal.
  */
 import { ApplyError, RaftError } from '../errors.js';
-import type { CommandCodec, StateMachine } from '../interfaces/state-machine.js';
+import type { CommandCodec, MaybePromise, StateMachine } from '../interfaces/state-machine.js';
 import type { Logger } from '../logger.js';
-import type { LogEntry, LogIndex } from '../types.js';
+import { decodeMembership } from '../membership.js';
+import type { LogEntry, LogIndex, Membership, SnapshotMeta, Term } from '../types.js';
 
 /** What the applier reports to its node. */
 export interface ApplierHost<Res> {
@@ -50,10 +55,24 @@ function isPromiseLike(v: unknown): v is PromiseLike<unknown> {
   );
 }
 
+/** Work queued by {@link Applier.betweenApplies}. */
+interface Barrier {
+  /** Runs the work; returns its promise when it returned one (never throws). */
+  run(): PromiseLike<unknown> | undefined;
+  cancel(err: unknown): void;
+}
+
 /** See the module comment. */
 export class Applier<Cmd, Res> {
   /** Highest index applied. */
   applied: LogIndex = 0;
+  /** Term of the entry at `applied`. */
+  appliedTerm: Term = 0;
+  /** The configuration in force at `applied` (the latest applied configuration entry). */
+  appliedMembership: Membership = { members: [] };
+  /** Payload bytes applied since start-up (snapshot thresholds compare differences). */
+  appliedBytes = 0;
+  private barriers: Barrier[] = [];
   private queue: (readonly LogEntry[] | undefined)[] = [];
   private head = 0;
   /** Position in the batch at `head`. */
@@ -76,6 +95,50 @@ export class Applier<Cmd, Res> {
     this.pump();
   }
 
+  /**
+   * Runs `work` between two applies: at once when the applier is idle or at an entry boundary,
+   * else right after the entry in progress. No entry applies until `work` (or the promise it
+   * returns) settles. Rejects with `err` from `cancelAll`, or with what `work` throws.
+   */
+  betweenApplies<T>(work: () => MaybePromise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.barriers.push({
+        run: () => {
+          let out: MaybePromise<T>;
+          try {
+            out = work();
+          } catch (err) {
+            reject(err);
+            return undefined;
+          }
+          if (!isPromiseLike(out)) {
+            resolve(out);
+            return undefined;
+          }
+          return Promise.resolve(out).then(resolve, reject);
+        },
+        cancel: reject,
+      });
+      if (this.running) return;
+      this.running = true;
+      this.pump();
+    });
+  }
+
+  /** The state machine now holds the snapshot `meta` (restored): applying goes on after it. */
+  restored(meta: SnapshotMeta): void {
+    this.applied = meta.index;
+    this.appliedTerm = meta.term;
+    this.appliedMembership = meta.membership;
+  }
+
+  /** Rejects the work waiting in {@link betweenApplies} (the node stops). */
+  cancelAll(err: unknown): void {
+    const barriers = this.barriers;
+    this.barriers = [];
+    for (const b of barriers) b.cancel(err);
+  }
+
   /** Resolves once nothing is being applied (at once when idle). */
   whenIdle(): Promise<void> {
     if (!this.running) return Promise.resolve();
@@ -91,6 +154,15 @@ export class Applier<Cmd, Res> {
     const started = this.host.now();
     let sinceCheck = 0;
     for (;;) {
+      if (this.barriers.length > 0) {
+        // Runs while the node starts too (restoring its snapshot); stop() cancels what waits.
+        const pending = (this.barriers.shift() as Barrier).run();
+        if (pending !== undefined) {
+          pending.then(this.pump, this.pump);
+          return;
+        }
+        continue;
+      }
       const batch = this.queue[this.head];
       if (batch === undefined || !this.host.isRunning()) {
         this.stopRunning();
@@ -114,6 +186,8 @@ export class Applier<Cmd, Res> {
         }
       }
       const entry = batch[this.pos++] as LogEntry;
+      // A restored snapshot covers it.
+      if (entry.index <= this.applied) continue;
       let pending: PromiseLike<unknown> | undefined;
       try {
         pending = this.applyOne(entry);
@@ -149,6 +223,7 @@ export class Applier<Cmd, Res> {
   /** Applies one entry; returns the state machine's promise when it returned one. */
   private applyOne(entry: LogEntry): PromiseLike<unknown> | undefined {
     if (entry.kind !== 'command') {
+      if (entry.kind === 'membership') this.appliedMembership = decodeMembership(entry.data);
       this.finish(entry, undefined, undefined);
       return undefined;
     }
@@ -168,6 +243,8 @@ export class Applier<Cmd, Res> {
 
   private finish(entry: LogEntry, result: Res | undefined, error: ApplyError | undefined): void {
     this.applied = entry.index;
+    this.appliedTerm = entry.term;
+    this.appliedBytes += entry.data.byteLength;
     this.host.onApplied(entry, result, error);
   }
 

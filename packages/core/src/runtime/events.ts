@@ -4,13 +4,19 @@
 
 import type { Role } from '../engine/ready.js';
 import type { RaftError } from '../errors.js';
-import type { NodeId, Term } from '../types.js';
+import type { NodeId, SnapshotMeta, Term } from '../types.js';
 
 /** What a RaftNode reports through `subscribe()`. */
 export type RaftEvent =
   | { readonly type: 'roleChanged'; readonly role: Role; readonly term: Term }
   | { readonly type: 'leaderChanged'; readonly leaderId: NodeId | null; readonly term: Term }
   | { readonly type: 'termChanged'; readonly term: Term }
+  /** This node's own snapshot is durable (and the log compacted behind it). */
+  | { readonly type: 'snapshotTaken'; readonly meta: SnapshotMeta }
+  /** A snapshot from the leader replaced this node's state. */
+  | { readonly type: 'snapshotInstalled'; readonly meta: SnapshotMeta }
+  /** Taking a snapshot failed; the previous one and the log are intact. */
+  | { readonly type: 'snapshotFailed'; readonly error: RaftError }
   | { readonly type: 'fatal'; readonly error: RaftError };
 
 /** A listener; exceptions it throws are caught and logged, never propagated into Raft. */

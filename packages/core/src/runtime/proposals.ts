@@ -161,6 +161,20 @@ export class PositionedProposals<T> {
     if (at.length === 0) this.overflow.delete(p.index);
   }
 
+  /** Removes and returns every proposal at an index <= `index` (a snapshot covered them). */
+  takeUpTo(index: LogIndex): Pending<T>[] {
+    const taken: Pending<T>[] = [];
+    const last = Math.min(index, this.end - 1);
+    for (let i = this.base; i <= last && this.count > 0; i++) {
+      const p = this.take(i);
+      if (p !== undefined) taken.push(p);
+    }
+    for (const at of [...this.overflow.keys()]) {
+      if (at <= index) taken.push(...this.takeOverflowAt(at));
+    }
+    return taken;
+  }
+
   /** Every tracked proposal; the tracker is empty afterwards. */
   drain(): Pending<T>[] {
     const all: Pending<T>[] = [];

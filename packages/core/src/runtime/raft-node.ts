@@ -13,14 +13,16 @@
  * - ready-loop.ts: persist, send and advance the engine's Ready batches, in order;
  * - applier.ts: the state machine, beside the loop, and the policy on exceptions;
  * - proposals.ts: callers waiting for their entries, and their deadlines;
- * - forwarding.ts: proposals forwarded from followers, at most once.
+ * - forwarding.ts: proposals forwarded from followers, at most once;
+ * - snapshotter.ts: this node's own snapshots and the log compaction behind them;
+ * - snapshot-sender.ts / snapshot-receiver.ts: InstallSnapshot, streamed in chunks.
  */
 
 import type { RaftNodeOptions, ResolvedOptions } from '../config.js';
 import { validateOptions } from '../config.js';
 import type { ProgressStatus } from '../engine/raft.js';
 import { RawNode } from '../engine/raw-node.js';
-import type { Ready, Role, SoftState } from '../engine/ready.js';
+import type { Ready, Role, SnapshotInstall, SoftState } from '../engine/ready.js';
 import type { ApplyError } from '../errors.js';
 import {
   ConfigError,
@@ -32,15 +34,24 @@ import {
 } from '../errors.js';
 import type { Clock, TimerHandle } from '../interfaces/clock.js';
 import type { LogStore } from '../interfaces/log-store.js';
+import type { SnapshotSource, SnapshotStore } from '../interfaces/snapshot-store.js';
 import type { StableStore } from '../interfaces/stable-store.js';
-import type { CommandCodec } from '../interfaces/state-machine.js';
+import type { CommandCodec, StateMachine } from '../interfaces/state-machine.js';
 import type { Transport } from '../interfaces/transport.js';
 import type { Logger } from '../logger.js';
 import { childLogger, noopLogger } from '../logger.js';
 import { validateMembership } from '../membership.js';
 import type { ProposeMessage, ProposeResponseMessage, RaftMessage } from '../messages.js';
 import { hostRandom, queueMicrotask } from '../platform.js';
-import type { LogEntry, LogIndex, Member, Membership, NodeId, Term } from '../types.js';
+import type {
+  LogEntry,
+  LogIndex,
+  Member,
+  Membership,
+  NodeId,
+  SnapshotMeta,
+  Term,
+} from '../types.js';
 import { Applier } from './applier.js';
 import type { RaftEvent, RaftEventListener } from './events.js';
 import { EventEmitter } from './events.js';
@@ -48,6 +59,10 @@ import { ForwardedProposals, ForwardLedger, rejectionError } from './forwarding.
 import { DeadlineQueue, Pending, PositionedProposals, settle } from './proposals.js';
 import { ReadyLoop } from './ready-loop.js';
 import { recover } from './recovery.js';
+import { SnapshotReceiver } from './snapshot-receiver.js';
+import { SnapshotSender } from './snapshot-sender.js';
+import { readChunks } from './snapshot-stream.js';
+import { compactionPoint, Snapshotter } from './snapshotter.js';
 import { systemClock } from './system-clock.js';
 
 /** The subset of the standard AbortSignal the runtime uses (core compiles without DOM types). */
@@ -89,6 +104,9 @@ export interface RaftStatus {
   readonly commitIndex: LogIndex;
   readonly appliedIndex: LogIndex;
   readonly lastLogIndex: LogIndex;
+  /** Index of the latest snapshot this node holds (0: none); the log before it may be
+   *  compacted. */
+  readonly snapshotIndex: LogIndex;
   readonly members: readonly Member[];
   /** On the leader: replication state of every other member (match = replicated up to). */
   readonly progress?: Readonly<Record<NodeId, ProgressStatus>>;
@@ -141,6 +159,16 @@ export interface RaftNode<Cmd, Res> {
    * with TimeoutError after `timeoutMs` (default `requestTimeoutMs`), ABORTED, or SHUTDOWN.
    */
   waitForLeader(options?: CallOptions): Promise<LeaderInfo>;
+  /**
+   * Takes a snapshot of the state machine now (or joins the one in flight), and compacts the
+   * log behind it, keeping `trailingEntries`. Resolves with its meta once it is durable; with
+   * the latest one at once when nothing was applied since. Rejects with UNAVAILABLE when the
+   * node cannot take snapshots (no `snapshotStore`, or a state machine without `snapshot()` and
+   * `restore()`) or has applied nothing yet, with TIMEOUT after `timeoutMs` (the snapshot may
+   * still complete), and with the error that made the snapshot fail (the previous snapshot and
+   * the log are then intact).
+   */
+  takeSnapshot(options?: CallOptions): Promise<SnapshotMeta>;
   /** A point-in-time status. Cheap; safe to poll. A node that is not running (stopped or
    *  failed) reports itself as a follower with no leader. */
   status(): RaftStatus;
@@ -191,12 +219,17 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
   private readonly codec: CommandCodec<Cmd>;
   private readonly logStore: LogStore;
   private readonly stableStore: StableStore;
+  private readonly snapshotStore: SnapshotStore | null;
+  private readonly stateMachine: StateMachine<Cmd, Res>;
   private readonly transport: Transport;
   private readonly clock: Clock;
   private readonly random: () => number;
   private readonly logger: Logger;
   private readonly emitter: EventEmitter;
   private readonly applier: Applier<Cmd, Res>;
+  private readonly snapshotter: Snapshotter<Cmd, Res>;
+  private readonly sender: SnapshotSender;
+  private readonly receiver: SnapshotReceiver;
 
   private lifecycle: RaftNodeState = 'created';
   private engine: RawNode | null = null;
@@ -234,6 +267,8 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
     this.codec = options.codec;
     this.logStore = options.logStore;
     this.stableStore = options.stableStore;
+    this.snapshotStore = options.snapshotStore ?? null;
+    this.stateMachine = options.stateMachine;
     this.transport = options.transport;
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? hostRandom;
@@ -252,6 +287,58 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
       now: () => this.clock.now(),
       defer: (callback) => void this.clock.setTimer(0, callback),
     });
+    this.snapshotter = new Snapshotter(
+      options.stateMachine,
+      this.snapshotStore,
+      this.applier,
+      { entries: this.opts.snapshotThreshold, bytes: this.opts.snapshotThresholdBytes },
+      this.logger,
+      {
+        isRunning: () => this.lifecycle === 'running',
+        now: () => this.clock.now(),
+        taken: (meta) => this.onSnapshotTaken(meta),
+        failed: (error) => this.emitter.emit({ type: 'snapshotFailed', error }),
+      },
+    );
+    const host = {
+      isRunning: () => this.lifecycle === 'running',
+      engine: () => (this.lifecycle === 'running' ? this.engine : null),
+      schedule: () => this.loop?.schedule(),
+    };
+    this.sender = new SnapshotSender(
+      this.id,
+      this.snapshotStore,
+      this.transport,
+      this.clock,
+      this.logger,
+      {
+        chunkBytes: this.opts.snapshotChunkBytes,
+        resendMs: this.opts.electionTimeoutMs,
+        giveUpMs: this.opts.snapshotTransferTimeoutMs,
+      },
+      host,
+    );
+    this.receiver = new SnapshotReceiver(
+      this.id,
+      this.snapshotStore,
+      this.transport,
+      this.clock,
+      this.logger,
+      this.opts.snapshotTransferTimeoutMs,
+      {
+        ...host,
+        restore: (source) => this.restoreFrom(source),
+        installed: (meta) => this.onSnapshotInstalled(meta),
+      },
+    );
+    if (!this.snapshotter.enabled) {
+      this.logger.warn(
+        {},
+        this.snapshotStore === null
+          ? 'no snapshotStore: the log is never compacted and grows without bound'
+          : 'the state machine has no snapshot() and restore(): the log is never compacted and grows without bound',
+      );
+    }
   }
 
   get state(): RaftNodeState {
@@ -303,12 +390,15 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
 
   private async doStart(bootstrap: Membership | undefined): Promise<void> {
     try {
-      const { hardState, entries } = await recover(
+      const { hardState, snapshot, entries } = await recover(
         this.logStore,
         this.stableStore,
+        this.snapshotStore,
+        this.stateMachine.restore === undefined ? null : (source) => this.restoreFrom(source),
         bootstrap,
         this.checkStarting,
       );
+      if (snapshot !== null) this.snapshotter.adopt(snapshot);
       const engine = new RawNode(
         {
           id: this.id,
@@ -323,7 +413,7 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
           maxApplyingEntries: this.opts.maxPendingEntries,
           logger: this.logger,
         },
-        { hardState, entries, applied: 0 },
+        { hardState, snapshot, entries, applied: snapshot?.index ?? 0 },
       );
       this.engine = engine;
       this.loop = new ReadyLoop(engine, this.logStore, this.stableStore, this.transport, {
@@ -331,6 +421,11 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
         observe: (rd) => this.observe(rd),
         apply: (committed) => this.applier.enqueue(committed),
         advanced: () => this.updatePeers(),
+        sendSnapshots: (requests) => {
+          const term = engine.basicStatus().term;
+          for (const r of requests) this.sender.start(r.to, term);
+        },
+        installSnapshot: (install) => this.installSnapshot(install),
         fail: (err) => this.fail(err),
       });
       this.term = engine.basicStatus().term;
@@ -378,6 +473,9 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
         ),
     );
     this.rejectLeaderWaiters(notApplied('SHUTDOWN', 'the node is shutting down'));
+    this.sender.abandonAll();
+    this.receiver.abandonAll();
+    this.applier.cancelAll(notApplied('SHUTDOWN', 'the node is shutting down'));
     if (previous === 'created') {
       this.lifecycle = 'stopped';
       return;
@@ -387,7 +485,7 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
       await this.withTimeout(this.startPromise, this.opts.requestTimeoutMs);
     // Let an in-flight storage write and apply finish (bounded) before closing under them.
     await this.withTimeout(
-      Promise.all([this.loop?.idle(), this.applier.whenIdle()]),
+      Promise.all([this.loop?.idle(), this.applier.whenIdle(), this.snapshotter.idle()]),
       this.opts.requestTimeoutMs,
     );
     const errors: unknown[] = [];
@@ -405,6 +503,8 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
       await close('transport', () => this.transport.close());
     await close('log store', () => this.logStore.close());
     await close('stable store', () => this.stableStore.close());
+    const snapshotStore = this.snapshotStore;
+    if (snapshotStore !== null) await close('snapshot store', () => snapshotStore.close());
     this.lifecycle = 'stopped';
     if (this.stopFailure !== undefined) {
       throw RaftError.is(this.stopFailure, 'STORAGE')
@@ -456,6 +556,9 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
         }),
     );
     this.rejectLeaderWaiters(this.failedError());
+    this.sender.abandonAll();
+    this.receiver.abandonAll();
+    this.applier.cancelAll(this.failedError());
     this.transport
       .close()
       .catch((closeErr: unknown) =>
@@ -508,6 +611,8 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
     }
     try {
       engine.step(m);
+      if (m.type === 'installSnapshot') this.receiver.onChunk(m);
+      else if (m.type === 'installSnapshotResponse') this.sender.onResponse(m);
     } catch (err) {
       // The engine drops malformed messages itself: only a bug gets here. Keep the node up.
       this.logger.error(
@@ -841,7 +946,105 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
     this.deadlines.compact();
     if (this.lifecycle !== 'running' || this.engine === null) return;
     this.engine.appliedTo(applied);
+    this.snapshotter.maybeTake();
     this.loop?.schedule();
+  }
+
+  // ------------------------------------------------------------------ snapshots
+
+  takeSnapshot(options?: CallOptions): Promise<SnapshotMeta> {
+    const refused = this.lifecycleError();
+    if (refused !== null) return Promise.reject(refused);
+    const badTimeout = checkTimeout(options?.timeoutMs);
+    if (badTimeout !== null) return Promise.reject(badTimeout);
+    const signal = options?.signal;
+    if (signal?.aborted)
+      return Promise.reject(notApplied('ABORTED', 'aborted', { cause: signal.reason }));
+    const timeoutMs = options?.timeoutMs ?? this.opts.requestTimeoutMs;
+    const taking = this.snapshotter.take();
+    return new Promise<SnapshotMeta>((resolve, reject) => {
+      const cleanup = (): void => {
+        timer.cancel();
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const timer = this.clock.setTimer(timeoutMs, () => {
+        cleanup();
+        reject(new TimeoutError(`the snapshot did not complete within ${timeoutMs} ms`));
+      });
+      const onAbort = (): void => {
+        cleanup();
+        reject(
+          new RaftError('ABORTED', 'the caller stopped waiting; the snapshot may still complete', {
+            cause: signal?.reason,
+            outcome: 'unknown',
+          }),
+        );
+      };
+      signal?.addEventListener('abort', onAbort);
+      taking.then(
+        (meta) => {
+          cleanup();
+          resolve(meta);
+        },
+        (err: unknown) => {
+          cleanup();
+          reject(err);
+        },
+      );
+    });
+  }
+
+  /** Restores the state machine from a stored snapshot, between two applies. */
+  private restoreFrom(source: SnapshotSource): Promise<void> {
+    const sm = this.stateMachine;
+    const meta = source.meta;
+    return this.applier.betweenApplies(async () => {
+      try {
+        await (sm.restore as NonNullable<typeof sm.restore>).call(
+          sm,
+          readChunks(source, this.opts.snapshotChunkBytes),
+          meta,
+        );
+      } catch (err) {
+        throw RaftError.is(err, 'STORAGE')
+          ? err
+          : new StorageError(`the state machine failed to restore the snapshot at ${meta.index}`, {
+              cause: err,
+            });
+      }
+      this.applier.restored(meta);
+    });
+  }
+
+  private installSnapshot(install: SnapshotInstall): Promise<void> {
+    return this.receiver.install(install, this.logStore);
+  }
+
+  private onSnapshotTaken(meta: SnapshotMeta): void {
+    const engine = this.engine;
+    if (engine === null) return;
+    const compacted = engine.snapshotTaken(
+      meta,
+      compactionPoint(meta.index, this.opts.trailingEntries),
+    );
+    this.loop?.compactLog(compacted);
+    this.emitter.emit({ type: 'snapshotTaken', meta });
+  }
+
+  private onSnapshotInstalled(meta: SnapshotMeta): void {
+    this.snapshotter.adopt(meta);
+    // Proposals at positions the snapshot covers: their entries are committed, but which
+    // entries they were (ours, or another leader's) this node cannot tell any more.
+    for (const p of this.positioned.takeUpTo(meta.index)) {
+      settle(
+        p,
+        false,
+        new TimeoutError(
+          'a snapshot from the leader covered the proposal before it applied here; whether it applied is unknown',
+        ),
+      );
+    }
+    this.emitter.emit({ type: 'snapshotInstalled', meta });
   }
 
   // ------------------------------------------------------------------ Ready observation
@@ -855,8 +1058,10 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
     if (s === undefined) return;
     const prev = this.softState;
     this.softState = s;
-    if (s.role !== prev.role)
+    if (s.role !== prev.role) {
+      if (prev.role === 'leader') this.sender.abandonAll();
       this.emitter.emit({ type: 'roleChanged', role: s.role, term: this.term });
+    }
     if (s.leaderId !== prev.leaderId) {
       this.emitter.emit({ type: 'leaderChanged', leaderId: s.leaderId, term: this.term });
       if (s.leaderId !== null) this.notifyLeaderWaiters(s.leaderId, this.term);
@@ -883,6 +1088,7 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
         commitIndex: 0,
         appliedIndex: 0,
         lastLogIndex: 0,
+        snapshotIndex: 0,
         members: [],
       };
     }
@@ -897,6 +1103,7 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
       commitIndex: s.commitIndex,
       appliedIndex: this.applier.applied,
       lastLogIndex: s.lastLogIndex,
+      snapshotIndex: s.snapshotIndex,
       members: s.members,
     };
     return s.progress === undefined || !running ? base : { ...base, progress: s.progress };

@@ -5,8 +5,10 @@
  *   input (tick, message, proposal) ─► engine.*() ─► schedule() ─► microtask ─► drain()
  *
  *   drain(): while engine.hasReady():
- *     rd = ready() ─► send rd.messages ─► persist entries, then hard state ─► send
- *     rd.messagesAfterPersist ─► hand rd.committedEntries to the applier ─► advance(rd)
+ *     rd = ready() ─► send rd.messages (and start the snapshot transfers the engine asks for)
+ *     ─► install rd.snapshot ─► persist entries, then hard state ─► compact the log store if a
+ *     snapshot allows ─► send rd.messagesAfterPersist ─► hand rd.committedEntries to the
+ *     applier ─► advance(rd)
  *
  *   while a write is in flight, every schedule() sends engine.takeMessages() at once
  * ```
@@ -20,13 +22,15 @@
  * - Applying runs beside the loop (see applier.ts), never inside it.
  * - A storage error is fatal: the loop stops and the node fails.
  */
+
+import type { SnapshotRequest } from '../engine/raft.js';
 import type { RawNode } from '../engine/raw-node.js';
-import type { Ready } from '../engine/ready.js';
+import type { Ready, SnapshotInstall } from '../engine/ready.js';
 import type { LogStore } from '../interfaces/log-store.js';
 import type { StableStore } from '../interfaces/stable-store.js';
 import type { Transport } from '../interfaces/transport.js';
 import { queueMicrotask } from '../platform.js';
-import type { LogEntry } from '../types.js';
+import type { LogEntry, LogIndex } from '../types.js';
 import { storageFailure } from './recovery.js';
 
 /** What the loop needs from its node. */
@@ -38,6 +42,10 @@ export interface ReadyLoopHost {
   apply(entries: readonly LogEntry[]): void;
   /** Called after each `advance()`. */
   advanced(): void;
+  /** The leader needs snapshots streamed to these followers. */
+  sendSnapshots(requests: readonly SnapshotRequest[]): void;
+  /** Installs a snapshot from the leader (log store, snapshot store, state machine). */
+  installSnapshot(install: SnapshotInstall): Promise<void>;
   fail(err: unknown): void;
 }
 
@@ -46,6 +54,9 @@ export class ReadyLoop {
   private draining = false;
   private scheduled = false;
   private drainPromise: Promise<void> = Promise.resolve();
+  /** The log store may drop entries up to this index (a durable snapshot covers them). */
+  private compactTo: LogIndex = 0;
+  private compacted: LogIndex = 0;
 
   constructor(
     private readonly engine: RawNode,
@@ -58,6 +69,13 @@ export class ReadyLoop {
   /** Resolves once the drain in progress (if any) has finished. */
   idle(): Promise<void> {
     return this.drainPromise;
+  }
+
+  /** Lets the log store drop entries up to `index`, between two writes. */
+  compactLog(index: LogIndex): void {
+    if (index <= this.compactTo) return;
+    this.compactTo = index;
+    this.schedule();
   }
 
   /** Makes the loop pick up new readiness at the end of the current turn. */
@@ -74,6 +92,7 @@ export class ReadyLoop {
       // The drain is awaiting storage (its only await): send what need not wait for it.
       const messages = this.engine.takeMessages();
       if (messages.length > 0) this.transport.send(messages);
+      this.takeSnapshotRequests();
       return;
     }
     this.draining = true;
@@ -84,10 +103,19 @@ export class ReadyLoop {
     const engine = this.engine;
     const host = this.host;
     try {
-      while (host.isRunning() && engine.hasReady()) {
+      while (host.isRunning() && (engine.hasReady() || this.compactTo > this.compacted)) {
+        if (!engine.hasReady()) {
+          await this.compact();
+          continue;
+        }
         const rd = engine.ready();
         host.observe(rd);
         if (rd.messages.length > 0) this.transport.send(rd.messages);
+        this.takeSnapshotRequests();
+        if (rd.snapshot !== undefined) {
+          await host.installSnapshot(rd.snapshot);
+          if (rd.snapshot.meta.index > this.compacted) this.compacted = rd.snapshot.meta.index;
+        }
         if (rd.entries.length > 0) {
           try {
             await this.logStore.append(rd.entries);
@@ -102,6 +130,7 @@ export class ReadyLoop {
             throw storageFailure('save hard state', err);
           }
         }
+        if (this.compactTo > this.compacted) await this.compact();
         if (!host.isRunning()) return;
         if (rd.messagesAfterPersist.length > 0) this.transport.send(rd.messagesAfterPersist);
         if (rd.committedEntries.length > 0) host.apply(rd.committedEntries);
@@ -113,5 +142,20 @@ export class ReadyLoop {
     } finally {
       this.draining = false;
     }
+  }
+
+  private async compact(): Promise<void> {
+    const upTo = this.compactTo;
+    try {
+      await this.logStore.compact(upTo);
+    } catch (err) {
+      throw storageFailure('compact log', err);
+    }
+    if (upTo > this.compacted) this.compacted = upTo;
+  }
+
+  private takeSnapshotRequests(): void {
+    const requests = this.engine.takeSnapshotRequests();
+    if (requests.length > 0) this.host.sendSnapshots(requests);
   }
 }

@@ -25,6 +25,7 @@ import {
   createRaftNode,
   MemoryLogStore,
   MemoryNetwork,
+  MemorySnapshotStore,
   MemoryStableStore,
 } from '../../src/index.js';
 import { hostNextTurn } from '../../src/platform.js';
@@ -191,6 +192,12 @@ export class FlakyLogStore implements LogStore {
     if (this.failAppendWith !== null) throw this.failAppendWith;
     return this.inner.append(entries);
   }
+  compact(upTo: LogIndex): Promise<void> {
+    return this.inner.compact(upTo);
+  }
+  truncate(from: LogIndex): Promise<void> {
+    return this.inner.truncate(from);
+  }
   close(): Promise<void> {
     this.closeCalls++;
     return this.inner.close();
@@ -277,6 +284,8 @@ export interface TestNode {
   readonly sm: Counter;
   readonly logStore: FlakyLogStore;
   readonly stableStore: MemoryStableStore;
+  /** Present when the cluster was configured with snapshots. */
+  readonly snapshotStore: MemorySnapshotStore | undefined;
   readonly events: RaftEvent[];
 }
 
@@ -289,6 +298,10 @@ export interface ClusterConfig {
   readonly options?: NodeOptions;
   /** Start every node, bootstrapped with the full membership. Default true. */
   readonly start?: boolean;
+  /** Builds each node's state machine (default: a plain Counter). */
+  readonly stateMachine?: () => Counter;
+  /** Give every node a MemorySnapshotStore (default false). */
+  readonly snapshots?: boolean;
 }
 
 /** An in-memory cluster on a shared ManualClock and MemoryNetwork. */
@@ -299,12 +312,16 @@ export class Cluster {
   readonly nodes: TestNode[] = [];
   private readonly seed: number;
   private readonly options: NodeOptions;
+  private readonly makeStateMachine: () => Counter;
+  private readonly snapshots: boolean;
   private created = 0;
 
   constructor(config: ClusterConfig = {}) {
     this.ids = config.ids ?? ['a', 'b', 'c'];
     this.seed = config.seed ?? 1;
     this.options = config.options ?? {};
+    this.makeStateMachine = config.stateMachine ?? (() => new Counter());
+    this.snapshots = config.snapshots ?? false;
   }
 
   /** Builds and starts a cluster (see {@link ClusterConfig.start}). */
@@ -325,11 +342,17 @@ export class Cluster {
    */
   add(
     id: NodeId,
-    extra: NodeOptions & { logStore?: FlakyLogStore; stableStore?: MemoryStableStore } = {},
+    extra: NodeOptions & {
+      logStore?: FlakyLogStore;
+      stableStore?: MemoryStableStore;
+      snapshotStore?: MemorySnapshotStore;
+    } = {},
   ): TestNode {
-    const sm = new Counter();
+    const sm = this.makeStateMachine();
     const logStore = extra.logStore ?? new FlakyLogStore();
     const stableStore = extra.stableStore ?? new MemoryStableStore();
+    const snapshotStore =
+      extra.snapshotStore ?? (this.snapshots ? new MemorySnapshotStore() : undefined);
     const node = createRaftNode<number, number>({
       id,
       stateMachine: sm,
@@ -342,14 +365,26 @@ export class Cluster {
       ...extra,
       logStore,
       stableStore,
+      ...(snapshotStore === undefined ? {} : { snapshotStore }),
     });
     const events: RaftEvent[] = [];
     node.subscribe((e) => events.push(e));
-    const testNode: TestNode = { id, node, sm, logStore, stableStore, events };
+    const testNode: TestNode = { id, node, sm, logStore, stableStore, snapshotStore, events };
     const i = this.nodes.findIndex((n) => n.id === id);
     if (i >= 0) this.nodes[i] = testNode;
     else this.nodes.push(testNode);
     return testNode;
+  }
+
+  /** Stops `n` and creates it again over the same stores (a restart that keeps its disk). */
+  async restart(n: TestNode, extra: Omit<NodeOptions, 'snapshotStore'> = {}): Promise<TestNode> {
+    await n.node.stop();
+    return this.add(n.id, {
+      ...extra,
+      logStore: n.logStore,
+      stableStore: n.stableStore,
+      ...(n.snapshotStore === undefined ? {} : { snapshotStore: n.snapshotStore }),
+    });
   }
 
   get(id: NodeId): TestNode {

@@ -203,6 +203,7 @@ describe('proposals on a follower', () => {
       commitIndex: 0,
       appliedIndex: 0,
       lastLogIndex: 0,
+      snapshotIndex: 0,
       members: [],
     });
   });

@@ -13,6 +13,9 @@
  *   time and waits for the answer (or the next heartbeat response) before sending another.
  * - replicate: the match is known; the leader streams appends optimistically, advancing
  *   `next` as it sends, bounded by the in-flight window (pipelining).
+ * - snapshot: the entries the follower needs are compacted away; the runtime streams it a
+ *   snapshot and the leader sends it no appends (heartbeats go on) until the follower
+ *   acknowledges the snapshot's index or the transfer is reported failed; then probe.
  *
  * Invariant: match < next.
  */
@@ -20,7 +23,7 @@ import type { LogIndex } from '../../types.js';
 import { Inflights } from './inflights.js';
 
 /** See the module comment. */
-export type ProgressState = 'probe' | 'replicate';
+export type ProgressState = 'probe' | 'replicate' | 'snapshot';
 
 /** Replication state of one follower, kept by the leader. */
 export class Progress {
@@ -36,6 +39,8 @@ export class Progress {
   /** The leader's tick count when a rejection last moved this follower from replicate back to
    *  probe (-1: never). */
   fellBackAt = -1;
+  /** In snapshot state: the index of the snapshot being sent. */
+  pendingSnapshot: LogIndex = 0;
   readonly inflights: Inflights;
 
   constructor(next: LogIndex, maxInflight: number) {
@@ -44,19 +49,32 @@ export class Progress {
   }
 
   isPaused(): boolean {
+    if (this.state === 'snapshot') return true;
     return this.state === 'probe' ? this.probeSent : this.inflights.isFull();
   }
 
   becomeProbe(): void {
+    // After a snapshot, probe right after it (etcd): the follower holds it, or will say not.
+    const after = this.state === 'snapshot' ? this.pendingSnapshot + 1 : 0;
     this.state = 'probe';
     this.probeSent = false;
+    this.pendingSnapshot = 0;
     this.inflights.reset();
-    this.next = this.match + 1;
+    this.next = Math.max(this.match + 1, after);
+  }
+
+  /** The follower needs the snapshot ending at `index`. */
+  becomeSnapshot(index: LogIndex): void {
+    this.state = 'snapshot';
+    this.probeSent = false;
+    this.pendingSnapshot = index;
+    this.inflights.reset();
   }
 
   becomeReplicate(): void {
     this.state = 'replicate';
     this.probeSent = false;
+    this.pendingSnapshot = 0;
     this.inflights.reset();
     this.next = this.match + 1;
   }
@@ -78,6 +96,8 @@ export class Progress {
    * matches no further than `hint`. Returns false for a stale rejection (etcd `MaybeDecrTo`).
    */
   maybeDecrTo(rejected: LogIndex, hint: LogIndex): boolean {
+    // Answers to appends sent before the snapshot started say nothing about it.
+    if (this.state === 'snapshot') return false;
     if (this.state === 'replicate') {
       // Appends at or below the match are from before we knew the match: stale.
       if (rejected <= this.match) return false;
