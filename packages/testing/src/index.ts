@@ -29,7 +29,12 @@ export type {
 export { Scheduler } from './sim/scheduler.js';
 export type { SimClockOptions } from './sim/sim-clock.js';
 export { SimClock } from './sim/sim-clock.js';
-export type { SimDiskOperation, SimDiskOptions, SimDiskStores } from './sim/sim-disk.js';
+export type {
+  SimDiskOperation,
+  SimDiskOptions,
+  SimDiskSnapshot,
+  SimDiskStores,
+} from './sim/sim-disk.js';
 export { SimDisk } from './sim/sim-disk.js';
 export type {
   DropReason,

@@ -23,11 +23,13 @@ import type {
   ConformanceOptions,
   LogStoreHarness,
   NamedHarness,
+  SnapshotStoreHarness,
   StableStoreHarness,
   TransportHarness,
 } from './conformance/index.js';
 import {
   logStoreConformanceCases,
+  snapshotStoreConformanceCases,
   stableStoreConformanceCases,
   transportConformanceCases,
 } from './conformance/index.js';
@@ -85,6 +87,19 @@ export function describeStableStoreConformance(
   describeConformance(
     `StableStore conformance: ${harness.name}`,
     stableStoreConformanceCases,
+    harness,
+    options,
+  );
+}
+
+/** Registers every snapshot store conformance case against `harness`. */
+export function describeSnapshotStoreConformance(
+  harness: SnapshotStoreHarness,
+  options?: DescribeConformanceOptions,
+): void {
+  describeConformance(
+    `SnapshotStore conformance: ${harness.name}`,
+    snapshotStoreConformanceCases,
     harness,
     options,
   );

@@ -2,14 +2,16 @@
  * The in-memory implementations of @raft/core against the conformance suites. "Durable" means
  * "held by this object" for them, so a reopen is close() followed by reuse of the same instance.
  */
-import { MemoryLogStore, MemoryNetwork, MemoryStableStore } from '@raft/core';
+import { MemoryLogStore, MemoryNetwork, MemorySnapshotStore, MemoryStableStore } from '@raft/core';
 import type {
   LogStoreHarness,
+  SnapshotStoreHarness,
   StableStoreHarness,
   TransportHarness,
 } from '@raft/testing/conformance';
 import {
   describeLogStoreConformance,
+  describeSnapshotStoreConformance,
   describeStableStoreConformance,
   describeTransportConformance,
 } from '@raft/testing/vitest';
@@ -30,6 +32,23 @@ const memoryStableStore: StableStoreHarness = {
   },
 };
 
+const memorySnapshotStore: SnapshotStoreHarness = {
+  name: 'MemorySnapshotStore',
+  create: () => {
+    const store = new MemorySnapshotStore();
+    return { store, reopen: () => store, cleanup: () => {} };
+  },
+};
+
+/** Retaining only the newest snapshot prunes at every commit: the tightest retention allowed. */
+const memorySnapshotStoreRetainOne: SnapshotStoreHarness = {
+  name: 'MemorySnapshotStore (retain 1)',
+  create: () => {
+    const store = new MemorySnapshotStore({ retain: 1 });
+    return { store, reopen: () => store, cleanup: () => {} };
+  },
+};
+
 const memoryNetwork: TransportHarness = {
   name: 'MemoryNetwork',
   create: () => {
@@ -46,4 +65,6 @@ const memoryNetwork: TransportHarness = {
 
 describeLogStoreConformance(memoryLogStore);
 describeStableStoreConformance(memoryStableStore);
+describeSnapshotStoreConformance(memorySnapshotStore);
+describeSnapshotStoreConformance(memorySnapshotStoreRetainOne);
 describeTransportConformance(memoryNetwork);

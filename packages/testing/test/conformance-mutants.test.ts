@@ -15,6 +15,10 @@ import {
   type NodeId,
   RaftError,
   type RaftMessage,
+  type SnapshotMeta,
+  type SnapshotSink,
+  type SnapshotSource,
+  type SnapshotStore,
   type StableStore,
   StorageError,
   type Transport,
@@ -24,7 +28,9 @@ import {
   type LogStoreHarness,
   logStoreConformanceCases,
   runConformance,
+  type SnapshotStoreHarness,
   type StableStoreHarness,
+  snapshotStoreConformanceCases,
   stableStoreConformanceCases,
   type TransportHarness,
   transportConformanceCases,
@@ -55,6 +61,8 @@ function logHarness(
     open: () => inner.open(),
     read: (from, to) => inner.read(from, to),
     append: (entries) => inner.append(entries),
+    compact: (upTo) => inner.compact(upTo),
+    truncate: (from) => inner.truncate(from),
     close: () => inner.close(),
     ...patch(inner),
   });
@@ -80,7 +88,7 @@ describe('log store mutants', () => {
       logStoreConformanceCases,
       logHarness('keeps the old suffix', (inner) => ({
         append: async (entries) => {
-          const last = inner.snapshotEntries().length;
+          const last = inner.bounds().lastIndex;
           await inner.append(entries.filter((e) => e.index > last));
         },
       })),
@@ -90,6 +98,7 @@ describe('log store mutants', () => {
       'append() at or before lastIndex replaces the suffix with a longer one',
       'append() at firstIndex replaces the whole log',
       'a replaced suffix stays replaced after a reopen',
+      'append() replaces a suffix after compact(), also after a reopen',
     ]);
     expect(
       failed.get('append() at or before lastIndex replaces the suffix with a shorter one'),
@@ -104,7 +113,10 @@ describe('log store mutants', () => {
     expect(failed.get('appended entries survive a reopen')).toBe(
       'open() after a reopen: lastIndex: expected 8, got 0',
     );
-    expect(failed.size).toBe(10);
+    expect(failed.size).toBe(24);
+    expect(
+      failed.get('compact(upTo) drops the entries up to upTo: firstIndex becomes upTo + 1'),
+    ).toBe('open() after a reopen: firstIndex: expected 5, got 1');
     expect(failed.has('read(from, to) returns exactly the entries in [from, to)')).toBe(false);
   });
 
@@ -149,7 +161,7 @@ describe('log store mutants', () => {
       logStoreConformanceCases,
       logHarness('u32 terms, sync throws', (inner) => ({
         append: (entries: readonly LogEntry[]) => {
-          const last = inner.snapshotEntries().length;
+          const last = inner.bounds().lastIndex;
           if ((entries[0]?.index ?? 1) > last + 1) throw new StorageError('gap');
           return inner.append(entries.map((e) => ({ ...e, term: e.term >>> 0 })));
         },
@@ -158,12 +170,69 @@ describe('log store mutants', () => {
     expect([...failed.keys()]).toEqual([
       'append() that would leave a gap rejects with StorageError and stores nothing',
       'terms up to Number.MAX_SAFE_INTEGER round-trip',
+      'append() that would leave a gap after compact() rejects with StorageError',
     ]);
     expect(
       failed.get('append() that would leave a gap rejects with StorageError and stores nothing'),
     ).toMatch(
       /^append\(\[entry 2\]\) on an empty log: expected a rejected promise .* threw synchronously/,
     );
+  });
+});
+
+describe('log store compaction mutants', () => {
+  it('a store whose compact() stops at lastIndex fails the cases that compact past it', async () => {
+    const failed = await failures(
+      logStoreConformanceCases,
+      logHarness('compact clamped to lastIndex', (inner) => ({
+        compact: (upTo) => inner.compact(Math.min(upTo, inner.bounds().lastIndex)),
+      })),
+    );
+    expect([...failed.keys()]).toEqual([
+      'compact() past lastIndex leaves an empty log at upTo + 1, and the next append starts there',
+      'compact() on an empty log moves firstIndex past upTo',
+      'append() that would leave a gap after compact() rejects with StorageError',
+      'truncate(firstIndex) then compact(S) gives the empty log at S + 1 (snapshot install)',
+    ]);
+    expect(failed.get('compact() on an empty log moves firstIndex past upTo')).toBe(
+      'open() after a reopen: firstIndex: expected 8, got 1',
+    );
+  });
+
+  it('a store whose truncate() keeps the entry at `from` fails the truncate cases', async () => {
+    const failed = await failures(
+      logStoreConformanceCases,
+      logHarness('truncate off by one', (inner) => ({
+        truncate: (from) => inner.truncate(from + 1),
+      })),
+    );
+    expect([...failed.keys()]).toEqual([
+      'truncate(from) drops the entries from `from` on, also after a reopen',
+      'appends after truncate() continue at `from`, also after a reopen',
+      'truncate() at or before firstIndex empties the log and keeps firstIndex',
+      'truncate(firstIndex) then compact(S) gives the empty log at S + 1 (snapshot install)',
+    ]);
+  });
+
+  it('a store whose compact() forgets the new first index on reopen fails the bounds cases', async () => {
+    let forget = false;
+    const failed = await failures(
+      logStoreConformanceCases,
+      logHarness('compaction not durable', (inner) => ({
+        open: async () => {
+          const bounds = await inner.open();
+          return forget ? { ...bounds, firstIndex: 1 } : bounds;
+        },
+        compact: async (upTo) => {
+          forget = true;
+          await inner.compact(upTo);
+        },
+      })),
+    );
+    expect(
+      failed.get('compact(upTo) drops the entries up to upTo: firstIndex becomes upTo + 1'),
+    ).toBe('open() after a reopen: firstIndex: expected 5, got 1');
+    expect(failed.has('appended entries survive a reopen')).toBe(false);
   });
 });
 
@@ -229,6 +298,141 @@ describe('stable store mutants', () => {
     expect(failed.get('after close(), calls fail only by rejecting with StorageError')).toMatch(
       /after close\(\): expected it to resolve or to reject with a StorageError, got TypeError: database is closed$/,
     );
+  });
+});
+
+// ------------------------------------------------------------------------- snapshot stores
+
+interface NaiveSnapshotOptions {
+  /** Keep the caller's chunk instead of a copy. */
+  readonly noCopy?: boolean;
+  /** open() returns the snapshot committed last, whatever its index. */
+  readonly latestCommitted?: boolean;
+  /** abort() commits what was written (a temp file renamed instead of deleted). */
+  readonly abortCommits?: boolean;
+}
+
+/**
+ * A second, deliberately simple snapshot store (each snapshot concatenated at commit, nothing
+ * pruned), independent of MemorySnapshotStore, each of whose contract points a test can break.
+ */
+function naiveSnapshotHarness(
+  name: string,
+  options: NaiveSnapshotOptions = {},
+): SnapshotStoreHarness {
+  return {
+    name,
+    create: () => {
+      const committed: { meta: SnapshotMeta; bytes: Uint8Array }[] = [];
+      const add = (meta: SnapshotMeta, chunks: readonly Uint8Array[]): void => {
+        const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+        let offset = 0;
+        for (const c of chunks) {
+          bytes.set(c, offset);
+          offset += c.length;
+        }
+        let at = committed.length;
+        if (options.latestCommitted !== true) {
+          while (at > 0 && (committed[at - 1]?.meta.index ?? 0) > meta.index) at--;
+        }
+        committed.splice(at, 0, { meta, bytes });
+      };
+      const store: SnapshotStore = {
+        create: async (meta) => {
+          const chunks: Uint8Array[] = [];
+          let done = false;
+          const sink: SnapshotSink = {
+            write: async (chunk) => {
+              if (done) throw new StorageError('sink is done');
+              chunks.push(options.noCopy === true ? chunk : chunk.slice());
+            },
+            commit: async () => {
+              if (done) throw new StorageError('sink is done');
+              done = true;
+              add(meta, chunks);
+            },
+            abort: async () => {
+              if (!done && options.abortCommits === true) add(meta, chunks);
+              done = true;
+            },
+          };
+          return sink;
+        },
+        open: async () => {
+          const latest = committed.at(-1);
+          if (latest === undefined) return null;
+          const { meta, bytes } = latest;
+          const source: SnapshotSource = {
+            meta,
+            size: bytes.length,
+            read: async (offset, length) => {
+              if (!(Number.isInteger(offset) && offset >= 0 && offset <= bytes.length)) {
+                throw new RaftError('INVALID_ARGUMENT', `offset ${offset}`);
+              }
+              if (!(Number.isInteger(length) && length > 0)) {
+                throw new RaftError('INVALID_ARGUMENT', `length ${length}`);
+              }
+              return bytes.slice(offset, offset + length);
+            },
+            close: async () => {},
+          };
+          return source;
+        },
+        close: async () => {},
+      };
+      return { store, reopen: () => store, cleanup: () => {} };
+    },
+  };
+}
+
+describe('snapshot store mutants', () => {
+  it('a simple snapshot store that keeps every snapshot passes every case', async () => {
+    const report = await runConformance(
+      snapshotStoreConformanceCases,
+      naiveSnapshotHarness('naive'),
+    );
+    expect(report.results.filter((r) => r.status !== 'passed')).toEqual([]);
+    expect(report.passed).toBe(snapshotStoreConformanceCases.length);
+  });
+
+  it("a store that keeps the caller's chunk buffer fails the reuse case", async () => {
+    const failed = await failures(
+      snapshotStoreConformanceCases,
+      naiveSnapshotHarness('no copy', { noCopy: true }),
+    );
+    expect([...failed.keys()]).toEqual([
+      'a chunk buffer the caller reuses after write() resolves does not change the snapshot',
+    ]);
+    expect(
+      failed.get(
+        'a chunk buffer the caller reuses after write() resolves does not change the snapshot',
+      ),
+    ).toMatch(/^read\(0, 97\) of snapshot 11: byte 0: expected \d+, got 238 \(of 97 bytes\)$/);
+  });
+
+  it('a store whose open() returns the snapshot committed last fails the ordering cases', async () => {
+    const failed = await failures(
+      snapshotStoreConformanceCases,
+      naiveSnapshotHarness('latest committed', { latestCommitted: true }),
+    );
+    expect([...failed.keys()]).toEqual([
+      'open() returns the highest index, even when a lower one was committed later',
+      'retention keeps the newest snapshot by index through many commits, also after a reopen',
+    ]);
+    expect(
+      failed.get('open() returns the highest index, even when a lower one was committed later'),
+    ).toBe('open(): meta: index: expected 10, got 7');
+  });
+
+  it('a store whose abort() publishes the snapshot fails the abort cases', async () => {
+    const failed = await failures(
+      snapshotStoreConformanceCases,
+      naiveSnapshotHarness('abort commits', { abortCommits: true }),
+    );
+    expect([...failed.keys()]).toEqual([
+      'an aborted snapshot is invisible to open(), also after a reopen',
+      'two sinks open at once are independent',
+    ]);
   });
 });
 

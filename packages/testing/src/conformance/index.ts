@@ -17,6 +17,8 @@ export type {
   ConformanceStatus,
 } from './run-conformance.js';
 export { formatConformanceReport, runConformance } from './run-conformance.js';
+export type { SnapshotStoreHarness, SnapshotStoreHarnessInstance } from './snapshot-store.js';
+export { snapshotStoreConformanceCases } from './snapshot-store.js';
 export type { StableStoreHarness, StableStoreHarnessInstance } from './stable-store.js';
 export { stableStoreConformanceCases } from './stable-store.js';
 export type { StoreHarness, StoreHarnessInstance } from './store-session.js';

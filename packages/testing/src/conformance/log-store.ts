@@ -1,7 +1,8 @@
 /**
  * Conformance cases for {@link LogStore} implementations, checked against the contract in the
  * interface's doc comment: bounds reported by `open()`, `[from, to)` reads, atomic suffix
- * replacement, durability across a restart, and how errors are reported.
+ * replacement, prefix compaction and suffix truncation, durability across a restart, and how
+ * errors are reported.
  */
 import type { EntryKind, LogBounds, LogEntry, LogIndex, LogStore } from '@raft/core';
 import type { ConformanceCase } from './conformance-case.js';
@@ -68,6 +69,16 @@ class LogStoreSession extends StoreSession<LogStore> {
     return settle(`append(${describeBatch(entries)})`, this.timeoutMs, () => store.append(entries));
   }
 
+  compact(upTo: LogIndex): Promise<void> {
+    const store = this.store;
+    return settle(`compact(${upTo})`, this.timeoutMs, () => store.compact(upTo));
+  }
+
+  truncate(from: LogIndex): Promise<void> {
+    const store = this.store;
+    return settle(`truncate(${from})`, this.timeoutMs, () => store.truncate(from));
+  }
+
   read(from: LogIndex, to: LogIndex): Promise<LogEntry[]> {
     const store = this.store;
     return settle(`read(${from}, ${to})`, this.timeoutMs, () => store.read(from, to));
@@ -103,12 +114,20 @@ class LogStoreSession extends StoreSession<LogStore> {
 
   /**
    * Requires the log to hold exactly `expected` (contiguous, starting at `firstIndex`): one read
-   * of the whole range returns them, and a read one past the end is rejected.
+   * of the whole range returns them, and a read one past the end is rejected (and, when
+   * `firstIndex` is past 1, a read starting one before it).
    */
   async expectLog(expected: readonly LogEntry[], firstIndex: LogIndex = 1): Promise<void> {
     const to = firstIndex + expected.length;
     assertEqual(await this.read(firstIndex, to), expected, `read(${firstIndex}, ${to})`);
     await this.expectReadRejected(firstIndex, to + 1, `(one past lastIndex ${to - 1})`);
+    if (firstIndex > 1) {
+      await this.expectReadRejected(
+        firstIndex - 1,
+        to,
+        `(one before firstIndex ${firstIndex}, after compaction)`,
+      );
+    }
   }
 }
 
@@ -380,6 +399,248 @@ const cases: ConformanceCase<LogStoreHarness>[] = [
     await s.expectRestart(1, appended ? 3 : 2);
     await s.expectLog(appended ? [...log, extra] : log);
   }),
+  logCase('compact(upTo) drops the entries up to upTo: firstIndex becomes upTo + 1', async (s) => {
+    await s.expectOpen(1, 0);
+    const log = entries(1, 11, 1);
+    await s.append(log);
+    await s.compact(4);
+    await s.expectLog(log.slice(4), 5);
+    for (const [from, to] of [
+      [5, 6],
+      [7, 9],
+      [10, 11],
+    ] as const) {
+      assertEqual(await s.read(from, to), log.slice(from - 1, to - 1), `read(${from}, ${to})`);
+    }
+    await s.expectRestart(5, 10);
+    await s.expectLog(log.slice(4), 5);
+    // A second compaction moves firstIndex on again, and survives another reopen.
+    await s.compact(8);
+    await s.expectLog(log.slice(8), 9);
+    await s.expectRestart(9, 10);
+    await s.expectLog(log.slice(8), 9);
+  }),
+
+  logCase(
+    "read() below firstIndex after compact() rejects with a RaftError of code 'INVALID_ARGUMENT'",
+    async (s) => {
+      await s.expectOpen(1, 0);
+      const log = entries(1, 11, 1);
+      await s.append(log);
+      await s.compact(5);
+      await s.expectReadRejected(1, 11, '(from 1, compacted up to 5)');
+      await s.expectReadRejected(5, 7, '(from 5, compacted up to 5)');
+      await s.expectReadRejected(5, 5, '(the empty range at 5, before firstIndex 6)');
+      await s.expectReadRejected(3, 4, '(entirely compacted)');
+      assertEqual(await s.read(6, 6), [], 'read(6, 6) at firstIndex');
+      // A rejected read is a caller error, not a storage failure: the store stays usable.
+      assertEqual(await s.read(6, 11), log.slice(5), 'read(6, 11) after the rejected reads');
+      await s.expectRestart(6, 10);
+      await s.expectReadRejected(1, 2, '(from 1, compacted up to 5, after a reopen)');
+      await s.expectReadRejected(5, 6, '(from 5, compacted up to 5, after a reopen)');
+    },
+  ),
+
+  logCase(
+    'compact(lastIndex) empties the log, and the next append starts at lastIndex + 1',
+    async (s) => {
+      await s.expectOpen(1, 0);
+      await s.append(entries(1, 6, 1));
+      await s.compact(5);
+      assertEqual(await s.read(6, 6), [], 'read(6, 6) of the compacted, empty log');
+      await s.expectReadRejected(6, 7, '(the log is empty after compact(5))');
+      await s.expectRestart(6, 5);
+      const more = entries(6, 9, 2);
+      await s.append(more);
+      await s.expectLog(more, 6);
+      await s.expectRestart(6, 8);
+      await s.expectLog(more, 6);
+    },
+  ),
+
+  logCase(
+    'compact() past lastIndex leaves an empty log at upTo + 1, and the next append starts there',
+    async (s) => {
+      await s.expectOpen(1, 0);
+      await s.append(entries(1, 6, 1));
+      // A follower that installed a snapshot at 20 beyond its log ending at 5.
+      await s.compact(20);
+      assertEqual(await s.read(21, 21), [], 'read(21, 21) of the empty log after compact(20)');
+      await s.expectReadRejected(5, 6, '(compacted up to 20)');
+      await s.expectReadRejected(21, 22, '(the log is empty after compact(20))');
+      await s.expectRestart(21, 20);
+      const more = entries(21, 24, 3);
+      await s.append(more);
+      await s.expectLog(more, 21);
+      await s.expectRestart(21, 23);
+      await s.expectLog(more, 21);
+    },
+  ),
+
+  logCase('compact() on an empty log moves firstIndex past upTo', async (s) => {
+    await s.expectOpen(1, 0);
+    await s.compact(7);
+    await s.expectRestart(8, 7);
+    const log = entries(8, 10, 1);
+    await s.append(log);
+    await s.expectLog(log, 8);
+    await s.expectRestart(8, 9);
+  }),
+
+  logCase('compact() below firstIndex is a no-op', async (s) => {
+    await s.expectOpen(1, 0);
+    const log = entries(1, 11, 1);
+    await s.append(log);
+    await s.compact(0);
+    await s.expectLog(log);
+    await s.compact(4);
+    await s.compact(2);
+    // upTo = firstIndex - 1: everything up to it is already gone.
+    await s.compact(4);
+    await s.compact(0);
+    await s.expectLog(log.slice(4), 5);
+    await s.expectRestart(5, 10);
+    await s.compact(3);
+    await s.expectLog(log.slice(4), 5);
+    await s.expectRestart(5, 10);
+  }),
+
+  logCase('append() replaces a suffix after compact(), also after a reopen', async (s) => {
+    await s.expectOpen(1, 0);
+    await s.append(entries(1, 11, 1));
+    await s.compact(3);
+    const replacement = entries(6, 9, 2);
+    await s.append(replacement);
+    const expected = [...entries(4, 6, 1), ...replacement];
+    await s.expectLog(expected, 4);
+    await s.expectRestart(4, 8);
+    await s.expectLog(expected, 4);
+    // Replacing from firstIndex itself keeps firstIndex.
+    const whole = entries(4, 6, 3);
+    await s.append(whole);
+    await s.expectLog(whole, 4);
+    await s.expectRestart(4, 5);
+    await s.expectLog(whole, 4);
+  }),
+
+  logCase(
+    'append() that would leave a gap after compact() rejects with StorageError',
+    async (s) => {
+      await s.expectOpen(1, 0);
+      const log = entries(1, 6, 1);
+      await s.append(log);
+      await s.compact(10);
+      const gap = [entry(12, 2)];
+      await expectRejection(
+        'append([entry 12]) after compact(10)',
+        s.timeoutMs,
+        () => s.current.append(gap),
+        'with a StorageError',
+        hasCode('STORAGE'),
+      );
+      await s.expectRestart(11, 10);
+    },
+  ),
+
+  logCase('truncate(from) drops the entries from `from` on, also after a reopen', async (s) => {
+    await s.expectOpen(1, 0);
+    const log = entries(1, 11, 1);
+    await s.append(log);
+    await s.truncate(7);
+    await s.expectLog(log.slice(0, 6));
+    await s.expectRestart(1, 6);
+    await s.expectLog(log.slice(0, 6));
+    // truncate(lastIndex) drops exactly the last entry.
+    await s.truncate(6);
+    await s.expectLog(log.slice(0, 5));
+    await s.expectRestart(1, 5);
+  }),
+
+  logCase('truncate() past lastIndex is a no-op', async (s) => {
+    await s.expectOpen(1, 0);
+    const log = entries(1, 11, 1);
+    await s.append(log);
+    await s.truncate(11);
+    await s.truncate(50);
+    await s.expectLog(log);
+    await s.expectRestart(1, 10);
+    await s.truncate(11);
+    await s.expectLog(log);
+    await s.expectRestart(1, 10);
+  }),
+
+  logCase('appends after truncate() continue at `from`, also after a reopen', async (s) => {
+    await s.expectOpen(1, 0);
+    await s.append(entries(1, 11, 1));
+    await s.truncate(5);
+    await s.expectLog(entries(1, 5, 1));
+    const more = entries(5, 8, 2);
+    await s.append(more);
+    const expected = [...entries(1, 5, 1), ...more];
+    await s.expectLog(expected);
+    await s.expectRestart(1, 7);
+    await s.expectLog(expected);
+  }),
+
+  logCase('truncate() at or before firstIndex empties the log and keeps firstIndex', async (s) => {
+    await s.expectOpen(1, 0);
+    await s.append(entries(1, 11, 1));
+    await s.compact(4);
+    await s.truncate(5);
+    assertEqual(await s.read(5, 5), [], 'read(5, 5) after truncate(firstIndex)');
+    await s.expectReadRejected(5, 6, '(the log is empty after truncate(5))');
+    await s.expectRestart(5, 4);
+    await s.truncate(2);
+    await s.expectRestart(5, 4);
+    const more = entries(5, 7, 2);
+    await s.append(more);
+    await s.expectLog(more, 5);
+    await s.expectRestart(5, 6);
+    await s.expectLog(more, 5);
+  }),
+
+  logCase(
+    'truncate(firstIndex) then compact(S) gives the empty log at S + 1 (snapshot install)',
+    async (s) => {
+      await s.expectOpen(1, 0);
+      await s.append(entries(1, 11, 1));
+      await s.compact(3);
+      // A snapshot at 15 from the leader contradicts the log: discard it, then compact past it.
+      await s.truncate(4);
+      await s.expectRestart(4, 3);
+      await s.compact(15);
+      await s.expectReadRejected(4, 5, '(discarded, then compacted up to 15)');
+      assertEqual(await s.read(16, 16), [], 'read(16, 16) of the empty log');
+      await s.expectRestart(16, 15);
+      const more = entries(16, 18, 4);
+      await s.append(more);
+      await s.expectLog(more, 16);
+      await s.expectRestart(16, 17);
+      await s.expectLog(more, 16);
+    },
+  ),
+
+  logCase(
+    'after close(), compact() and truncate() fail only by rejecting with StorageError',
+    async (s) => {
+      await s.expectOpen(1, 0);
+      const log = entries(1, 11, 1);
+      await s.append(log);
+      await s.close();
+      const store = s.current;
+      // As for append: a call that resolves claims durability, so its effect must persist.
+      const compact = await race('compact(3) after close()', s.timeoutMs, () => store.compact(3));
+      expectOnlyStorageFailure('compact(3) after close()', compact);
+      const truncate = await race('truncate(9) after close()', s.timeoutMs, () =>
+        store.truncate(9),
+      );
+      expectOnlyStorageFailure('truncate(9) after close()', truncate);
+      const first = compact.kind === 'resolved' ? 4 : 1;
+      const last = truncate.kind === 'resolved' ? 8 : 10;
+      await s.expectRestart(first, last);
+      await s.expectLog(log.slice(first - 1, last), first);
+    },
+  ),
 ];
 
 /**
