@@ -20,6 +20,7 @@ import type { RaftMessage } from '../../core/src/messages.js';
 import { Applier } from '../../core/src/runtime/applier.js';
 import { EventEmitter } from '../../core/src/runtime/events.js';
 import { ForwardLedger } from '../../core/src/runtime/forwarding.js';
+import { SnapshotReceiver } from '../../core/src/runtime/snapshot-receiver.js';
 import type { LogEntry } from '../../core/src/types.js';
 import type { ScenarioConfig, ScenarioFailure } from '../src/sim/cluster.js';
 import { runScenario, SCENARIO_PROFILES } from '../src/sim/cluster.js';
@@ -47,7 +48,12 @@ const SAFETY_PROPERTIES = [
   'at-most-once',
   'outcome honesty',
   'result integrity',
+  'snapshot agreement',
+  'no fatal errors',
 ];
+
+/** Knobs that make snapshots, compaction and InstallSnapshot happen all the time. */
+const SNAPSHOT_HEAVY = { snapshotThreshold: 3, trailingEntries: 0 } as const;
 
 const restore: (() => void)[] = [];
 afterEach(() => {
@@ -248,6 +254,77 @@ describe('planted bugs are caught by the simulator', () => {
     const failure = await expectCaught(['Election Safety'], 300, { knobs: { preVote: false } });
     expect(failure.message).toMatch(/were both leader at term/);
   }, 120_000);
+
+  it('a follower that keeps its log after a snapshot that contradicts it', async () => {
+    const proto = RaftLog.prototype as unknown as Record<string, unknown>;
+    patch(proto, 'restore', function (this: RaftLog, index: number, term: number) {
+      // As if our entry at the snapshot's index always matched: the suffix after it stays.
+      const self = this as unknown as {
+        entries: LogEntry[];
+        offset: number;
+        offsetTerm: number;
+        stableIndex: number;
+      };
+      const keepFrom = Math.min(index, self.offset + self.entries.length) - self.offset;
+      self.entries = self.entries.slice(keepFrom);
+      if (self.entries.length === 0 || self.stableIndex < index) self.stableIndex = index;
+      self.offset = index;
+      self.offsetTerm = term;
+      this.committed = index;
+      this.applying = index;
+      this.applied = index;
+      return true;
+    });
+    await expectCaught(SAFETY_PROPERTIES, 400, { knobs: SNAPSHOT_HEAVY });
+  }, 300_000);
+
+  it('an install that does not restore the state machine: caught as replica agreement', async () => {
+    const proto = runtimePrototype();
+    patch(
+      proto,
+      'restoreFrom',
+      function (
+        this: { applier: Applier<unknown, unknown> },
+        source: {
+          meta: { index: number; term: number; membership: { members: [] } };
+        },
+      ) {
+        this.applier.restored(source.meta as never);
+        return Promise.resolve();
+      },
+    );
+    await expectCaught(['replica agreement', 'result integrity'], 300, { knobs: SNAPSHOT_HEAVY });
+  }, 300_000);
+
+  it('a snapshot labelled with the wrong term: caught as snapshot agreement', async () => {
+    const proto = Applier.prototype as unknown as Record<string, unknown>;
+    const finish = proto.finish as (entry: LogEntry, result: unknown, error: unknown) => void;
+    patch(
+      proto,
+      'finish',
+      function (this: { appliedTerm: number }, entry: LogEntry, result: unknown, error: unknown) {
+        finish.call(this, entry, result, error);
+        this.appliedTerm = entry.term + 1;
+      },
+    );
+    await expectCaught(['snapshot agreement'], 200, { knobs: SNAPSHOT_HEAVY });
+  }, 300_000);
+
+  it('a receiver that writes chunks at whatever offset they carry: a corrupt install', async () => {
+    const proto = SnapshotReceiver.prototype as unknown as Record<string, unknown>;
+    const handle = proto.handle as (t: { received: number }, m: { offset: number }) => unknown;
+    patch(
+      proto,
+      'handle',
+      function (this: unknown, t: { received: number }, m: { offset: number }) {
+        // Trusts every chunk to be the next one: duplicates and reordered chunks are appended.
+        return handle.call(this, t, { ...m, offset: t.received });
+      },
+    );
+    await expectCaught(SAFETY_PROPERTIES, 400, {
+      knobs: { ...SNAPSHOT_HEAVY, snapshotChunkBytes: 7, duplicateRate: 0.1 },
+    });
+  }, 300_000);
 
   it('the healthy code passes the same seeds', async () => {
     const report = await runSeeds(seedRange(1, 500));

@@ -160,13 +160,18 @@ export class Snapshotter<Cmd, Res> {
       const error = RaftError.is(cause)
         ? cause
         : new RaftError('UNAVAILABLE', 'taking a snapshot failed', { cause });
+      if (!this.host.isRunning()) {
+        // The node stopped under it: not a failure of the snapshot.
+        this.logger.info({ index: meta?.index }, 'a snapshot in progress was abandoned: the node stopped');
+        throw error;
+      }
       this.retryAt = this.host.now() + this.backoffMs;
       this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
       this.logger.error(
         { err: cause, index: (meta as SnapshotMeta | undefined)?.index },
         'taking a snapshot failed; the previous snapshot and the log are intact',
       );
-      if (this.host.isRunning()) this.host.failed(error);
+      this.host.failed(error);
       throw error;
     }
   }

@@ -31,6 +31,9 @@
  * | replica agreement       | every replica's state machine returns the same result at an  |
  * |                         | index                                                          |
  * | at-most-once            | a client command (unique id) applies at one index only        |
+ * | snapshot agreement      | a snapshot at (index, term) follows the same log prefix on    |
+ * |                         | every node that holds it, and every restore of a state yields |
+ * |                         | the digest replicas had at that index                          |
  * | outcome honesty         | a command rejected as not applied never applies              |
  * | result integrity        | what propose() returns is what the state machine produced     |
  *
@@ -41,9 +44,23 @@ import type { HardState, LogEntry, LogIndex, NodeId, RaftMessage, Role, Term } f
 
 /** What a node's disk durably holds. */
 export interface DurableView {
-  /** Entry with index i at position i - 1. */
+  /** The durable log: the entry with index i at position i - firstIndex. */
   readonly entries: readonly LogEntry[];
+  /** Index of `entries[0]` (entries before it are compacted). Default 1. */
+  readonly firstIndex?: LogIndex;
+  /** Highest index a durable snapshot covers (0: none). Entries up to it are committed state. */
+  readonly snapshotIndex?: LogIndex;
   readonly hardState: HardState | null;
+}
+
+/** The durable entry at `index`, if the log holds it. */
+function durableAt(view: DurableView | undefined, index: LogIndex): LogEntry | undefined {
+  return view?.entries[index - (view.firstIndex ?? 1)];
+}
+
+/** True when a durable snapshot of `view` covers `index`. */
+function snapshotCovers(view: DurableView | undefined, index: LogIndex): boolean {
+  return (view?.snapshotIndex ?? 0) >= index;
 }
 
 /** Options of a {@link SafetyChecker}. */
@@ -145,6 +162,12 @@ export class SafetyChecker {
   private readonly notApplied = new Set<string>();
   /** index → fingerprint of the state machine's result there, as first seen. */
   private readonly results = new Map<LogIndex, { result: string; node: NodeId }>();
+  /** `index:term` of a snapshot → chained hash of the log prefix it covers, as first seen. */
+  private readonly snapshotChains = new Map<string, { hash: number; node: NodeId }>();
+  /** index → digest of a state machine after applying up to it, as first seen. */
+  private readonly digests = new Map<LogIndex, { digest: string; node: NodeId }>();
+  /** Counters of snapshot events for the report. */
+  readonly snapshotCounts = { taken: 0, restored: 0 };
 
   constructor(options: SafetyCheckerOptions = {}) {
     this.voters = options.voters;
@@ -155,11 +178,99 @@ export class SafetyChecker {
     throw new SafetyViolation({ property, message });
   }
 
-  /** A node incarnation (re)started from `durable` entries: its volatile view starts over. */
-  onStart(node: NodeId, durable: readonly LogEntry[]): void {
+  /**
+   * A node incarnation (re)started from `durable` entries (the first at index `firstIndex`): its
+   * volatile view starts over.
+   */
+  onStart(node: NodeId, durable: readonly LogEntry[], firstIndex: LogIndex = 1): void {
     this.roles.set(node, { role: 'follower', term: 0, maxIssuedAsLeader: 0 });
     this.lastApplied.set(node, 0);
-    this.issuedLogs.set(node, durable.slice());
+    const log: LogEntry[] = [];
+    log.length = firstIndex - 1;
+    for (const e of durable) log.push(e);
+    this.issuedLogs.set(node, log);
+  }
+
+  /**
+   * The runtime issued `compact(upTo)` or `truncate(from)` to the node's log store. The issued
+   * view keeps compacted entries it knows (they are still the node's log, covered by a
+   * snapshot); a compaction past its end leaves a hole up to `upTo` (a snapshot from the leader
+   * covers it).
+   */
+  onCutIssued(node: NodeId, kind: 'compact' | 'truncate', index: LogIndex): void {
+    const log = this.issuedLogs.get(node) ?? [];
+    this.issuedLogs.set(node, log);
+    if (kind === 'truncate') {
+      if (log.length > index - 1) log.length = Math.max(0, index - 1);
+    } else if (log.length < index) {
+      log.length = index;
+    }
+  }
+
+  /**
+   * A snapshot at (index, term) became durable on `node`'s disk. A node's own snapshot records
+   * the chained hash of the prefix it covers; a received one must cover the same prefix, and
+   * seeds the disk's chain so the entries after it chain on.
+   */
+  onDurableSnapshot(node: NodeId, index: LogIndex, term: Term): void {
+    const hashes = this.chains.get(node) ?? [];
+    this.chains.set(node, hashes);
+    const key = `${index}:${term}`;
+    const known = this.snapshotChains.get(key);
+    // The chain of the node's own log at `index`, if its durable entry there is the snapshot's.
+    const view = this.durableOf?.(node);
+    const ownEntry = view === undefined ? true : durableAt(view, index)?.term === term;
+    const own = ownEntry ? hashes[index - 1] : undefined;
+    if (own !== undefined) {
+      if (known === undefined) this.snapshotChains.set(key, { hash: own, node });
+      else if (known.hash !== own) {
+        this.fail(
+          'snapshot agreement',
+          `${node} holds a snapshot at ${index} (term ${term}) over a log prefix that differs from ${known.node}'s`,
+        );
+      }
+      return;
+    }
+    if (known === undefined) {
+      this.fail(
+        'snapshot agreement',
+        `${node} holds a snapshot at ${index} (term ${term}) that no node took from its log`,
+      );
+    }
+    if (hashes.length < index) hashes.length = index;
+    hashes[index - 1] = known.hash;
+  }
+
+  /** The durable log of `node` dropped every entry from `from` on. */
+  onDurableTruncate(node: NodeId, from: LogIndex): void {
+    const hashes = this.chains.get(node);
+    if (hashes !== undefined && hashes.length > from - 1) hashes.length = Math.max(0, from - 1);
+  }
+
+  /**
+   * `node`'s state machine was restored from the snapshot at `index` (at start-up or from the
+   * leader); `digest` fingerprints its state afterwards. Applies go on after `index`.
+   */
+  onRestore(node: NodeId, index: LogIndex, digest?: string): void {
+    this.snapshotCounts.restored++;
+    const last = this.lastApplied.get(node) ?? 0;
+    if (index < last) {
+      this.fail('apply order', `${node} restored a snapshot at ${index} after applying ${last}`);
+    }
+    this.lastApplied.set(node, index);
+    if (digest !== undefined) this.onStateDigest(node, index, digest);
+  }
+
+  /** `node`'s state machine, having applied up to `index`, has state `digest`. */
+  onStateDigest(node: NodeId, index: LogIndex, digest: string): void {
+    const seen = this.digests.get(index);
+    if (seen === undefined) this.digests.set(index, { digest, node });
+    else if (seen.digest !== digest) {
+      this.fail(
+        'replica agreement',
+        `${node}'s state machine holds ${digest} after index ${index}, ${seen.node}'s held ${seen.digest}`,
+      );
+    }
   }
 
   /**
@@ -181,7 +292,11 @@ export class SafetyChecker {
     const durableOf = this.durableOf;
     if (voters === undefined || durableOf === undefined) return null;
     let copies = 0;
-    for (const id of voters) if (durableOf(id)?.entries[index - 1]?.term === term) copies++;
+    for (const id of voters) {
+      const view = durableOf(id);
+      // A snapshot covers only committed entries, which are the same on every node.
+      if (durableAt(view, index)?.term === term || snapshotCovers(view, index)) copies++;
+    }
     return copies;
   }
 
@@ -221,13 +336,14 @@ export class SafetyChecker {
       }
       case 'appendResponse': {
         if (!m.success || m.matchIndex === 0) return;
-        const entries = durableOf(from)?.entries ?? [];
-        const durable = entries[m.matchIndex - 1];
+        const own = durableOf(from);
+        if (snapshotCovers(own, m.matchIndex)) return;
+        const durable = durableAt(own, m.matchIndex);
         const view = this.issuedLogs.get(from)?.[m.matchIndex - 1];
         if (durable === undefined || view === undefined || durable.term !== view.term) {
           this.fail(
             'durable before send',
-            `${from} acknowledged index ${m.matchIndex} to ${m.to} at term ${m.term}, but its durable log ${durable === undefined ? `ends at ${entries.length}` : `holds term ${durable.term} there, not ${view?.term}`}`,
+            `${from} acknowledged index ${m.matchIndex} to ${m.to} at term ${m.term}, but its durable log ${durable === undefined ? `ends at ${(own?.firstIndex ?? 1) + (own?.entries.length ?? 0) - 1}` : `holds term ${durable.term} there, not ${view?.term}`}`,
           );
         }
         return;
@@ -266,13 +382,14 @@ export class SafetyChecker {
     const leaderLog = this.issuedLogs.get(leader);
     for (const [follower, match] of matches) {
       if (match === 0 || termOf(follower) > term) continue;
-      const entries = durableOf(follower)?.entries ?? [];
-      const durable = entries[match - 1];
+      const view = durableOf(follower);
+      if (snapshotCovers(view, match)) continue;
+      const durable = durableAt(view, match);
       const expected = leaderLog?.[match - 1];
       if (durable === undefined || (expected !== undefined && durable.term !== expected.term)) {
         this.fail(
           'leader progress',
-          `leader ${leader} of term ${term} records ${follower} as matching up to ${match}, but ${follower}'s durable log ${durable === undefined ? `ends at ${entries.length}` : `holds term ${durable.term} there`}`,
+          `leader ${leader} of term ${term} records ${follower} as matching up to ${match}, but ${follower}'s durable log ${durable === undefined ? `ends at ${(view?.firstIndex ?? 1) + (view?.entries.length ?? 0) - 1}` : `holds term ${durable.term} there`}`,
         );
       }
     }
@@ -338,7 +455,8 @@ export class SafetyChecker {
 
   private recordLeaderLog(node: NodeId, noop: LogEntry, log: readonly LogEntry[]): void {
     const terms = new Array<Term>(noop.index - 1);
-    for (let i = 0; i < noop.index - 1; i++) terms[i] = (log[i] as LogEntry).term;
+    // A hole: a snapshot from an earlier leader covers it (committed state, so complete).
+    for (let i = 0; i < noop.index - 1; i++) terms[i] = log[i]?.term ?? -1;
     const leaderLog: LeaderLog = { term: noop.term, noopIndex: noop.index, terms };
     // Leader Completeness (§5.4): everything committed so far must be in the new leader's log.
     for (const [index, a] of this.applied) this.checkLeaderHas(node, leaderLog, index, a.term);
@@ -347,6 +465,7 @@ export class SafetyChecker {
 
   private checkLeaderHas(node: NodeId, leader: LeaderLog, index: LogIndex, term: Term): void {
     if (term >= leader.term) return;
+    if (leader.terms[index - 1] === -1 && index < leader.noopIndex) return;
     if (index >= leader.noopIndex || leader.terms[index - 1] !== term) {
       this.fail(
         'Leader Completeness',
@@ -406,7 +525,7 @@ export class SafetyChecker {
       // Every command between the previous apply and this one was skipped: only no-ops and
       // configuration entries may lie there.
       for (let i = last + 1; i < index; i++) {
-        const e = durable.entries[i - 1];
+        const e = durableAt(durable, i);
         if (e?.kind === 'command')
           this.fail('apply gaps', `${node} applied ${index} after ${last}, skipping command ${i}`);
       }

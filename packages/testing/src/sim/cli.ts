@@ -122,13 +122,22 @@ async function main(): Promise<number> {
     }),
   );
   const seconds = (performance.now() - started) / 1000;
-  const sum = (key: 'scenarios' | 'steps' | 'leaders' | 'crashes' | 'acked'): number =>
-    parts.reduce((a, p) => a + p[key], 0);
+  const sum = (
+    key:
+      | 'scenarios'
+      | 'steps'
+      | 'leaders'
+      | 'crashes'
+      | 'acked'
+      | 'snapshotsTaken'
+      | 'snapshotsInstalled',
+  ): number => parts.reduce((a, p) => a + p[key], 0);
   const failures = parts.flatMap((p) => p.failures);
   for (const f of failures) console.error(`\n${f}`);
   console.log(
     `${sum('scenarios')} scenarios (seeds ${from}..${from + count - 1}), ${sum('steps').toLocaleString('en-US')} events, ` +
-      `${sum('leaders')} elections, ${sum('crashes')} crashes, ${sum('acked')} acknowledged writes, profile ${profile}, ` +
+      `${sum('leaders')} elections, ${sum('crashes')} crashes, ${sum('acked')} acknowledged writes, ` +
+      `${sum('snapshotsTaken')} snapshots taken, ${sum('snapshotsInstalled')} installed, profile ${profile}, ` +
       `${failures.length} failed, ${seconds.toFixed(1)} s on ${workers} worker(s)`,
   );
   return failures.length > 0 ? 1 : 0;

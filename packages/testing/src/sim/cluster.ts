@@ -48,6 +48,13 @@ export interface ScenarioStateMachine<Cmd, Res> {
   command(random: () => number, seq: number): Cmd;
   /** A deterministic text for a result, compared across replicas. Default `JSON.stringify`. */
   fingerprint?(result: Res): string;
+  /**
+   * A deterministic text for the whole state of `machine` (one returned by `create`), compared
+   * across replicas after every apply and every snapshot restore. Optional; state machines
+   * with `snapshot()` and `restore()` should give one, so a restore that loses state is caught
+   * at once rather than at the next diverging result.
+   */
+  digest?(machine: StateMachine<Cmd, Res>): string;
 }
 
 /** Knobs of one scenario; everything not given is drawn from the seed. */
@@ -108,6 +115,19 @@ export interface ScenarioKnobs {
   readonly slowApplyRate: number;
   /** Probability that a client aborts its proposal (AbortSignal) after a random delay. */
   readonly abortRate: number;
+  /** Snapshot every this many applied entries (0: no automatic snapshots). Small values make
+   *  snapshots, compaction and InstallSnapshot happen all the time. */
+  readonly snapshotThreshold: number;
+  /** Entries kept behind each snapshot (0: lagging followers always need a snapshot). */
+  readonly trailingEntries: number;
+  /** Bytes per InstallSnapshot chunk (small: many chunks to lose, duplicate and reorder). */
+  readonly snapshotChunkBytes: number;
+  /** Probability that a node crashes within 10 ms of starting a snapshot (during creation). */
+  readonly snapshotCrashRate: number;
+  /** Probability that the sender or the receiver crashes as a snapshot chunk arrives. */
+  readonly transferCrashRate: number;
+  /** Probability that a node crashes within 3 ms of restoring a snapshot (during the install). */
+  readonly installCrashRate: number;
   /** Members that are learners (they replicate the log and count in no quorum), at most the
    *  cluster size minus one; with one voter left, the voter elects itself alone. */
   readonly learners: number;
@@ -157,6 +177,10 @@ export interface ScenarioReport {
   readonly leaderCompletenessChecks: number;
   /** Messages whose promises were checked as they left. */
   readonly messagesChecked: number;
+  /** Snapshots taken by the nodes themselves. */
+  readonly snapshotsTaken: number;
+  /** Snapshots installed from a leader (InstallSnapshot). */
+  readonly snapshotsInstalled: number;
 }
 
 /** A failed scenario: the seed, where it stopped, the last trace lines, how to replay it. */
@@ -223,25 +247,98 @@ function wrapCodec<Cmd>(inner: CommandCodec<Cmd>): CommandCodec<Wrapped<Cmd>> {
   };
 }
 
+/** The built-in state machine's instances: a running hash, and how many commands made it. */
+interface RunningHash extends StateMachine<Uint8Array, number> {
+  readonly state: () => number;
+}
+
 /**
  * The built-in state machine: commands are byte strings, the state is a running hash of the
  * commands applied, and each apply returns it (so replicas agree only if they applied the same
- * commands in the same order).
+ * commands in the same order). Its snapshot is the hash and the count, padded with filler
+ * derived from them to 64-320 bytes and streamed in chunks of 1-64 bytes, so snapshots span
+ * many InstallSnapshot chunks; a restore checks the filler byte for byte.
  */
 const runningHash: ScenarioStateMachine<Uint8Array, number> = {
-  create() {
+  create(): RunningHash {
     let state = 0x811c9dc5;
+    let count = 0;
     return {
+      state: () => state,
       apply(command: Uint8Array, at: { readonly index: number }): number {
         state = Math.imul(state ^ hashBytes(command) ^ at.index, 0x01000193) >>> 0;
+        count++;
         return state;
+      },
+      snapshot(): Iterable<Uint8Array> {
+        // Captured now, produced later: applies go on meanwhile.
+        return snapshotImage(state, count);
+      },
+      async restore(chunks: AsyncIterable<Uint8Array>): Promise<void> {
+        const parts: Uint8Array[] = [];
+        let size = 0;
+        for await (const c of chunks) {
+          parts.push(c.slice());
+          size += c.byteLength;
+        }
+        const bytes = new Uint8Array(size);
+        let at = 0;
+        for (const p of parts) {
+          bytes.set(p, at);
+          at += p.byteLength;
+        }
+        const view = new DataView(bytes.buffer);
+        if (size < 8) throw new Error(`a snapshot of ${size} bytes is too short`);
+        const restoredState = view.getUint32(0);
+        const restoredCount = view.getUint32(4);
+        const expected = concat(snapshotImage(restoredState, restoredCount));
+        if (expected.length !== size || expected.some((b, i) => b !== bytes[i])) {
+          throw new Error('the snapshot image is corrupt');
+        }
+        state = restoredState;
+        count = restoredCount;
       },
     };
   },
   codec: { encode: (c) => c, decode: (b) => b },
   command: (_random, seq) => encoder.encode(`cmd:${seq}`),
   fingerprint: (r) => String(r),
+  digest: (machine) => String((machine as RunningHash).state()),
 };
+
+/** The built-in snapshot image of (state, count), as the chunks it streams in. */
+function snapshotImage(state: number, count: number): Uint8Array[] {
+  let x = (state ^ Math.imul(count, 0x9e3779b1)) >>> 0 || 1;
+  const next = (): number => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return x >>> 0;
+  };
+  const size = 64 + (next() % 257);
+  const bytes = new Uint8Array(size);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, state);
+  view.setUint32(4, count);
+  for (let i = 8; i < size; i++) bytes[i] = next() & 0xff;
+  const chunks: Uint8Array[] = [];
+  for (let at = 0; at < size; ) {
+    const n = Math.min(size - at, 1 + (next() % 64));
+    chunks.push(bytes.subarray(at, at + n));
+    at += n;
+  }
+  return chunks;
+}
+
+function concat(chunks: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
 
 /** An AbortSignal the simulated clients abort on virtual time. */
 class SimAbortSignal implements AbortSignalLike {
@@ -333,6 +430,12 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
   const slowApplyRate = chaos(k.slowApplyRate, knobs.pick([0, 0, 0.01, 0.05]), 0);
   const abortRate = chaos(k.abortRate, knobs.pick([0, 0, 0.05, 0.2]), 0);
   const learners = Math.min(n - 1, draw(k.learners, knobs.pick([0, 0, 0, 0, 1, 2])));
+  const snapshotThreshold = draw(k.snapshotThreshold, knobs.pick([0, 0, 3, 10, 40, 200]));
+  const trailingEntries = draw(k.trailingEntries, knobs.pick([0, 0, 2, 10, 100]));
+  const snapshotChunkBytes = draw(k.snapshotChunkBytes, knobs.pick([1, 7, 32, 4096]));
+  const snapshotCrashRate = chaos(k.snapshotCrashRate, knobs.pick([0, 0, 0.05, 0.2]), 0);
+  const transferCrashRate = chaos(k.transferCrashRate, knobs.pick([0, 0, 0.01, 0.05]), 0);
+  const installCrashRate = chaos(k.installCrashRate, knobs.pick([0, 0, 0.1, 0.3]), 0);
   const weights = k.nemesisWeights ?? [25, 10, 10, 25, 30, 8, 8];
   const totalWeight = weights.reduce((a, b) => a + b, 0);
   const electionTimeoutMs = 150;
@@ -353,9 +456,14 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
     voters: voterIds,
     durable: (id) => {
       const disk = disks.get(id);
-      return disk === undefined
-        ? undefined
-        : { entries: disk.durableEntries(), hardState: disk.durableHardState() };
+      if (disk === undefined) return undefined;
+      const snapshots = disk.durableSnapshots();
+      return {
+        entries: disk.durableEntries(),
+        firstIndex: disk.durableFirstIndex(),
+        snapshotIndex: snapshots.reduce((max, sn) => Math.max(max, sn.meta.index), 0),
+        hardState: disk.durableHardState(),
+      };
     },
   });
   const trace: string[] = [];
@@ -375,7 +483,7 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
   const fail = (property: string, detail: string): never => {
     const states = [...nodes.values()].map((sn) => {
       const st = sn.node.status();
-      return `  ${sn.id}${sn.up ? '' : ' (down)'} ${st.role} term=${st.term} leader=${st.leaderId} commit=${st.commitIndex} applied=${st.appliedIndex} last=${st.lastLogIndex} durable=${sn.disk.durableEntries().length} pendingDisk=${sn.disk.pendingOperations} state=${sn.node.state}${st.progress ? ` progress=${JSON.stringify(st.progress)}` : ''}`;
+      return `  ${sn.id}${sn.up ? '' : ' (down)'} ${st.role} term=${st.term} leader=${st.leaderId} commit=${st.commitIndex} applied=${st.appliedIndex} last=${st.lastLogIndex} durable=[${sn.disk.durableFirstIndex()},${sn.disk.durableLastIndex()}] snapshot=${st.snapshotIndex} pendingDisk=${sn.disk.pendingOperations} state=${sn.node.state}${st.progress ? ` progress=${JSON.stringify(st.progress)}` : ''}`;
     });
     throw new ScenarioFailure(
       seed,
@@ -391,7 +499,7 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
     members: ids.map((id) => ({ id, address: id, voter: voterIds.includes(id) })),
   };
   log(
-    `seed=${seed} nodes=${n} learners=${learners} drop=${dropRate} dup=${duplicateRate} netDelay<=${maxNetDelay} diskDelay<=${maxDiskDelay} maxEntries=${maxEntriesPerAppend} inflight=${maxInflightAppends} preVote=${preVote} checkQuorum=${checkQuorum} followers=${followerProposals} unreachable=${reportUnreachable} leaderCrash=${leaderCrashRate} commitCrash=${commitCrashRate} leaderIsolate=${leaderIsolateRate} commitIsolate=${commitIsolateRate} ackCrash=${ackCrashRate} pendingLeaderCrash=${pendingLeaderCrashRate} staleReplays=${staleReplays} slowApply=${slowApplyRate} abort=${abortRate}`,
+    `seed=${seed} nodes=${n} learners=${learners} drop=${dropRate} dup=${duplicateRate} netDelay<=${maxNetDelay} diskDelay<=${maxDiskDelay} maxEntries=${maxEntriesPerAppend} inflight=${maxInflightAppends} preVote=${preVote} checkQuorum=${checkQuorum} followers=${followerProposals} unreachable=${reportUnreachable} leaderCrash=${leaderCrashRate} commitCrash=${commitCrashRate} leaderIsolate=${leaderIsolateRate} commitIsolate=${commitIsolateRate} ackCrash=${ackCrashRate} pendingLeaderCrash=${pendingLeaderCrashRate} staleReplays=${staleReplays} slowApply=${slowApplyRate} abort=${abortRate} snapshotThreshold=${snapshotThreshold} trailing=${trailingEntries} chunk=${snapshotChunkBytes} snapshotCrash=${snapshotCrashRate} transferCrash=${transferCrashRate} installCrash=${installCrashRate}`,
   );
 
   const nodes = new Map<NodeId, SimNode>();
@@ -399,17 +507,28 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
   let phase: 'chaos' | 'heal' = 'chaos';
   let crashes = 0;
   let partitions = 0;
+  let snapshotsTaken = 0;
+  let snapshotsInstalled = 0;
 
   const boot = (id: NodeId, disk: SimDisk, incarnation: number): SimNode => {
     const stores =
       incarnation === 0
-        ? { logStore: disk.logStore, stableStore: disk.stableStore }
+        ? {
+            logStore: disk.logStore,
+            stableStore: disk.stableStore,
+            snapshotStore: disk.snapshotStore,
+          }
         : disk.reopen();
     const clock = new SimClock(scheduler, { label: id });
     const user = machine.create(id);
     let sn: SimNode;
+    const digest =
+      machine.digest === undefined
+        ? undefined
+        : (): string => (machine.digest as (m: typeof user) => string)(user);
     const applied = (w: Wrapped<unknown>, at: ApplyContext, result: string): void => {
       guard(() => checker.onApply(id, at.index, at.term, w.raw, { id: w.id, result }));
+      if (digest !== undefined) guard(() => checker.onStateDigest(id, at.index, digest()));
       if (
         commitCrashRate > 0 &&
         phase === 'chaos' &&
@@ -461,6 +580,43 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
         return out;
       },
     };
+    if (user.snapshot !== undefined && user.restore !== undefined) {
+      const takeImage = user.snapshot.bind(user);
+      const restoreImage = user.restore.bind(user);
+      sm.snapshot = async () => {
+        const image = await takeImage();
+        if (snapshotCrashRate > 0 && phase === 'chaos' && nemesisPrng.chance(snapshotCrashRate)) {
+          scheduler.schedule(
+            nemesisPrng.range(0, 10),
+            () => crashAndRestart(sn, 'taking a snapshot'),
+            'snapshot-crash',
+          );
+        }
+        // Produced over virtual time, on the node's clock: applies go on meanwhile, and a crash
+        // lands in the middle of it.
+        const delayMs = nemesisPrng.range(0, 3);
+        return (async function* () {
+          for await (const chunk of image as AsyncIterable<Uint8Array>) {
+            await new Promise<void>((resolve) => {
+              clock.setTimer(delayMs, resolve);
+            });
+            yield chunk;
+          }
+        })();
+      };
+      sm.restore = async (chunks, meta) => {
+        await restoreImage(chunks, meta);
+        log(`${id} restored the snapshot at ${meta.index}`);
+        guard(() => checker.onRestore(id, meta.index, digest?.()));
+        if (installCrashRate > 0 && phase === 'chaos' && nemesisPrng.chance(installCrashRate)) {
+          scheduler.schedule(
+            nemesisPrng.range(0, 3),
+            () => crashAndRestart(sn, 'installing a snapshot'),
+            'install-crash',
+          );
+        }
+      };
+    }
     // The runtime logs an error when the engine refuses a message (for example an append that
     // would overwrite a committed entry): in a correct cluster that never happens.
     const logger: Logger = {
@@ -491,9 +647,14 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
       preVote,
       checkQuorum,
       followerProposals,
+      snapshotStore: stores.snapshotStore,
+      snapshotThreshold,
+      trailingEntries,
+      snapshotChunkBytes,
+      snapshotTransferTimeoutMs: 2000,
     });
     sn = { id, disk, clock, node, role: 'follower', up: true, stopping: false, incarnation };
-    guard(() => checker.onStart(id, disk.durableEntries()));
+    guard(() => checker.onStart(id, disk.durableEntries(), disk.durableFirstIndex()));
     node.subscribe((ev) => {
       if (ev.type === 'roleChanged') {
         sn.role = ev.role;
@@ -518,6 +679,10 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
           network.isolate(id);
           log(`ISOLATE ${id} (just elected)`);
         }
+      } else if (ev.type === 'snapshotTaken' || ev.type === 'snapshotInstalled') {
+        if (ev.type === 'snapshotTaken') snapshotsTaken++;
+        else snapshotsInstalled++;
+        log(`${id} ${ev.type} at ${ev.meta.index} (term ${ev.meta.term})`);
       } else if (ev.type === 'fatal') {
         log(`${id} fatal ${ev.error.message}`);
         guard(() => checker.onFatal(id, ev.error.message));
@@ -538,6 +703,10 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
     disk.onAppendIssued = (entries) => guard(() => checker.onAppendIssued(id, entries));
     disk.onDurableAppend = (entries) => guard(() => checker.onDurableAppend(id, entries));
     disk.onDurableSave = (hs) => guard(() => checker.onDurableSave(id, hs));
+    disk.onCutIssued = (kind, index) => guard(() => checker.onCutIssued(id, kind, index));
+    disk.onDurableTruncate = (from) => guard(() => checker.onDurableTruncate(id, from));
+    disk.onDurableSnapshot = (snap) =>
+      guard(() => checker.onDurableSnapshot(id, snap.meta.index, snap.meta.term));
     disks.set(id, disk);
     nodes.set(id, boot(id, disk, 0));
   }
@@ -566,6 +735,16 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
     }
   };
   network.onDeliver = (m) => {
+    if (m.type === 'installSnapshot' && transferCrashRate > 0 && phase === 'chaos') {
+      const victim = nodes.get(nemesisPrng.chance(0.5) ? m.to : m.from);
+      if (victim?.up && nemesisPrng.chance(transferCrashRate)) {
+        scheduler.schedule(
+          0,
+          () => crashAndRestart(victim, `snapshot chunk at ${m.offset} of ${m.size} in flight`),
+          'transfer-crash',
+        );
+      }
+    }
     if (pendingLeaderCrashRate === 0 || phase !== 'chaos') return;
     if (m.type !== 'appendResponse' || !m.success) return;
     const leader = nodes.get(m.to);
@@ -867,5 +1046,7 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
     partitions,
     leaderCompletenessChecks: checker.leaderCompletenessChecks,
     messagesChecked: checker.counts.messagesChecked,
+    snapshotsTaken,
+    snapshotsInstalled,
   };
 }

@@ -13,6 +13,9 @@ export interface BatchReport {
   readonly leaders: number;
   readonly crashes: number;
   readonly acked: number;
+  /** Snapshots taken, and installed from a leader. */
+  readonly snapshotsTaken: number;
+  readonly snapshotsInstalled: number;
   readonly failures: readonly ScenarioFailure[];
 }
 
@@ -35,6 +38,8 @@ export async function runSeeds(
   let leaders = 0;
   let crashes = 0;
   let acked = 0;
+  let snapshotsTaken = 0;
+  let snapshotsInstalled = 0;
   for (const seed of seeds) {
     scenarios++;
     try {
@@ -44,6 +49,8 @@ export async function runSeeds(
       leaders += r.leaders;
       crashes += r.crashes;
       acked += r.acked;
+      snapshotsTaken += r.snapshotsTaken;
+      snapshotsInstalled += r.snapshotsInstalled;
       options.onScenario?.(r);
     } catch (err) {
       failures.push(
@@ -61,7 +68,17 @@ export async function runSeeds(
       if (failures.length >= (options.maxFailures ?? 5)) break;
     }
   }
-  return { scenarios, steps, virtualMs, leaders, crashes, acked, failures };
+  return {
+    scenarios,
+    steps,
+    virtualMs,
+    leaders,
+    crashes,
+    acked,
+    snapshotsTaken,
+    snapshotsInstalled,
+    failures,
+  };
 }
 
 /** Seeds `from, from + 1, ..., from + count - 1`. */

@@ -77,6 +77,8 @@ export interface SimDiskOptions {
   readonly label?: string;
   /** Initial value of {@link SimDisk.onAppendIssued}. */
   readonly onAppendIssued?: AppendIssuedListener;
+  /** Initial value of {@link SimDisk.onCutIssued}. */
+  readonly onCutIssued?: LogCutIssuedListener;
   /** Initial value of {@link SimDisk.onDurableAppend}. */
   readonly onDurableAppend?: DurableAppendListener;
   /** Initial value of {@link SimDisk.onDurableSave}. */
@@ -99,6 +101,11 @@ export interface SimDiskOptions {
  * at or before the last index of the log as it will be once every earlier operation completes.
  */
 export type AppendIssuedListener = (entries: readonly LogEntry[], replacesSuffix: boolean) => void;
+/**
+ * Checker hook: a compaction (`compact(upTo)`) or a truncation (`truncate(from)`) of the log was
+ * issued (not yet durable): `index` is `upTo` or `from`.
+ */
+export type LogCutIssuedListener = (kind: 'compact' | 'truncate', index: LogIndex) => void;
 /**
  * Checker hook: an append became durable. `truncatedFrom` is the first index whose old durable
  * entry was replaced, or null when the append only extended the log. Called before the append's
@@ -590,6 +597,7 @@ class SimLogStore extends SimStoreBase implements LogStore {
       core.pendingFirstIndex = upTo + 1;
       if (upTo > core.pendingLastIndex) core.pendingLastIndex = upTo;
     }
+    core.hooks.onCutIssued?.('compact', upTo);
     return core.submit('compact', null, null, upTo, 0) as Promise<void>;
   }
 
@@ -602,6 +610,7 @@ class SimLogStore extends SimStoreBase implements LogStore {
     if (from <= core.pendingLastIndex) {
       core.pendingLastIndex = Math.max(from, core.pendingFirstIndex) - 1;
     }
+    core.hooks.onCutIssued?.('truncate', from);
     return core.submit('truncate', null, null, from, 0) as Promise<void>;
   }
 
@@ -853,6 +862,8 @@ export class SimDisk {
 
   /** Checker hook, see {@link AppendIssuedListener}. */
   onAppendIssued: AppendIssuedListener | undefined;
+  /** Checker hook, see {@link LogCutIssuedListener}. */
+  onCutIssued: LogCutIssuedListener | undefined;
   /** Checker hook, see {@link DurableAppendListener}. */
   onDurableAppend: DurableAppendListener | undefined;
   /** Checker hook, see {@link DurableSaveListener}. */
@@ -882,6 +893,7 @@ export class SimDisk {
       throw new RangeError(`snapshotRetain must be a positive integer, got ${snapshotRetain}`);
     }
     this.onAppendIssued = options.onAppendIssued;
+    this.onCutIssued = options.onCutIssued;
     this.onDurableAppend = options.onDurableAppend;
     this.onDurableSave = options.onDurableSave;
     this.onDurableCompact = options.onDurableCompact;
