@@ -47,6 +47,8 @@ describe('a 100 MiB snapshot streams in bounded memory', () => {
     expect(figures.followerSnapshotIndex).toBe(figures.snapshotIndex);
     expect(figures.followerApplied).toBe(figures.leaderApplied);
     expect(figures.samples as number).toBeGreaterThan(3);
+    expect(figures.termUnchanged).toBe(true);
+    expect(figures.leadershipChanges).toBe(0);
     expect(figures.heapGrowth as number).toBeLessThan(2 * MiB);
     expect(figures.rssGrowth as number).toBeLessThan(24 * MiB);
   }, 300_000);

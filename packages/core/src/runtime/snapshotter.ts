@@ -146,8 +146,11 @@ export class Snapshotter<Cmd, Res> {
       });
       const taken = meta as SnapshotMeta;
       const size = await this.write(store, taken, chunks);
-      this.latest = taken;
-      this.bytesAtLatest = bytesAtCapture;
+      // A snapshot installed from the leader meanwhile is newer: keep it as the latest.
+      if (this.latest === null || taken.index > this.latest.index) {
+        this.latest = taken;
+        this.bytesAtLatest = bytesAtCapture;
+      }
       this.backoffMs = FIRST_BACKOFF_MS;
       this.retryAt = 0;
       this.logger.info(

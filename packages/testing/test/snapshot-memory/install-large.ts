@@ -161,6 +161,18 @@ async function main(): Promise<void> {
       if (m.external > maxExternal) maxExternal = m.external;
     });
   }, 20);
+  // No election while the follower installs: count leadership changes on the nodes that were
+  // connected (c itself learns the term and the leader when it reconnects).
+  let leadershipChanges = 0;
+  const unsubscribers = ids
+    .filter((id) => id !== 'c')
+    .map((id) => nodes.get(id) as RaftNode<string, number>)
+    .map((n) =>
+      n.subscribe((e) => {
+        if (e.type === 'leaderChanged' || e.type === 'termChanged') leadershipChanges++;
+      }),
+    );
+  const termBefore = leader.status().term;
   const t1 = performance.now();
   network.connect('c');
   await new Promise<void>((resolve, reject) => {
@@ -178,6 +190,8 @@ async function main(): Promise<void> {
   });
   const installMs = performance.now() - t1;
   clearInterval(sampler);
+  for (const u of unsubscribers) u();
+  const termAfter = leader.status().term;
   // Replication goes on from the log after the snapshot.
   await leader.propose('after');
   const deadline = Date.now() + 10_000;
@@ -199,6 +213,8 @@ async function main(): Promise<void> {
     leaderApplied: leader.status().appliedIndex,
     followerSnapshotIndex: follower.status().snapshotIndex,
     leaderSmApplied: leaderSm.applied,
+    leadershipChanges,
+    termUnchanged: termBefore === termAfter && leader.status().role === 'leader',
   };
   await Promise.all([...nodes.values()].map((n) => n.stop()));
   rmSync(dir, { recursive: true, force: true });
