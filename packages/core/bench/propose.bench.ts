@@ -5,7 +5,13 @@
  * majority and applied on the leader).
  *
  *   pnpm bench [--seconds 5] [--concurrency 1,16,256] [--codec bytes|json]
- *              [--validate-commands true|false] [--alloc] [--json]
+ *              [--validate-commands true|false] [--snapshots true|false] [--heap]
+ *              [--alloc] [--json]
+ *
+ * Snapshots are on by default (the default thresholds: one every 10,000 entries, 5,000 kept
+ * behind it; a MemorySnapshotStore), so the log is compacted as it would be in production.
+ * `--heap` samples the heap after a full GC every `--heap-every` seconds (default 5) of each
+ * level and reports the series: with snapshots it stays flat after the first ones.
  *
  * `pnpm bench` builds the package and measures the built `dist/` (what users run);
  * `pnpm bench:source` measures the TypeScript sources through tsx, whose transform adds a
@@ -17,12 +23,15 @@
  */
 import { Session } from 'node:inspector/promises';
 import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { CommandCodec, Membership, RaftNode, StateMachine } from '@raft/core';
 import {
   createRaftNode,
   jsonCodec,
   MemoryLogStore,
   MemoryNetwork,
+  MemorySnapshotStore,
   MemoryStableStore,
 } from '@raft/core';
 
@@ -34,6 +43,9 @@ const { values } = parseArgs({
     size: { type: 'string', default: '100' },
     codec: { type: 'string', default: 'bytes' },
     'validate-commands': { type: 'string', default: 'true' },
+    snapshots: { type: 'string', default: 'true' },
+    heap: { type: 'boolean', default: false },
+    'heap-every': { type: 'string', default: '5' },
     alloc: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
@@ -43,6 +55,14 @@ const warmupSeconds = Number(values.warmup);
 const levels = String(values.concurrency).split(',').map(Number);
 const size = Number(values.size);
 const validateCommands = values['validate-commands'] !== 'false';
+const snapshots = values.snapshots !== 'false';
+const heapEverySeconds = Number(values['heap-every']);
+/** A full GC on demand (for the heap series), without requiring node --expose-gc. */
+function exposeGc(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+const gc: (() => void) | null = values.heap ? exposeGc() : null;
 const build = import.meta.resolve('@raft/core').includes('/src/') ? 'src' : 'dist';
 
 /** A command and its codec: raw bytes (no codec cost), or a JSON object of about `size` bytes. */
@@ -56,8 +76,25 @@ const command: Command =
     ? { key: 'k1', value: 'x'.repeat(Math.max(0, size - 24)) }
     : new Uint8Array(size).fill(7);
 
-/** Counts the commands applied: cheap, deterministic, touches every command. */
+/** Counts the commands applied: cheap, deterministic, touches every command. Its snapshot is
+ *  the count (8 bytes): the benchmark measures Raft, not a state machine's image. */
 class Counter implements StateMachine<Command, number> {
+  count = 0;
+  apply(): number {
+    return ++this.count;
+  }
+  snapshot(): Uint8Array[] {
+    const image = new Uint8Array(8);
+    new DataView(image.buffer).setFloat64(0, this.count);
+    return [image];
+  }
+  async restore(chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    for await (const c of chunks) this.count = new DataView(c.buffer, c.byteOffset).getFloat64(0);
+  }
+}
+
+/** The same without snapshot support (`--snapshots false`): nothing is ever compacted. */
+class PlainCounter implements StateMachine<Command, number> {
   count = 0;
   apply(): number {
     return ++this.count;
@@ -74,10 +111,11 @@ async function startCluster(): Promise<{
   const nodes = ids.map((id) =>
     createRaftNode<Command, number>({
       id,
-      stateMachine: new Counter(),
+      stateMachine: snapshots ? new Counter() : new PlainCounter(),
       codec,
       logStore: new MemoryLogStore(),
       stableStore: new MemoryStableStore(),
+      ...(snapshots ? { snapshotStore: new MemorySnapshotStore() } : {}),
       transport: network.transport(id),
       electionTimeoutMs: 300,
       heartbeatMs: 50,
@@ -94,9 +132,29 @@ async function startCluster(): Promise<{
   return { leader, stop: async () => void (await Promise.all(nodes.map((n) => n.stop()))) };
 }
 
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+/**
+ * Latencies in a fixed histogram of 1 µs buckets up to 1 s (and one overflow bucket), so the
+ * benchmark's own memory stays constant however long it runs and the heap series shows the
+ * library alone.
+ */
+class Histogram {
+  private readonly buckets = new Uint32Array(1_000_001);
+  count = 0;
+  record(ms: number): void {
+    this.buckets[Math.min(1_000_000, Math.round(ms * 1000))]++;
+    this.count++;
+  }
+  /** The p-th percentile in ms (bucket resolution: 1 µs). */
+  percentile(p: number): number {
+    if (this.count === 0) return Number.NaN;
+    const rank = Math.min(this.count - 1, Math.floor((p / 100) * this.count));
+    let seen = 0;
+    for (let i = 0; i < this.buckets.length; i++) {
+      seen += this.buckets[i] as number;
+      if (seen > rank) return i / 1000;
+    }
+    return Number.NaN;
+  }
 }
 
 interface Result {
@@ -106,6 +164,9 @@ interface Result {
   p99Ms: number;
   committed: number;
   bytesPerProposal?: number;
+  /** Heap used after a full GC, in MiB, every `--heap-every` seconds of the level. */
+  heapMiB?: number[];
+  snapshotIndex?: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -114,14 +175,14 @@ async function run(concurrency: number, session: Session | null): Promise<Result
   const { leader, stop } = await startCluster();
   let measuring = false;
   let stopFlag = false;
-  const latencies: number[] = [];
+  const latencies = new Histogram();
   let committed = 0;
   const worker = async (): Promise<void> => {
     while (!stopFlag) {
       const t0 = performance.now();
       await leader.propose(command);
       if (measuring) {
-        latencies.push(performance.now() - t0);
+        latencies.record(performance.now() - t0);
         committed++;
       }
     }
@@ -136,8 +197,18 @@ async function run(concurrency: number, session: Session | null): Promise<Result
     } as never);
   measuring = true;
   const start = performance.now();
-  await sleep(seconds * 1000);
+  const heapMiB: number[] = [];
+  if (gc !== null) {
+    for (let t = 0; t < seconds; t += heapEverySeconds) {
+      await sleep(Math.min(heapEverySeconds, seconds - t) * 1000);
+      gc();
+      heapMiB.push(Math.round((process.memoryUsage().heapUsed / 1048576) * 10) / 10);
+    }
+  } else {
+    await sleep(seconds * 1000);
+  }
   measuring = false;
+  const snapshotIndex = leader.status().snapshotIndex;
   const elapsed = (performance.now() - start) / 1000;
   let bytesPerProposal: number | undefined;
   if (session !== null) {
@@ -149,14 +220,15 @@ async function run(concurrency: number, session: Session | null): Promise<Result
   stopFlag = true;
   await Promise.all(workers);
   await stop();
-  const sorted = Float64Array.from(latencies).sort();
   return {
     concurrency,
     entriesPerSecond: Math.round(committed / elapsed),
-    p50Ms: percentile(sorted, 50),
-    p99Ms: percentile(sorted, 99),
+    p50Ms: latencies.percentile(50),
+    p99Ms: latencies.percentile(99),
     committed,
     ...(bytesPerProposal === undefined ? {} : { bytesPerProposal }),
+    ...(gc === null ? {} : { heapMiB }),
+    snapshotIndex,
   };
 }
 
@@ -178,7 +250,7 @@ if (values.alloc) {
 }
 if (!values.json) {
   console.log(
-    `@raft/core from ${build}/, codec ${values.codec}, validateCommands ${validateCommands}, ${size}-byte commands, ${seconds} s per level`,
+    `@raft/core from ${build}/, codec ${values.codec}, validateCommands ${validateCommands}, snapshots ${snapshots}, ${size}-byte commands, ${seconds} s per level`,
   );
 }
 const results: Result[] = [];
@@ -187,7 +259,7 @@ for (const c of levels) {
   results.push(r);
   if (!values.json) {
     console.log(
-      `concurrency ${String(c).padStart(4)}: ${r.entriesPerSecond.toLocaleString('en-US').padStart(9)} entries/s   p50 ${r.p50Ms.toFixed(3)} ms   p99 ${r.p99Ms.toFixed(3)} ms${r.bytesPerProposal === undefined ? '' : `   ${r.bytesPerProposal} B allocated/proposal`}`,
+      `concurrency ${String(c).padStart(4)}: ${r.entriesPerSecond.toLocaleString('en-US').padStart(9)} entries/s   p50 ${r.p50Ms.toFixed(3)} ms   p99 ${r.p99Ms.toFixed(3)} ms${r.bytesPerProposal === undefined ? '' : `   ${r.bytesPerProposal} B allocated/proposal`}${r.heapMiB === undefined ? '' : `   heap MiB ${r.heapMiB.join(' ')}`}   snapshot at ${r.snapshotIndex}`,
     );
   }
 }
@@ -200,6 +272,7 @@ if (values.json)
         build,
         codec: values.codec,
         validateCommands,
+        snapshots,
         size,
         seconds,
         results,

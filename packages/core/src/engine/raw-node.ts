@@ -133,12 +133,13 @@ export class RawNode {
   /**
    * Followers the leader needs a snapshot streamed to (their log position is compacted away).
    * The runtime streams its latest snapshot and answers each with {@link reportSnapshot}; the
-   * leader sends such a follower no appends meanwhile (heartbeats go on). Safe to call while a
-   * Ready is outstanding.
+   * leader sends such a follower no appends meanwhile (heartbeats go on). Call after `ready()` or
+   * `takeMessages()` (which flush the appends that raise them); safe while a Ready is
+   * outstanding.
    */
   takeSnapshotRequests(): readonly SnapshotRequest[] {
+    // Requests arise as appends are flushed, which ready() and takeMessages() do.
     const r = this.raft;
-    r.flushAppends();
     const requests = r.snapshotRequests;
     if (requests.length === 0) return NO_REQUESTS;
     r.snapshotRequests = [];

@@ -61,7 +61,7 @@ import { ReadyLoop } from './ready-loop.js';
 import { recover } from './recovery.js';
 import { SnapshotReceiver } from './snapshot-receiver.js';
 import { SnapshotSender } from './snapshot-sender.js';
-import { readChunks } from './snapshot-stream.js';
+import { Pacer, readChunks } from './snapshot-stream.js';
 import { compactionPoint, Snapshotter } from './snapshotter.js';
 import { systemClock } from './system-clock.js';
 
@@ -296,6 +296,7 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
       {
         isRunning: () => this.lifecycle === 'running',
         now: () => this.clock.now(),
+        pacer: () => new Pacer(this.clock),
         taken: (meta) => this.onSnapshotTaken(meta),
         failed: (error) => this.emitter.emit({ type: 'snapshotFailed', error }),
       },
@@ -1002,7 +1003,7 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
       try {
         await (sm.restore as NonNullable<typeof sm.restore>).call(
           sm,
-          readChunks(source, this.opts.snapshotChunkBytes),
+          readChunks(source, this.opts.snapshotChunkBytes, new Pacer(this.clock)),
           meta,
         );
       } catch (err) {

@@ -103,8 +103,9 @@ export class ReadyLoop {
     const engine = this.engine;
     const host = this.host;
     try {
-      while (host.isRunning() && (engine.hasReady() || this.compactTo > this.compacted)) {
+      while (host.isRunning()) {
         if (!engine.hasReady()) {
+          if (this.compactTo <= this.compacted) break;
           await this.compact();
           continue;
         }

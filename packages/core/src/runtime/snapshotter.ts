@@ -20,12 +20,14 @@ import type { SnapshotChunks, StateMachine } from '../interfaces/state-machine.j
 import type { Logger } from '../logger.js';
 import type { LogIndex, SnapshotMeta } from '../types.js';
 import type { Applier } from './applier.js';
-import { checkedChunks } from './snapshot-stream.js';
+import { checkedChunks, type Pacer } from './snapshot-stream.js';
 
 /** What the snapshotter needs from its node. */
 export interface SnapshotterHost {
   isRunning(): boolean;
   now(): number;
+  /** A pacer for one stream (see Pacer). */
+  pacer(): Pacer;
   /** `meta` is durable: compact the engine and the log store behind it. */
   taken(meta: SnapshotMeta): void;
   failed(error: RaftError): void;
@@ -165,7 +167,10 @@ export class Snapshotter<Cmd, Res> {
         : new RaftError('UNAVAILABLE', 'taking a snapshot failed', { cause });
       if (!this.host.isRunning()) {
         // The node stopped under it: not a failure of the snapshot.
-        this.logger.info({ index: meta?.index }, 'a snapshot in progress was abandoned: the node stopped');
+        this.logger.info(
+          { index: meta?.index },
+          'a snapshot in progress was abandoned: the node stopped',
+        );
         throw error;
       }
       this.retryAt = this.host.now() + this.backoffMs;
@@ -186,9 +191,12 @@ export class Snapshotter<Cmd, Res> {
     chunks: SnapshotChunks,
   ): Promise<number> {
     const sink = await store.create(meta);
+    const pacer = this.host.pacer();
     let size = 0;
     try {
       for await (const chunk of checkedChunks(chunks)) {
+        const pause = pacer.pause();
+        if (pause) await pause;
         if (!this.host.isRunning()) throw new RaftError('SHUTDOWN', 'the node stopped');
         await sink.write(chunk);
         size += chunk.byteLength;
