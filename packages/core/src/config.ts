@@ -98,7 +98,8 @@ export interface RaftNodeOptions<Cmd, Res> {
    * A snapshot transfer to a follower that makes no progress for this long is abandoned (and
    * started again when the follower is found still behind); an unanswered chunk is resent after
    * one election timeout. On the receiving side, a transfer silent for this long is discarded.
-   * Default 30000 ms.
+   * At least twice `electionTimeoutMs` (so a lost chunk is resent before the transfer is given
+   * up). Default 30000 ms.
    */
   readonly snapshotTransferTimeoutMs?: number;
 }
@@ -315,6 +316,12 @@ export function validateOptions<Cmd, Res>(options: RaftNodeOptions<Cmd, Res>): R
       `must be 'forward' or 'reject', got ${String(followerProposals)}`,
     );
   }
+  const snapshotTransferTimeoutMs = int(
+    'snapshotTransferTimeoutMs',
+    options.snapshotTransferTimeoutMs ?? d.snapshotTransferTimeoutMs,
+    2 * electionTimeoutMs,
+    3_600_000,
+  );
   return {
     tickMs,
     heartbeatMs,
@@ -383,11 +390,6 @@ export function validateOptions<Cmd, Res>(options: RaftNodeOptions<Cmd, Res>): R
       1,
       16 * 1024 * 1024,
     ),
-    snapshotTransferTimeoutMs: int(
-      'snapshotTransferTimeoutMs',
-      options.snapshotTransferTimeoutMs ?? d.snapshotTransferTimeoutMs,
-      1,
-      3_600_000,
-    ),
+    snapshotTransferTimeoutMs,
   };
 }

@@ -122,16 +122,20 @@ export class RaftLog {
    * entry at `index` has `term` (Log Matching: then the suffix after it is the leader's too,
    * thesis Figure 5.13).
    *
-   * Returns whether the log STORE may keep its entries after `index`: only when they are the ones
-   * kept here (our entry at `index` is durable, and `rewrite` is false: no earlier install still
-   * has to empty the store). Otherwise the store is emptied after `index` and every entry kept
-   * here counts as unstable again, to be written anew.
+   * Returns whether the log STORE keeps its entries after `index`. It does whenever our suffix is
+   * kept and not empty: what the store holds after `index` is then either durable and ours, or
+   * replaced by the next append of the unstable suffix (an append replaces everything after its
+   * first index), and entries a write in flight stores may already be acknowledged, so they must
+   * never be removed. It does not when the suffix goes (it is not the leader's) or is empty (the
+   * store may still hold entries a conflict truncated from memory, and no append would replace
+   * them). `rewrite`: an earlier install not yet handed out discarded the log, so the store still
+   * holds what it discarded: every entry kept here is written again.
    */
   restore(index: LogIndex, term: Term, rewrite = false): boolean {
     const keep = this.term(index) === term;
-    const keepStored = keep && this.stableIndex >= index && !rewrite;
+    const keepStored = keep && index < this.lastIndex();
     this.entries = keep ? this.entries.slice(index - this.offset) : [];
-    if (!keepStored) this.stableIndex = index;
+    if (!keep || rewrite || this.stableIndex < index) this.stableIndex = index;
     if (!keep && index + 1 < this.truncatedFrom) this.truncatedFrom = index + 1;
     this.offset = index;
     this.offsetTerm = term;

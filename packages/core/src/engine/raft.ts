@@ -576,6 +576,8 @@ export class Raft {
    * Returns whether it is installed (false: the log already covers it; acknowledged at once).
    */
   installSnapshot(meta: SnapshotMeta, from: NodeId): boolean {
+    // A leader's log holds every committed entry (Leader Completeness): it never needs one.
+    if (this.role === 'leader') return false;
     if (meta.index <= this.log.committed) {
       this.send({
         type: 'appendResponse',
@@ -619,7 +621,10 @@ export class Raft {
    */
   snapshotTaken(meta: SnapshotMeta, compactTo: LogIndex): LogIndex {
     if (this.snapshot === null || meta.index > this.snapshot.index) this.snapshot = meta;
-    return this.log.compact(Math.min(compactTo, this.snapshot.index));
+    const upTo = Math.min(compactTo, meta.index);
+    // The memory log may already start later (a snapshot installed from the leader, perhaps not
+    // durable yet): the store may drop only what this durable snapshot covers.
+    return Math.min(this.log.compact(upTo), upTo);
   }
 
   /** The runtime finished (ok) or gave up on streaming a snapshot to `peer`. */

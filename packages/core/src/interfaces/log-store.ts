@@ -32,8 +32,9 @@ export interface LogBounds {
  *   resolve; a crash during it leaves either the old prefix or the new one, never a hole.
  * - `truncate(from)` drops every entry with index `>= from` (all of them when `from <=
  *   firstIndex`; `firstIndex` stays, so `lastIndex` becomes `firstIndex - 1`). A `from` past
- *   `lastIndex` is a no-op. Durable on resolve. The runtime calls it only to discard a log that a
- *   snapshot from the leader contradicts.
+ *   `lastIndex` is a no-op. Durable on resolve. The runtime calls it to discard entries after a
+ *   snapshot from the leader that they contradict (or that would otherwise be left after it), at
+ *   start-up as in an install.
  */
 export interface LogStore {
   open(): Promise<LogBounds>;

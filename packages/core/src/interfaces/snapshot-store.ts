@@ -52,7 +52,10 @@ export interface SnapshotSource {
  *   lower index than the latest one is kept or pruned, never returned by `open()` ahead of it.
  * - A store keeps at least the newest committed snapshot; how many more it retains is its
  *   option (the memory store's `retain`, default 2).
- * - Errors reject with a {@link StorageError}; a storage error is fatal to the node.
+ * - Errors reject with a {@link StorageError}. What a failure costs depends on where: taking
+ *   the node's own snapshot fails that snapshot (a `snapshotFailed` event; the previous one and
+ *   the log stay); sending one to a follower is retried an election timeout later; installing
+ *   one received from the leader, or restoring one at start-up, is fatal to the node.
  */
 export interface SnapshotStore {
   create(meta: SnapshotMeta): Promise<SnapshotSink>;

@@ -321,7 +321,8 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
     );
     this.receiver = new SnapshotReceiver(
       this.id,
-      this.snapshotStore,
+      // Installing needs somewhere to write the chunks and a state machine to restore them.
+      options.stateMachine.restore === undefined ? null : this.snapshotStore,
       this.transport,
       this.clock,
       this.logger,

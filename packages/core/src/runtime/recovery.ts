@@ -45,9 +45,11 @@ async function storageCall<T>(what: string, call: () => Promise<T>): Promise<T> 
  * (every bootstrapping node writes the same one, so their logs match from the start, as etcd
  * bootstraps). `checkpoint` runs after each await (it throws if the node was stopped meanwhile).
  *
- * @throws StorageError when a store fails, when the log is compacted (not supported yet), or when
- *   the hard state's commit index lies past the last stored entry: the log store lost committed
- *   entries, and a node that ran on would vote for candidates that lack them (etcd refuses too).
+ * @throws StorageError when a store fails, when the log starts past what the latest snapshot
+ *   covers (or is compacted with no snapshot), when a snapshot is stored but the state machine
+ *   cannot restore it, or when the hard state's commit index lies past the last stored entry
+ *   (the log store lost committed entries, and a node that ran on would vote for candidates that
+ *   lack them; etcd refuses too).
  */
 export async function recover(
   logStore: LogStore,

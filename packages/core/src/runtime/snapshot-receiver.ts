@@ -74,6 +74,17 @@ interface Complete {
   readonly sink: SnapshotSink;
 }
 
+/** Why a chunk cannot be from a correct leader (in-process transports skip the codec's checks). */
+function malformedChunk(m: InstallSnapshotMessage): string | null {
+  const whole = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
+  if (!whole(m.size) || !whole(m.offset)) return `size ${m.size}, offset ${m.offset}`;
+  if (!(m.data instanceof Uint8Array)) return 'data is not a Uint8Array';
+  if (m.data.byteLength > m.size - m.offset)
+    return `${m.data.byteLength} bytes at ${m.offset} pass the size ${m.size}`;
+  if (!whole(m.meta.index) || !whole(m.meta.term)) return 'bad meta';
+  return null;
+}
+
 function sameSnapshot(a: SnapshotMeta, b: SnapshotMeta): boolean {
   return a.index === b.index && a.term === b.term;
 }
@@ -82,7 +93,12 @@ function sameSnapshot(a: SnapshotMeta, b: SnapshotMeta): boolean {
 export class SnapshotReceiver {
   private incoming: Incoming | null = null;
   private complete: Complete | null = null;
+  private warnedDisabled = false;
 
+  /**
+   * `store` null: this node cannot install snapshots (no snapshotStore, or a state machine
+   * without restore()); it drops chunks, with one warning.
+   */
   constructor(
     private readonly id: NodeId,
     private readonly store: SnapshotStore | null,
@@ -96,7 +112,22 @@ export class SnapshotReceiver {
   /** A chunk arrived (the engine has already seen its term). */
   onChunk(m: InstallSnapshotMessage): void {
     const engine = this.host.engine();
-    if (engine === null || this.store === null) return;
+    if (engine === null) return;
+    if (this.store === null) {
+      if (!this.warnedDisabled) {
+        this.warnedDisabled = true;
+        this.logger.warn(
+          { from: m.from, index: m.meta.index },
+          `${m.from} sends a snapshot, but this node cannot install one (it needs a snapshotStore and a state machine with snapshot() and restore()): it cannot catch up`,
+        );
+      }
+      return;
+    }
+    const bad = malformedChunk(m);
+    if (bad !== null) {
+      this.logger.warn({ from: m.from }, `dropped a malformed snapshot chunk: ${bad}`);
+      return;
+    }
     const status = engine.basicStatus();
     if (status.role !== 'follower' || status.term !== m.term || status.leaderId !== m.from) return;
     if (m.meta.index <= status.commitIndex) {
@@ -173,7 +204,16 @@ export class SnapshotReceiver {
     t.closed = true;
     t.timer?.cancel();
     const engine = this.host.engine();
-    if (engine === null || !this.host.isRunning()) {
+    const status = engine?.basicStatus();
+    // Still a follower of the sender in the transfer's term (the writes took time).
+    if (
+      engine == null ||
+      status === undefined ||
+      !this.host.isRunning() ||
+      status.role !== 'follower' ||
+      status.term !== t.term ||
+      status.leaderId !== t.leader
+    ) {
       void sink.abort();
       return;
     }

@@ -8,6 +8,7 @@
  *     ─► engine.reportSnapshot(peer, true): probe after the snapshot
  *   no answer within an election timeout ─► resend the chunk (duplicates are harmless)
  *   no progress within snapshotTransferTimeoutMs ─► give up: reportSnapshot(peer, false)
+ *   the snapshot store fails (open, read) ─► give up, reported one election timeout later
  * ```
  *
  * - Memory: one chunk per follower being read or in flight, never the snapshot.
@@ -17,6 +18,7 @@
  *   does not disturb it; the follower catches up from the log after it, or gets another one.
  */
 import type { RawNode } from '../engine/raw-node.js';
+import { StorageError } from '../errors.js';
 import type { Clock, TimerHandle } from '../interfaces/clock.js';
 import type { SnapshotSource, SnapshotStore } from '../interfaces/snapshot-store.js';
 import type { Transport } from '../interfaces/transport.js';
@@ -64,6 +66,8 @@ class Transfer {
 /** See the module comment. */
 export class SnapshotSender {
   private readonly transfers = new Map<NodeId, Transfer>();
+  /** Failures waiting to be reported (see `failed`). */
+  private readonly retries = new Set<TimerHandle>();
 
   constructor(
     private readonly id: NodeId,
@@ -94,9 +98,9 @@ export class SnapshotSender {
 
   private async open(t: Transfer): Promise<void> {
     try {
-      if (this.store === null) throw new Error('no snapshotStore is configured');
+      if (this.store === null) throw new StorageError('no snapshotStore is configured');
       const source = await this.store.open();
-      if (source === null) throw new Error('the snapshot store holds no snapshot');
+      if (source === null) throw new StorageError('the snapshot store holds no snapshot');
       if (t.closed) {
         await source.close();
         return;
@@ -108,9 +112,26 @@ export class SnapshotSender {
       );
       await this.sendAt(t, 0);
     } catch (err) {
-      this.logger.warn({ err, to: t.to }, `cannot send a snapshot to ${t.to}`);
-      this.finish(t, false);
+      this.failed(t, err);
     }
+  }
+
+  /**
+   * The snapshot store failed: give the transfer up, but tell the engine only after an election
+   * timeout, so a store that keeps failing is retried at that pace instead of in a loop.
+   */
+  private failed(t: Transfer, err: unknown): void {
+    if (t.closed) return;
+    this.logger.error(
+      { err, to: t.to },
+      `cannot send a snapshot to ${t.to}: the snapshot store failed; retrying in ${this.options.resendMs} ms`,
+    );
+    this.finish(t, null);
+    const retry = this.clock.setTimer(this.options.resendMs, () => {
+      this.retries.delete(retry);
+      this.report(t, false);
+    });
+    this.retries.add(retry);
   }
 
   /** Reads the chunk at `offset` and sends it. */
@@ -120,7 +141,7 @@ export class SnapshotSender {
     const data = length > 0 ? await source.read(offset, length) : new Uint8Array(0);
     if (t.closed) return;
     if (data.byteLength !== length) {
-      throw new Error(
+      throw new StorageError(
         `the snapshot store returned ${data.byteLength} bytes at ${offset}, not ${length}`,
       );
     }
@@ -180,15 +201,14 @@ export class SnapshotSender {
     t.timer?.cancel();
     t.timer = null;
     t.chunk = null;
-    this.sendAt(t, next).catch((err: unknown) => {
-      this.logger.warn({ err, to: t.to }, `reading the snapshot for ${t.to} failed`);
-      this.finish(t, false);
-    });
+    this.sendAt(t, next).catch((err: unknown) => this.failed(t, err));
   }
 
   /** This node no longer leads `term` (or stops): drop every transfer. */
   abandonAll(): void {
     for (const t of [...this.transfers.values()]) this.finish(t, null);
+    for (const retry of this.retries) retry.cancel();
+    this.retries.clear();
   }
 
   /** Ends a transfer; `ok` non-null: tell the engine. */
@@ -206,7 +226,12 @@ export class SnapshotSender {
         this.logger.warn({ err }, 'closing a snapshot source failed');
       });
     }
-    if (ok === null || !this.host.isRunning()) return;
+    if (ok !== null) this.report(t, ok);
+  }
+
+  /** Tells the engine how the transfer `t` ended, if it still leads the transfer's term. */
+  private report(t: Transfer, ok: boolean): void {
+    if (!this.host.isRunning()) return;
     const engine = this.host.engine();
     if (engine === null) return;
     const status = engine.basicStatus();

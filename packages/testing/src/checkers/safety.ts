@@ -31,6 +31,9 @@
  * | replica agreement       | every replica's state machine returns the same result at an  |
  * |                         | index                                                          |
  * | at-most-once            | a client command (unique id) applies at one index only        |
+ * | durable acknowledgement | a node never drops (truncates) entries it acknowledged in the  |
+ * |                         | same term                                                      |
+ * | compaction safety       | a log is compacted only as far as a durable snapshot covers   |
  * | snapshot agreement      | a snapshot at (index, term) follows the same log prefix on    |
  * |                         | every node that holds it, and every restore of a state yields |
  * |                         | the digest replicas had at that index                          |
@@ -162,10 +165,14 @@ export class SafetyChecker {
   private readonly notApplied = new Set<string>();
   /** index → fingerprint of the state machine's result there, as first seen. */
   private readonly results = new Map<LogIndex, { result: string; node: NodeId }>();
-  /** `index:term` of a snapshot → chained hash of the log prefix it covers, as first seen. */
-  private readonly snapshotChains = new Map<string, { hash: number; node: NodeId }>();
   /** index → digest of a state machine after applying up to it, as first seen. */
   private readonly digests = new Map<LogIndex, { digest: string; node: NodeId }>();
+  /** Per node: its log up to here is covered by a snapshot (compaction issued, or restart). */
+  private readonly issuedCovered = new Map<NodeId, LogIndex>();
+  /** Per node: the last append acknowledgement it sent (index, term). */
+  private readonly lastAcks = new Map<NodeId, { index: LogIndex; term: Term }>();
+  /** Per node: the term it reported last (onNodeState). */
+  private readonly nodeTerms = new Map<NodeId, Term>();
   /** Counters of snapshot events for the report. */
   readonly snapshotCounts = { taken: 0, restored: 0 };
 
@@ -189,6 +196,7 @@ export class SafetyChecker {
     log.length = firstIndex - 1;
     for (const e of durable) log.push(e);
     this.issuedLogs.set(node, log);
+    this.issuedCovered.set(node, firstIndex - 1);
   }
 
   /**
@@ -202,8 +210,11 @@ export class SafetyChecker {
     this.issuedLogs.set(node, log);
     if (kind === 'truncate') {
       if (log.length > index - 1) log.length = Math.max(0, index - 1);
-    } else if (log.length < index) {
-      log.length = index;
+    } else {
+      if (log.length < index) log.length = index;
+      // What the view holds up to here may predate a snapshot installed from the leader (stale
+      // entries the snapshot replaced): a snapshot covers it now.
+      if (index > (this.issuedCovered.get(node) ?? 0)) this.issuedCovered.set(node, index);
     }
   }
 
@@ -215,34 +226,70 @@ export class SafetyChecker {
   onDurableSnapshot(node: NodeId, index: LogIndex, term: Term): void {
     const hashes = this.chains.get(node) ?? [];
     this.chains.set(node, hashes);
-    const key = `${index}:${term}`;
-    const known = this.snapshotChains.get(key);
-    // The chain of the node's own log at `index`, if its durable entry there is the snapshot's.
-    const view = this.durableOf?.(node);
-    const ownEntry = view === undefined ? true : durableAt(view, index)?.term === term;
-    const own = ownEntry ? hashes[index - 1] : undefined;
-    if (own !== undefined) {
-      if (known === undefined) this.snapshotChains.set(key, { hash: own, node });
-      else if (known.hash !== own) {
-        this.fail(
-          'snapshot agreement',
-          `${node} holds a snapshot at ${index} (term ${term}) over a log prefix that differs from ${known.node}'s`,
-        );
-      }
-      return;
-    }
-    if (known === undefined) {
+    // The snapshot names the entry (index, term): some durable log must have held it, and its
+    // chained hash there is the hash of the prefix the snapshot covers.
+    const prefix = this.chainByEntry.get(`${index}:${term}`);
+    if (prefix === undefined) {
       this.fail(
         'snapshot agreement',
-        `${node} holds a snapshot at ${index} (term ${term}) that no node took from its log`,
+        `${node} holds a snapshot at ${index} labelled term ${term}, but no log ever held entry ${index} of term ${term}`,
+      );
+    }
+    const applied = this.applied.get(index);
+    if (applied !== undefined && applied.term !== term) {
+      this.fail(
+        'snapshot agreement',
+        `${node} holds a snapshot at ${index} of term ${term}, but the committed entry there is of term ${applied.term}`,
       );
     }
     if (hashes.length < index) hashes.length = index;
-    hashes[index - 1] = known.hash;
+    hashes[index - 1] = prefix;
+    // The durable log after the snapshot must chain on from its prefix (Log Matching): entries
+    // that followed another entry at `index` (a suffix the snapshot contradicts) do not.
+    const view = this.durableOf?.(node);
+    if (view === undefined) return;
+    const last = (view.firstIndex ?? 1) + view.entries.length - 1;
+    let prev = prefix;
+    for (let i = index + 1; i <= last; i++) {
+      const e = durableAt(view, i);
+      if (e === undefined) break;
+      prev = chain(prev, e.term, e.kind, hashBytes(e.data));
+      const seen = this.chainByEntry.get(`${i}:${e.term}`);
+      if (seen !== undefined && seen !== prev) {
+        this.fail(
+          'Log Matching',
+          `${node} keeps entry ${i} of term ${e.term} after a snapshot at ${index} (term ${term}) that it does not follow`,
+        );
+      }
+      hashes[i - 1] = prev;
+    }
+  }
+
+  /**
+   * The durable log of `node` now starts at `firstIndex`: a durable snapshot must cover every
+   * entry it dropped (else a restart finds a hole between its snapshot and its log).
+   */
+  onDurableCompact(node: NodeId, firstIndex: LogIndex): void {
+    const covered = this.durableOf?.(node)?.snapshotIndex;
+    if (covered !== undefined && firstIndex - 1 > covered) {
+      this.fail(
+        'compaction safety',
+        `${node} compacted its log up to ${firstIndex - 1}, but its latest durable snapshot ends at ${covered}`,
+      );
+    }
   }
 
   /** The durable log of `node` dropped every entry from `from` on. */
   onDurableTruncate(node: NodeId, from: LogIndex): void {
+    // An acknowledgement promises the entry stays durable: only a later term's leader may undo
+    // it (by overwriting an uncommitted entry), never the node itself within the same term.
+    const ack = this.lastAcks.get(node);
+    if (ack !== undefined && from <= ack.index && this.nodeTerms.get(node) === ack.term) {
+      this.fail(
+        'durable acknowledgement',
+        `${node} dropped its log from ${from} in term ${ack.term}, after acknowledging index ${ack.index} in that term`,
+      );
+    }
     const hashes = this.chains.get(node);
     if (hashes !== undefined && hashes.length > from - 1) hashes.length = Math.max(0, from - 1);
   }
@@ -278,6 +325,7 @@ export class SafetyChecker {
    * call after each event with what each running node says of itself.
    */
   onNodeState(node: NodeId, role: Role, term: Term): void {
+    this.nodeTerms.set(node, term);
     if (role !== 'leader') return;
     const other = this.leaders.get(term);
     if (other === undefined) this.leaders.set(term, node);
@@ -336,6 +384,9 @@ export class SafetyChecker {
       }
       case 'appendResponse': {
         if (!m.success || m.matchIndex === 0) return;
+        const prevAck = this.lastAcks.get(from);
+        if (prevAck === undefined || prevAck.term !== m.term || prevAck.index < m.matchIndex)
+          this.lastAcks.set(from, { index: m.matchIndex, term: m.term });
         const own = durableOf(from);
         if (snapshotCovers(own, m.matchIndex)) return;
         const durable = durableAt(own, m.matchIndex);
@@ -455,8 +506,9 @@ export class SafetyChecker {
 
   private recordLeaderLog(node: NodeId, noop: LogEntry, log: readonly LogEntry[]): void {
     const terms = new Array<Term>(noop.index - 1);
-    // A hole: a snapshot from an earlier leader covers it (committed state, so complete).
-    for (let i = 0; i < noop.index - 1; i++) terms[i] = log[i]?.term ?? -1;
+    // -1: a snapshot covers it (committed state, so complete).
+    const covered = Math.min(this.issuedCovered.get(node) ?? 0, noop.index - 1);
+    for (let i = 0; i < noop.index - 1; i++) terms[i] = i < covered ? -1 : (log[i]?.term ?? -1);
     const leaderLog: LeaderLog = { term: noop.term, noopIndex: noop.index, terms };
     // Leader Completeness (§5.4): everything committed so far must be in the new leader's log.
     for (const [index, a] of this.applied) this.checkLeaderHas(node, leaderLog, index, a.term);

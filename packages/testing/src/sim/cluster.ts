@@ -705,6 +705,7 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
     disk.onDurableSave = (hs) => guard(() => checker.onDurableSave(id, hs));
     disk.onCutIssued = (kind, index) => guard(() => checker.onCutIssued(id, kind, index));
     disk.onDurableTruncate = (from) => guard(() => checker.onDurableTruncate(id, from));
+    disk.onDurableCompact = (first) => guard(() => checker.onDurableCompact(id, first));
     disk.onDurableSnapshot = (snap) =>
       guard(() => checker.onDurableSnapshot(id, snap.meta.index, snap.meta.term));
     disks.set(id, disk);
