@@ -796,16 +796,23 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
     settle(p, false, err);
   }
 
-  waitForLeader(options?: CallOptions): Promise<LeaderInfo> {
-    if (this.lifecycle !== 'starting') {
+  /** Why a call with `options` cannot begin now (lifecycle, a bad timeout, an aborted signal). */
+  private refuseCall(options: CallOptions | undefined, duringStart: boolean): RaftError | null {
+    if (!(duringStart && this.lifecycle === 'starting')) {
       const refused = this.lifecycleError();
-      if (refused !== null) return Promise.reject(refused);
+      if (refused !== null) return refused;
     }
     const badTimeout = checkTimeout(options?.timeoutMs);
-    if (badTimeout !== null) return Promise.reject(badTimeout);
+    if (badTimeout !== null) return badTimeout;
     const signal = options?.signal;
-    if (signal?.aborted)
-      return Promise.reject(notApplied('ABORTED', 'aborted', { cause: signal.reason }));
+    if (signal?.aborted) return notApplied('ABORTED', 'aborted', { cause: signal.reason });
+    return null;
+  }
+
+  waitForLeader(options?: CallOptions): Promise<LeaderInfo> {
+    const refused = this.refuseCall(options, true);
+    if (refused !== null) return Promise.reject(refused);
+    const signal = options?.signal;
     const known = this.softState.leaderId;
     if (this.lifecycle === 'running' && known !== null)
       return Promise.resolve({ leaderId: known, term: this.term });
@@ -955,13 +962,9 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
   // ------------------------------------------------------------------ snapshots
 
   takeSnapshot(options?: CallOptions): Promise<SnapshotMeta> {
-    const refused = this.lifecycleError();
+    const refused = this.refuseCall(options, false);
     if (refused !== null) return Promise.reject(refused);
-    const badTimeout = checkTimeout(options?.timeoutMs);
-    if (badTimeout !== null) return Promise.reject(badTimeout);
     const signal = options?.signal;
-    if (signal?.aborted)
-      return Promise.reject(notApplied('ABORTED', 'aborted', { cause: signal.reason }));
     const timeoutMs = options?.timeoutMs ?? this.opts.requestTimeoutMs;
     const taking = this.snapshotter.take();
     return new Promise<SnapshotMeta>((resolve, reject) => {

@@ -138,9 +138,10 @@ export class SnapshotReceiver {
       return;
     }
     const cur = this.incoming;
-    if (cur !== null && cur.matches(m)) {
-      this.touch(cur);
-      cur.chain = cur.chain.then(() => this.handle(cur, m));
+    if (cur?.matches(m)) {
+      const t = cur;
+      this.touch(t);
+      t.chain = t.chain.then(() => this.handle(t, m));
       return;
     }
     if (m.offset !== 0) {

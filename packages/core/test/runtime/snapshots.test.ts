@@ -18,10 +18,12 @@ import {
   Cluster,
   Counter,
   decimalCodec,
+  FakeAbortSignal,
   ManualClock,
   membershipOf,
   seededRandom,
   TIMING,
+  track,
 } from './helpers.js';
 
 /**
@@ -162,6 +164,33 @@ describe('taking snapshots', () => {
     // The next one works.
     const second = await c.settle(leader.node.takeSnapshot());
     expect(second.index).toBeGreaterThan(first.index);
+  });
+
+  it('takeSnapshot() is bounded: bad options, an aborted signal, a snapshot that never starts', async () => {
+    const c = await snapCluster({ snapshotThreshold: 0 });
+    const leader = await c.electLeader();
+    await proposeMany(c, leader, 3);
+    const bad = await leader.node.takeSnapshot({ timeoutMs: -1 }).catch((e: unknown) => e);
+    expect(RaftError.is(bad, 'INVALID_ARGUMENT')).toBe(true);
+    const signal = new FakeAbortSignal();
+    signal.abort();
+    const aborted = await leader.node.takeSnapshot({ signal }).catch((e: unknown) => e);
+    expect(RaftError.is(aborted, 'ABORTED')).toBe(true);
+    // A state machine whose snapshot() never settles: the call times out, the node goes on.
+    sm(leader).snapshot = () => new Promise<never>(() => {}) as never;
+    const slow = track(leader.node.takeSnapshot({ timeoutMs: 50 }));
+    await c.runUntil(() => slow.settled, 20, 'the timeout');
+    expect(RaftError.is(slow.error, 'TIMEOUT')).toBe(true);
+    expect((slow.error as RaftError).outcome).toBe('unknown');
+    // Applies are held back while a snapshot() promise is pending (its point in time): the
+    // proposal waits, and stop() gives up on the snapshot (after requestTimeoutMs) and returns.
+    const pending = track(leader.node.propose(1));
+    await c.run(5);
+    expect(pending.settled).toBe(false);
+    await c.settle(Promise.all(c.nodes.map((n) => n.node.stop())), 200);
+    expect(RaftError.is(pending.error, 'SHUTDOWN')).toBe(true);
+    const stopped = await leader.node.takeSnapshot().catch((e: unknown) => e);
+    expect(RaftError.is(stopped, 'SHUTDOWN')).toBe(true);
   });
 
   it('a state machine without snapshot() and restore() keeps working, without compaction', async () => {
