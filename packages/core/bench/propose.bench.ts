@@ -141,7 +141,8 @@ class Histogram {
   private readonly buckets = new Uint32Array(1_000_001);
   count = 0;
   record(ms: number): void {
-    this.buckets[Math.min(1_000_000, Math.round(ms * 1000))]++;
+    const bucket = Math.min(1_000_000, Math.round(ms * 1000));
+    this.buckets[bucket] = (this.buckets[bucket] as number) + 1;
     this.count++;
   }
   /** The p-th percentile in ms (bucket resolution: 1 µs). */
