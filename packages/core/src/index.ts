@@ -85,6 +85,8 @@ export type {
   RaftStatus,
 } from './runtime/raft-node.js';
 export { createRaftNode } from './runtime/raft-node.js';
+export type { WriteSnapshotOptions } from './runtime/snapshot-stream.js';
+export { readSnapshot, writeSnapshot } from './runtime/snapshot-stream.js';
 export { systemClock } from './runtime/system-clock.js';
 // Data types and messages
 export type {

@@ -4,8 +4,9 @@
  */
 import { RaftError } from '../errors.js';
 import type { Clock } from '../interfaces/clock.js';
-import type { SnapshotSource } from '../interfaces/snapshot-store.js';
+import type { SnapshotSource, SnapshotStore } from '../interfaces/snapshot-store.js';
 import type { SnapshotChunks } from '../interfaces/state-machine.js';
+import type { SnapshotMeta } from '../types.js';
 
 /**
  * Lets a long stream of chunks yield to the event loop: a state machine that generates its image
@@ -69,4 +70,69 @@ export async function* checkedChunks(
     }
     if (chunk.byteLength > 0) yield chunk;
   }
+}
+
+/** Options of {@link writeSnapshot}. */
+export interface WriteSnapshotOptions {
+  /** Runs before each chunk is written; a rejection aborts the snapshot (the node stopped). */
+  readonly beforeChunk?: () => Promise<void> | void;
+}
+
+/**
+ * Streams `chunks` into a new snapshot `meta` of `store` and commits it; on any failure (the
+ * stream throws, the store refuses, `beforeChunk` rejects) aborts it, so the store is as before,
+ * and rethrows. Resolves with the snapshot's size in bytes.
+ */
+export async function writeSnapshot(
+  store: SnapshotStore,
+  meta: SnapshotMeta,
+  chunks: SnapshotChunks,
+  options: WriteSnapshotOptions = {},
+): Promise<number> {
+  const sink = await store.create(meta);
+  let size = 0;
+  try {
+    for await (const chunk of checkedChunks(chunks)) {
+      await options.beforeChunk?.();
+      await sink.write(chunk);
+      size += chunk.byteLength;
+    }
+    await options.beforeChunk?.();
+    await sink.commit();
+    return size;
+  } catch (err) {
+    await sink.abort().catch(() => {});
+    throw err;
+  }
+}
+
+/**
+ * The latest snapshot of `store` as a stream of chunks of at most `chunkBytes` (default 1 MiB),
+ * with its meta, or null when the store holds none. The source is closed when the stream ends,
+ * fails, or is left early (`break`).
+ */
+export async function readSnapshot(
+  store: SnapshotStore,
+  chunkBytes = 1024 * 1024,
+): Promise<{
+  readonly meta: SnapshotMeta;
+  readonly size: number;
+  readonly chunks: AsyncIterable<Uint8Array>;
+} | null> {
+  if (!(Number.isSafeInteger(chunkBytes) && chunkBytes > 0)) {
+    throw new RaftError(
+      'INVALID_ARGUMENT',
+      `chunkBytes must be a positive integer, got ${chunkBytes}`,
+    );
+  }
+  const source = await store.open();
+  if (source === null) return null;
+  async function* chunks(): AsyncGenerator<Uint8Array, void, undefined> {
+    try {
+      yield* readChunks(source as SnapshotSource, chunkBytes);
+    } finally {
+      await (source as SnapshotSource).close();
+    }
+  }
+  return { meta: source.meta, size: source.size, chunks: chunks() };
 }

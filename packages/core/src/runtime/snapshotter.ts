@@ -20,7 +20,7 @@ import type { SnapshotChunks, StateMachine } from '../interfaces/state-machine.j
 import type { Logger } from '../logger.js';
 import type { LogIndex, SnapshotMeta } from '../types.js';
 import type { Applier } from './applier.js';
-import { checkedChunks, type Pacer } from './snapshot-stream.js';
+import { type Pacer, writeSnapshot } from './snapshot-stream.js';
 
 /** What the snapshotter needs from its node. */
 export interface SnapshotterHost {
@@ -184,30 +184,16 @@ export class Snapshotter<Cmd, Res> {
     }
   }
 
-  /** Streams `chunks` into a new snapshot and commits it; aborts it on any failure. */
-  private async write(
-    store: SnapshotStore,
-    meta: SnapshotMeta,
-    chunks: SnapshotChunks,
-  ): Promise<number> {
-    const sink = await store.create(meta);
+  /** Streams `chunks` into a new snapshot and commits it (paced); aborts it on any failure. */
+  private write(store: SnapshotStore, meta: SnapshotMeta, chunks: SnapshotChunks): Promise<number> {
     const pacer = this.host.pacer();
-    let size = 0;
-    try {
-      for await (const chunk of checkedChunks(chunks)) {
+    return writeSnapshot(store, meta, chunks, {
+      beforeChunk: async () => {
         const pause = pacer.pause();
         if (pause) await pause;
         if (!this.host.isRunning()) throw new RaftError('SHUTDOWN', 'the node stopped');
-        await sink.write(chunk);
-        size += chunk.byteLength;
-      }
-      if (!this.host.isRunning()) throw new RaftError('SHUTDOWN', 'the node stopped');
-      await sink.commit();
-      return size;
-    } catch (err) {
-      await sink.abort().catch(() => {});
-      throw err;
-    }
+      },
+    });
   }
 }
 

@@ -12,6 +12,8 @@ import {
   MemorySnapshotStore,
   MemoryStableStore,
   RaftError,
+  readSnapshot,
+  writeSnapshot,
 } from '../../src/index.js';
 import type { TestNode } from './helpers.js';
 import {
@@ -323,5 +325,41 @@ describe('followers behind the compacted log', () => {
     expect(follower.node.status().members.map((m) => m.id)).toEqual(
       membershipOf(c.ids).members.map((m) => m.id),
     );
+  });
+});
+
+describe('writeSnapshot and readSnapshot', () => {
+  const meta: SnapshotMeta = { index: 7, term: 2, membership: membershipOf(['a', 'b']) };
+
+  it('stream a snapshot into a store and back, in chunks of the size asked', async () => {
+    const store = new MemorySnapshotStore();
+    expect(await readSnapshot(store)).toBeNull();
+    const parts = [ascii('hello '), ascii(''), ascii('snapshot '), ascii('world')];
+    const size = await writeSnapshot(store, meta, parts);
+    expect(size).toBe(20);
+    const read = await readSnapshot(store, 3);
+    expect(read?.meta).toEqual(meta);
+    expect(read?.size).toBe(20);
+    const chunks: Uint8Array[] = [];
+    for await (const c of read?.chunks ?? []) chunks.push(c);
+    expect(chunks.map((c) => c.byteLength)).toEqual([3, 3, 3, 3, 3, 3, 2]);
+    expect(chunks.map((c) => String.fromCharCode(...c)).join('')).toBe('hello snapshot world');
+    await expect(readSnapshot(store, 0)).rejects.toThrow(/chunkBytes/);
+  });
+
+  it('abort the snapshot when the stream fails or yields something else than bytes', async () => {
+    const store = new MemorySnapshotStore();
+    await writeSnapshot(store, meta, [ascii('first')]);
+    async function* broken(): AsyncGenerator<Uint8Array> {
+      yield ascii('part');
+      throw new Error('the state machine failed');
+    }
+    await expect(writeSnapshot(store, { ...meta, index: 9 }, broken())).rejects.toThrow(
+      'the state machine failed',
+    );
+    const wrong = [ascii('ok'), 'not bytes'] as unknown as Uint8Array[];
+    const err = await writeSnapshot(store, { ...meta, index: 10 }, wrong).catch((e: unknown) => e);
+    expect(RaftError.is(err, 'INVALID_ARGUMENT')).toBe(true);
+    expect(store.list()).toEqual([meta]);
   });
 });
