@@ -120,29 +120,40 @@ export class RaftLog {
    * Installs a snapshot ending at (index, term), which holds only committed entries and is past
    * `committed`: everything up to `index` is dropped, and so is everything after it unless our
    * entry at `index` has `term` (Log Matching: then the suffix after it is the leader's too,
-   * thesis Figure 5.13).
+   * thesis Figure 5.13). Returns whether the suffix was kept.
    *
-   * Returns whether the log STORE keeps its entries after `index`. It does whenever our suffix is
-   * kept and not empty: what the store holds after `index` is then either durable and ours, or
-   * replaced by the next append of the unstable suffix (an append replaces everything after its
-   * first index), and entries a write in flight stores may already be acknowledged, so they must
-   * never be removed. It does not when the suffix goes (it is not the leader's) or is empty (the
-   * store may still hold entries a conflict truncated from memory, and no append would replace
-   * them). `rewrite`: an earlier install not yet handed out discarded the log, so the store still
-   * holds what it discarded: every entry kept here is written again.
+   * `stableIndex` keeps its meaning, "the log store holds our entries up to here", and may stay
+   * below `index` for a while (a write in flight may still raise it). Whether the store keeps
+   * its entries after `index` is decided when the install is handed out (see
+   * {@link storeKeepsAfter}).
    */
-  restore(index: LogIndex, term: Term, rewrite = false): boolean {
+  restore(index: LogIndex, term: Term): boolean {
     const keep = this.term(index) === term;
-    const keepStored = keep && index < this.lastIndex();
     this.entries = keep ? this.entries.slice(index - this.offset) : [];
-    if (!keep || rewrite || this.stableIndex < index) this.stableIndex = index;
+    // Not ours beyond `index`: the store is emptied after it, and everything is written anew.
+    if (!keep) this.stableIndex = index;
     if (!keep && index + 1 < this.truncatedFrom) this.truncatedFrom = index + 1;
     this.offset = index;
     this.offsetTerm = term;
     this.committed = index;
     this.applying = index;
     this.applied = index;
-    return keepStored;
+    return keep;
+  }
+
+  /**
+   * For an install at `index` being handed out: may the log store keep its entries after
+   * `index`? Only when it durably holds ours up to `index` or beyond (`stableIndex >= index`):
+   * what follows is then ours, or a suffix a conflict cut from memory that still follows ours
+   * and is replaced by the next append. Otherwise the store may hold, after `index`, entries that
+   * followed another entry at or before `index` (never acknowledged: an acknowledged entry we
+   * still hold is at or below `stableIndex`): the store is emptied after `index`, and every entry
+   * kept in memory is written again. Call with no write in flight.
+   */
+  storeKeepsAfter(index: LogIndex, keep: boolean): boolean {
+    if (keep && this.stableIndex >= index) return true;
+    if (this.stableIndex < index) this.stableIndex = index;
+    return false;
   }
 
   entry(index: LogIndex): LogEntry | undefined {
@@ -241,9 +252,9 @@ export class RaftLog {
 
   /** Unstable entries: the suffix after `stableIndex`. */
   unstableEntries(): LogEntry[] {
-    return this.stableIndex === this.lastIndex()
-      ? []
-      : this.entries.slice(this.stableIndex - this.offset);
+    if (this.stableIndex >= this.lastIndex()) return [];
+    // stableIndex may lie below the compaction point just after an install (see restore).
+    return this.entries.slice(Math.max(0, this.stableIndex - this.offset));
   }
 
   /**

@@ -176,11 +176,9 @@ export class Raft {
   private membershipIndex: LogIndex = 0;
   /** The latest durable snapshot (this node's own or one installed from the leader). */
   snapshot: SnapshotMeta | null;
-  /** How many snapshots were installed: a write issued before an install says nothing about
-   *  the log after it. */
-  installs = 0;
-  /** A snapshot installed from the leader that the next Ready hands to the runtime. */
-  pendingInstall: { readonly meta: SnapshotMeta; readonly keepLog: boolean } | null = null;
+  /** A snapshot installed from the leader that the next Ready hands to the runtime, and whether
+   *  the memory log kept its suffix after it. */
+  pendingInstall: { readonly meta: SnapshotMeta; readonly keep: boolean } | null = null;
   /** Leader only: followers the runtime must stream a snapshot to (taken by RawNode). */
   snapshotRequests: SnapshotRequest[] = [];
 
@@ -589,13 +587,11 @@ export class Raft {
       });
       return false;
     }
-    // An install not yet handed out that discarded the log: the log store still holds what it
-    // discarded, so this one must rewrite whatever it keeps.
-    const discardPending = this.pendingInstall !== null && !this.pendingInstall.keepLog;
-    const keep = this.log.restore(meta.index, meta.term, discardPending);
+    // An install not yet handed out that discarded the log leaves stableIndex at its index,
+    // below this one's: the store is then emptied after this one too (storeKeepsAfter).
+    const keep = this.log.restore(meta.index, meta.term);
     this.snapshot = meta;
-    this.pendingInstall = { meta, keepLog: keep };
-    this.installs++;
+    this.pendingInstall = { meta, keep };
     this.refreshMembership(true);
     this.logger.info(
       { index: meta.index, term: meta.term, from },

@@ -54,8 +54,6 @@ export class RawNode {
   private prevSoftState: SoftState;
   private prevHardState: HardState;
   private outstanding = false;
-  /** `Raft.installs` when the outstanding Ready was taken. */
-  private readyInstalls = 0;
   /** Applying is reported by appliedTo(), not by advance() (see EngineConfig). */
   private readonly asyncApply: boolean;
 
@@ -224,7 +222,13 @@ export class RawNode {
     const r = this.raft;
     r.flushAppends();
     this.outstanding = true;
-    this.readyInstalls = r.installs;
+    // No write is in flight now: whether the store keeps what follows the snapshot can be
+    // decided from what is durable (before the entries to write are taken).
+    const pending = r.pendingInstall;
+    const install =
+      pending === null
+        ? null
+        : { meta: pending.meta, keepLog: r.log.storeKeepsAfter(pending.meta.index, pending.keep) };
 
     const hs = r.hardState();
     const hardChanged = !sameTermAndVote(hs, this.prevHardState);
@@ -237,7 +241,6 @@ export class RawNode {
       r.log.applying = (committedEntries[committedEntries.length - 1] as LogEntry).index;
     const messages = r.msgs;
     const messagesAfterPersist = r.msgsAfterPersist;
-    const install = r.pendingInstall;
     r.msgs = [];
     r.msgsAfterPersist = [];
     r.pendingInstall = null;
@@ -266,9 +269,10 @@ export class RawNode {
     if (rd.hardState !== undefined && rd.hardState.term > r.durableTerm)
       r.durableTerm = rd.hardState.term;
     const last = rd.entries[rd.entries.length - 1];
-    // A snapshot installed since this Ready was taken may empty the log store after its index
-    // (the next Ready says so): what this write stored no longer counts, and is written again.
-    if (last && this.readyInstalls === r.installs) {
+    // An install since this Ready was taken changed nothing this write stored that memory still
+    // holds: a kept suffix is unchanged, and entries of a discarded one are gone (stableTo
+    // checks the term, and an entry of another prefix cannot have the same index and term).
+    if (last) {
       r.log.stableTo(last.index, last.term);
       r.selfPersisted();
     }
