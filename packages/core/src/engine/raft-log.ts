@@ -13,8 +13,9 @@
  * Invariant: offset <= applied (only applied entries are compacted, and a snapshot restores
  * the state machine to its index).
  * Invariant: applied <= applying <= committed <= lastIndex.
- * Invariant: applying <= stableIndex (only durable entries are applied, so a restart never
- * "un-applies" an entry).
+ * Invariant: only durable entries are handed out to apply (applying passes stableIndex only
+ * just after an install, whose snapshot covers up to `offset`), so a restart never "un-applies"
+ * an entry.
  */
 import type { LogEntry, LogIndex, Term } from '../types.js';
 

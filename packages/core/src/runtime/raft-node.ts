@@ -59,7 +59,7 @@ import { ForwardedProposals, ForwardLedger, rejectionError } from './forwarding.
 import { DeadlineQueue, Pending, PositionedProposals, settle } from './proposals.js';
 import { ReadyLoop } from './ready-loop.js';
 import { recover } from './recovery.js';
-import { SnapshotReceiver } from './snapshot-receiver.js';
+import { malformedChunk, SnapshotReceiver } from './snapshot-receiver.js';
 import { SnapshotSender } from './snapshot-sender.js';
 import { Pacer, readChunks } from './snapshot-stream.js';
 import { compactionPoint, Snapshotter } from './snapshotter.js';
@@ -610,6 +610,14 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
     if (m.type === 'proposeResponse') {
       this.onProposeResponse(m);
       return;
+    }
+    if (m.type === 'installSnapshot') {
+      // Checked before the engine sees it: a malformed chunk is not leader contact.
+      const bad = malformedChunk(m);
+      if (bad !== null) {
+        this.logger.warn({ from: m.from }, `dropped a malformed snapshot chunk: ${bad}`);
+        return;
+      }
     }
     try {
       engine.step(m);

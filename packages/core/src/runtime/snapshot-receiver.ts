@@ -27,6 +27,7 @@ import type { LogStore } from '../interfaces/log-store.js';
 import type { SnapshotSink, SnapshotSource, SnapshotStore } from '../interfaces/snapshot-store.js';
 import type { Transport } from '../interfaces/transport.js';
 import type { Logger } from '../logger.js';
+import { validateMembership } from '../membership.js';
 import type { InstallSnapshotMessage, InstallSnapshotResponseMessage } from '../messages.js';
 import type { NodeId, SnapshotMeta, Term } from '../types.js';
 import { storageFailure } from './recovery.js';
@@ -75,13 +76,18 @@ interface Complete {
 }
 
 /** Why a chunk cannot be from a correct leader (in-process transports skip the codec's checks). */
-function malformedChunk(m: InstallSnapshotMessage): string | null {
+export function malformedChunk(m: InstallSnapshotMessage): string | null {
   const whole = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
   if (!whole(m.size) || !whole(m.offset)) return `size ${m.size}, offset ${m.offset}`;
   if (!(m.data instanceof Uint8Array)) return 'data is not a Uint8Array';
   if (m.data.byteLength > m.size - m.offset)
     return `${m.data.byteLength} bytes at ${m.offset} pass the size ${m.size}`;
   if (!whole(m.meta.index) || !whole(m.meta.term)) return 'bad meta';
+  try {
+    validateMembership(m.meta.membership);
+  } catch (err) {
+    return `bad membership: ${(err as Error).message}`;
+  }
   return null;
 }
 
@@ -123,11 +129,7 @@ export class SnapshotReceiver {
       }
       return;
     }
-    const bad = malformedChunk(m);
-    if (bad !== null) {
-      this.logger.warn({ from: m.from }, `dropped a malformed snapshot chunk: ${bad}`);
-      return;
-    }
+
     const status = engine.basicStatus();
     if (status.role !== 'follower' || status.term !== m.term || status.leaderId !== m.from) return;
     if (m.meta.index <= status.commitIndex) {

@@ -51,16 +51,14 @@ class Transfer {
   /** Bytes of the chunk in flight (resent as is). */
   chunk: InstallSnapshotMessage | null = null;
   timer: TimerHandle | null = null;
-  lastProgressAt: number;
+  /** Fires when the store does not answer (an open or a read that never settles). */
+  watchdog: TimerHandle | null = null;
   closed = false;
 
   constructor(
     readonly to: NodeId,
     readonly term: Term,
-    now: number,
-  ) {
-    this.lastProgressAt = now;
-  }
+  ) {}
 }
 
 /** See the module comment. */
@@ -91,9 +89,24 @@ export class SnapshotSender {
       if (existing.term === term) return;
       this.finish(existing, null);
     }
-    const t = new Transfer(to, term, this.clock.now());
+    const t = new Transfer(to, term);
     this.transfers.set(to, t);
+    this.watch(t);
     void this.open(t);
+  }
+
+  /** (Re)arms the transfer's watchdog: no progress for `giveUpMs`, and it is given up. */
+  private watch(t: Transfer): void {
+    t.watchdog?.cancel();
+    t.watchdog = this.clock.setTimer(this.options.giveUpMs, () => {
+      t.watchdog = null;
+      // The follower stopped answering, or the store never did (a read that hangs).
+      this.logger.warn(
+        { to: t.to, offset: t.offset },
+        `giving up the snapshot transfer to ${t.to}: no progress for ${this.options.giveUpMs} ms`,
+      );
+      this.finish(t, false);
+    });
   }
 
   private async open(t: Transfer): Promise<void> {
@@ -129,7 +142,8 @@ export class SnapshotSender {
     this.finish(t, null);
     const retry = this.clock.setTimer(this.options.resendMs, () => {
       this.retries.delete(retry);
-      this.report(t, false);
+      // A newer transfer to the peer reports for itself.
+      if (!this.transfers.has(t.to)) this.report(t, false);
     });
     this.retries.add(retry);
   }
@@ -161,14 +175,6 @@ export class SnapshotSender {
 
   private transmit(t: Transfer): void {
     if (t.closed || t.chunk === null) return;
-    if (this.clock.now() - t.lastProgressAt >= this.options.giveUpMs) {
-      this.logger.warn(
-        { to: t.to, offset: t.offset },
-        `giving up the snapshot transfer to ${t.to}: no progress for ${this.options.giveUpMs} ms`,
-      );
-      this.finish(t, false);
-      return;
-    }
     this.transport.send([t.chunk]);
     t.timer?.cancel();
     t.timer = this.clock.setTimer(this.options.resendMs, () => {
@@ -197,7 +203,7 @@ export class SnapshotSender {
     // is a late duplicate: the chunk in flight, or its resend, gets the answer that counts.
     if (!Number.isSafeInteger(next) || next >= source.size) return;
     if (next <= t.offset && next !== 0) return;
-    if (next > t.offset) t.lastProgressAt = this.clock.now();
+    if (next > t.offset) this.watch(t);
     t.timer?.cancel();
     t.timer = null;
     t.chunk = null;
@@ -217,6 +223,8 @@ export class SnapshotSender {
     t.closed = true;
     t.timer?.cancel();
     t.timer = null;
+    t.watchdog?.cancel();
+    t.watchdog = null;
     t.chunk = null;
     if (this.transfers.get(t.to) === t) this.transfers.delete(t.to);
     const source = t.source;

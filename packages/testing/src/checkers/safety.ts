@@ -170,7 +170,10 @@ export class SafetyChecker {
   /** Per node: its log up to here is covered by a snapshot (compaction issued, or restart). */
   private readonly issuedCovered = new Map<NodeId, LogIndex>();
   /** Per node: the last append acknowledgement it sent (index, term). */
-  private readonly lastAcks = new Map<NodeId, { index: LogIndex; term: Term }>();
+  private readonly lastAcks = new Map<
+    NodeId,
+    { index: LogIndex; term: Term; entryTerm: Term | undefined }
+  >();
   /** Per node: the term it reported last (onNodeState). */
   private readonly nodeTerms = new Map<NodeId, Term>();
   /** Counters of snapshot events for the report. */
@@ -386,7 +389,11 @@ export class SafetyChecker {
         if (!m.success || m.matchIndex === 0) return;
         const prevAck = this.lastAcks.get(from);
         if (prevAck === undefined || prevAck.term !== m.term || prevAck.index < m.matchIndex)
-          this.lastAcks.set(from, { index: m.matchIndex, term: m.term });
+          this.lastAcks.set(from, {
+            index: m.matchIndex,
+            term: m.term,
+            entryTerm: this.issuedLogs.get(from)?.[m.matchIndex - 1]?.term,
+          });
         const own = durableOf(from);
         if (snapshotCovers(own, m.matchIndex)) return;
         const durable = durableAt(own, m.matchIndex);
@@ -527,9 +534,30 @@ export class SafetyChecker {
   }
 
   /** An append became durable on `node`'s disk (the log now ends with `entries`). */
-  onDurableAppend(node: NodeId, entries: readonly LogEntry[]): void {
+  onDurableAppend(
+    node: NodeId,
+    entries: readonly LogEntry[],
+    truncatedFrom: LogIndex | null = null,
+  ): void {
     const first = entries[0];
     if (first === undefined) return;
+    if (truncatedFrom !== null) {
+      // A replaced suffix: an entry acknowledged in the node's current term must still be there.
+      const ack = this.lastAcks.get(node);
+      if (
+        ack !== undefined &&
+        truncatedFrom <= ack.index &&
+        this.nodeTerms.get(node) === ack.term
+      ) {
+        const now = durableAt(this.durableOf?.(node), ack.index);
+        if (now === undefined || now.term !== ack.entryTerm) {
+          this.fail(
+            'durable acknowledgement',
+            `${node} replaced its log from ${truncatedFrom} in term ${ack.term}, losing entry ${ack.index} it acknowledged in that term`,
+          );
+        }
+      }
+    }
     this.counts.durableAppends++;
     const hashes = this.chains.get(node) ?? [];
     this.chains.set(node, hashes);

@@ -701,7 +701,8 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
       label: id,
     });
     disk.onAppendIssued = (entries) => guard(() => checker.onAppendIssued(id, entries));
-    disk.onDurableAppend = (entries) => guard(() => checker.onDurableAppend(id, entries));
+    disk.onDurableAppend = (entries, truncatedFrom) =>
+      guard(() => checker.onDurableAppend(id, entries, truncatedFrom));
     disk.onDurableSave = (hs) => guard(() => checker.onDurableSave(id, hs));
     disk.onCutIssued = (kind, index) => guard(() => checker.onCutIssued(id, kind, index));
     disk.onDurableTruncate = (from) => guard(() => checker.onDurableTruncate(id, from));
