@@ -8,143 +8,16 @@
  * snapshot is committed (so that no crash leaves them after it)".)
  */
 import { describe, expect, it } from 'vitest';
-import { RawNode } from '../../src/engine/index.js';
-import type {
-  HardState,
-  LogBounds,
-  LogEntry,
-  LogIndex,
-  LogStore,
-  RaftMessage,
-  SnapshotMeta,
-  SnapshotSource,
-  StableStore,
-  Term,
-  Transport,
-} from '../../src/index.js';
-import { MemoryLogStore, MemorySnapshotStore, noopLogger } from '../../src/index.js';
+import type { LogEntry, LogIndex, RaftMessage, Term } from '../../src/index.js';
+import { MemoryLogStore } from '../../src/index.js';
 import type { InstallSnapshotMessage } from '../../src/messages.js';
-import { ReadyLoop } from '../../src/runtime/ready-loop.js';
 import { recover } from '../../src/runtime/recovery.js';
-import { SnapshotReceiver } from '../../src/runtime/snapshot-receiver.js';
-import { bootstrapState, DEFAULT_CONFIG, entry, membershipEntry } from '../engine/harness.js';
-import { flushTurns, ManualClock, membershipOf, seededRandom } from '../runtime/helpers.js';
+import { entry } from '../engine/harness.js';
+import { flushTurns, membershipOf } from '../runtime/helpers.js';
+import { follower } from './snapshot-follower.js';
 
 const ids = ['n1', 'n2', 'n3', 'n4', 'n5'];
 const membership = membershipOf(ids);
-
-/** A MemoryLogStore whose appends can be held (a slow fsync), recording every call. */
-class GatedLogStore implements LogStore {
-  readonly inner = new MemoryLogStore();
-  readonly calls: string[] = [];
-  private gate: Promise<void> | null = null;
-  private release: (() => void) | null = null;
-  /** Called after each compact / truncate resolves (a crash could happen right there). */
-  onCut: ((kind: 'compact' | 'truncate', index: LogIndex) => Promise<void>) | null = null;
-
-  hold(): void {
-    this.gate = new Promise((resolve) => {
-      this.release = resolve;
-    });
-  }
-  unhold(): void {
-    this.gate = null;
-    this.release?.();
-  }
-  open(): Promise<LogBounds> {
-    return this.inner.open();
-  }
-  read(from: LogIndex, to: LogIndex): Promise<LogEntry[]> {
-    return this.inner.read(from, to);
-  }
-  async append(entries: readonly LogEntry[]): Promise<void> {
-    this.calls.push(`append ${entries[0]?.index}..${entries[entries.length - 1]?.index}`);
-    await this.inner.append(entries);
-    if (this.gate !== null) await this.gate;
-  }
-  async compact(upTo: LogIndex): Promise<void> {
-    this.calls.push(`compact ${upTo}`);
-    await this.inner.compact(upTo);
-    await this.onCut?.('compact', upTo);
-  }
-  async truncate(from: LogIndex): Promise<void> {
-    this.calls.push(`truncate ${from}`);
-    await this.inner.truncate(from);
-    await this.onCut?.('truncate', from);
-  }
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-}
-
-class NullStableStore implements StableStore {
-  state: HardState | null = null;
-  async load(): Promise<HardState | null> {
-    return this.state;
-  }
-  async save(s: HardState): Promise<void> {
-    this.state = s;
-  }
-  async close(): Promise<void> {}
-}
-
-/** n2, driven by the runtime's ReadyLoop and SnapshotReceiver. */
-async function follower() {
-  const engine = new RawNode(
-    { ...DEFAULT_CONFIG, id: 'n2', random: seededRandom(3) },
-    bootstrapState(ids),
-  );
-  const logStore = new GatedLogStore();
-  await logStore.inner.append([membershipEntry(ids)]);
-  const snapshotStore = new MemorySnapshotStore();
-  const stableStore = new NullStableStore();
-  const sent: RaftMessage[] = [];
-  const transport: Transport = {
-    start: async () => {},
-    send: (ms) => {
-      sent.push(...ms);
-    },
-    setPeers: () => {},
-    close: async () => {},
-  };
-  const installed: SnapshotMeta[] = [];
-  let loop: ReadyLoop | null = null;
-  const receiver = new SnapshotReceiver(
-    'n2',
-    snapshotStore,
-    transport,
-    new ManualClock(),
-    noopLogger,
-    30_000,
-    {
-      isRunning: () => true,
-      engine: () => engine,
-      schedule: () => loop?.schedule(),
-      restore: async (_source: SnapshotSource) => {},
-      installed: (meta) => {
-        installed.push(meta);
-      },
-    },
-  );
-  loop = new ReadyLoop(engine, logStore, stableStore, transport, {
-    isRunning: () => true,
-    observe: () => {},
-    apply: () => {},
-    advanced: () => {},
-    sendSnapshots: () => {},
-    installSnapshot: (install) => receiver.install(install, logStore),
-    fail: (err) => {
-      throw err;
-    },
-  });
-  const deliver = async (m: RaftMessage): Promise<void> => {
-    engine.step(m);
-    if (m.type === 'installSnapshot') receiver.onChunk(m);
-    loop?.schedule();
-    await flushTurns(4);
-  };
-  return { engine, logStore, snapshotStore, stableStore, installed, deliver };
-}
 
 function append(
   from: string,
@@ -225,7 +98,7 @@ function watchCrashPoints(f: Awaited<ReturnType<typeof follower>>): string[] {
 // at b140c1b (keepLog decided at hand-out from stableIndex >= index).
 describe('issue #13 second review: an install with keepLog leaves stale entries after the snapshot', () => {
   it('a conflict truncated memory, the store still holds the old suffix: commit + compact exposes it', async () => {
-    const f = await follower();
+    const f = await follower(ids);
     const violations = watchCrashPoints(f);
     // n1, leader of term 2, replicates 2..10 to n2 (n3, n4, n5 have only up to 5).
     await f.deliver(append('n1', 2, 1, 1, range(2, 10, 2), 1));
@@ -248,7 +121,7 @@ describe('issue #13 second review: an install with keepLog leaves stale entries 
   });
 
   it('two installs before a Ready: the second (keep) skips the truncation the first (discard) required', async () => {
-    const f = await follower();
+    const f = await follower(ids);
     const violations = watchCrashPoints(f);
     await f.deliver(append('n1', 2, 1, 1, range(2, 10, 2), 1));
     f.logStore.hold();
