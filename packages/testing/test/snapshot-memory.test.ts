@@ -4,10 +4,11 @@
  * --expose-gc (snapshot-memory/install-large.ts), which samples the heap after full GCs and the
  * RSS during the install and prints the figures.
  *
- * Bounds: the heap (after GC) may grow by two chunks; the RSS by 24 chunks. RSS is the coarse
- * one: V8 frees the backing stores of collected buffers on a concurrent sweeper and the
- * allocator keeps freed pages a while, so it rises by about ten chunks whatever the snapshot's
- * size (the same at 20 MiB, 100 MiB and 300 MiB); a snapshot held whole would add 100.
+ * Bounds: the heap (after GC) may grow by two chunks; the RSS by 40. RSS is the coarse one: V8
+ * frees the backing stores of collected buffers on a concurrent sweeper and the allocator keeps
+ * freed pages a while, so it rises by 9 to 19 chunks depending on the machine's load, whatever
+ * the snapshot's size (the same at 20 MiB, 100 MiB and 300 MiB); a snapshot held whole would
+ * add 100.
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +51,6 @@ describe('a 100 MiB snapshot streams in bounded memory', () => {
     expect(figures.termUnchanged).toBe(true);
     expect(figures.leadershipChanges).toBe(0);
     expect(figures.heapGrowth as number).toBeLessThan(2 * MiB);
-    expect(figures.rssGrowth as number).toBeLessThan(24 * MiB);
+    expect(figures.rssGrowth as number).toBeLessThan(40 * MiB);
   }, 300_000);
 });

@@ -432,7 +432,7 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
   const learners = Math.min(n - 1, draw(k.learners, knobs.pick([0, 0, 0, 0, 1, 2])));
   const snapshotThreshold = draw(k.snapshotThreshold, knobs.pick([0, 0, 3, 10, 40, 200]));
   const trailingEntries = draw(k.trailingEntries, knobs.pick([0, 0, 2, 10, 100]));
-  const snapshotChunkBytes = draw(k.snapshotChunkBytes, knobs.pick([1, 7, 32, 4096]));
+  const snapshotChunkBytes = draw(k.snapshotChunkBytes, knobs.pick([5, 16, 64, 4096]));
   const snapshotCrashRate = chaos(k.snapshotCrashRate, knobs.pick([0, 0, 0.05, 0.2]), 0);
   const transferCrashRate = chaos(k.transferCrashRate, knobs.pick([0, 0, 0.01, 0.05]), 0);
   const installCrashRate = chaos(k.installCrashRate, knobs.pick([0, 0, 0.1, 0.3]), 0);
