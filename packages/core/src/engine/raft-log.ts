@@ -133,7 +133,6 @@ export class RaftLog {
     this.entries = keep ? this.entries.slice(index - this.offset) : [];
     // Not ours beyond `index`: the store is emptied after it, and everything is written anew.
     if (!keep) this.stableIndex = index;
-    if (!keep && index + 1 < this.truncatedFrom) this.truncatedFrom = index + 1;
     this.offset = index;
     this.offsetTerm = term;
     this.committed = index;

@@ -33,10 +33,11 @@ export interface SoftState {
 export interface SnapshotInstall {
   readonly meta: SnapshotMeta;
   /**
-   * True: the log store keeps its entries after `meta.index` (they follow the snapshot's last
-   * entry); only the prefix up to it goes. False: the log store's entries after `meta.index`
-   * contradict the snapshot and MUST be removed before the snapshot is committed (so that no
-   * crash leaves them after it), then the prefix.
+   * True: the log store durably holds this node's entries up to `meta.index`, so what it holds
+   * after it follows the snapshot; only the prefix up to it goes. False: the store may hold,
+   * after `meta.index`, entries that follow another entry there: they MUST be removed before the
+   * snapshot is committed (so that no crash leaves them after it), then the prefix; the Ready's
+   * `entries` write back whatever of the suffix the node keeps.
    */
   readonly keepLog: boolean;
 }
