@@ -244,8 +244,8 @@ const examples: ReadonlyArray<readonly [string, RaftMessage]> = [
       conflict: { index: MAX, term: MAX },
     },
   ],
-  ['heartbeat', { type: 'heartbeat', from: 'n1', to: 'n2', term: 5, commit: 2 ** 40 }],
-  ['heartbeatResponse', { type: 'heartbeatResponse', from: 'n2', to: 'n1', term: 0 }],
+  ['heartbeat', { type: 'heartbeat', from: 'n1', to: 'n2', term: 5, commit: 2 ** 40, round: 7 }],
+  ['heartbeatResponse', { type: 'heartbeatResponse', from: 'n2', to: 'n1', term: 0, round: 0 }],
   [
     'propose',
     {
@@ -303,8 +303,11 @@ const examples: ReadonlyArray<readonly [string, RaftMessage]> = [
       rejected: { leaderId: 'n2', reason: 'entryTooLarge' },
     },
   ],
-  ['unicode ids', { type: 'heartbeat', from: 'nœud-é', to: '节点-🦀-𝄞', term: 1, commit: 0 }],
-  ['empty ids', { type: 'heartbeatResponse', from: '', to: '', term: 1 }],
+  [
+    'unicode ids',
+    { type: 'heartbeat', from: 'nœud-é', to: '节点-🦀-𝄞', term: 1, commit: 0, round: 0 },
+  ],
+  ['empty ids', { type: 'heartbeatResponse', from: '', to: '', term: 1, round: 1 }],
   [
     'unicode leader hint',
     {
@@ -460,6 +463,62 @@ const examples: ReadonlyArray<readonly [string, RaftMessage]> = [
       done: true,
     },
   ],
+  ['timeoutNow', { type: 'timeoutNow', from: 'n1', to: 'n2', term: 4 }],
+  [
+    'transfer vote',
+    {
+      type: 'vote',
+      from: 'n2',
+      to: 'n3',
+      term: 5,
+      preVote: false,
+      lastLogIndex: 9,
+      lastLogTerm: 4,
+      transfer: true,
+    },
+  ],
+  [
+    'readIndex',
+    { type: 'readIndex', from: 'n2', to: 'n1', term: 3, session: 2 ** 45, requestId: 9 },
+  ],
+  [
+    'readIndexResponse',
+    {
+      type: 'readIndexResponse',
+      from: 'n1',
+      to: 'n2',
+      term: 3,
+      session: 1,
+      requestId: 9,
+      index: 77,
+    },
+  ],
+  [
+    'readIndexResponse rejected',
+    {
+      type: 'readIndexResponse',
+      from: 'n1',
+      to: 'n2',
+      term: 3,
+      session: 1,
+      requestId: 9,
+      index: 0,
+      rejected: { leaderId: 'n3' },
+    },
+  ],
+  [
+    'readIndexResponse rejected, no leader',
+    {
+      type: 'readIndexResponse',
+      from: 'n1',
+      to: 'n2',
+      term: 3,
+      session: 1,
+      requestId: 9,
+      index: 0,
+      rejected: { leaderId: null },
+    },
+  ],
 ];
 
 describe('round trip', () => {
@@ -508,9 +567,39 @@ describe('round trip', () => {
   });
 
   it('pins the wire format (tags and layout never change within a version)', () => {
-    expect(encodeMessage({ type: 'heartbeat', from: 'a', to: 'b', term: 1, commit: 300 })).toEqual(
-      bytesOf(header(5), uv(300)),
+    expect(
+      encodeMessage({ type: 'heartbeat', from: 'a', to: 'b', term: 1, commit: 300, round: 2 }),
+    ).toEqual(bytesOf(header(5), uv(300), 2));
+    expect(
+      encodeMessage({
+        type: 'vote',
+        from: 'a',
+        to: 'b',
+        term: 1,
+        preVote: false,
+        lastLogIndex: 2,
+        lastLogTerm: 1,
+        transfer: true,
+      }),
+    ).toEqual(bytesOf(header(1), 0x02, 2, 1));
+    expect(encodeMessage({ type: 'timeoutNow', from: 'a', to: 'b', term: 1 })).toEqual(
+      bytesOf(header(11)),
     );
+    expect(
+      encodeMessage({ type: 'readIndex', from: 'a', to: 'b', term: 1, session: 300, requestId: 7 }),
+    ).toEqual(bytesOf(header(12), uv(300), 7));
+    expect(
+      encodeMessage({
+        type: 'readIndexResponse',
+        from: 'a',
+        to: 'b',
+        term: 1,
+        session: 5,
+        requestId: 7,
+        index: 0,
+        rejected: { leaderId: 'c' },
+      }),
+    ).toEqual(bytesOf(header(13), 0x03, 5, 7, 0, ascii('c')));
     expect(
       encodeMessage({
         type: 'vote',
@@ -559,9 +648,9 @@ describe('round trip', () => {
         conflict: { index: 2, term: 1 },
       }),
     ).toEqual(bytesOf(header(4), 0x02, 4, 2, 1));
-    expect(encodeMessage({ type: 'heartbeatResponse', from: 'a', to: 'b', term: 1 })).toEqual(
-      bytesOf(header(6)),
-    );
+    expect(
+      encodeMessage({ type: 'heartbeatResponse', from: 'a', to: 'b', term: 1, round: 3 }),
+    ).toEqual(bytesOf(header(6), 3));
     expect(
       encodeMessage({
         type: 'propose',
@@ -599,9 +688,9 @@ describe('round trip', () => {
         rejected: { leaderId: null, reason: 'staleTerm' },
       }),
     ).toEqual(bytesOf(header(8), 0x01, 5, 7, 0, 0, 3));
-    expect(encodeMessage({ type: 'heartbeat', from: 'é', to: '🦀', term: MAX, commit: 0 })).toEqual(
-      bytesOf(CODEC_VERSION, 5, 2, 0xc3, 0xa9, 4, 0xf0, 0x9f, 0xa6, 0x80, uv(MAX), 0),
-    );
+    expect(
+      encodeMessage({ type: 'heartbeat', from: 'é', to: '🦀', term: MAX, commit: 0, round: 0 }),
+    ).toEqual(bytesOf(CODEC_VERSION, 5, 2, 0xc3, 0xa9, 4, 0xf0, 0x9f, 0xa6, 0x80, uv(MAX), 0, 0));
     expect(
       encodeMessage({
         type: 'installSnapshot',
@@ -720,8 +809,14 @@ describe('encoder validation', () => {
 
   it('rejects integers that are negative, fractional, unsafe or NaN', () => {
     for (const bad of [-1, 1.5, MAX + 1, Number.NaN, Number.POSITIVE_INFINITY]) {
-      expectInvalidArgument({ type: 'heartbeat', ...base, commit: bad }, 'commit');
-      expectInvalidArgument({ type: 'heartbeatResponse', ...base, term: bad }, 'term');
+      expectInvalidArgument({ type: 'heartbeat', ...base, commit: bad, round: 0 }, 'commit');
+      expectInvalidArgument({ type: 'heartbeat', ...base, commit: 0, round: bad }, 'round');
+      expectInvalidArgument({ type: 'heartbeatResponse', ...base, term: bad, round: 0 }, 'term');
+      expectInvalidArgument({ type: 'readIndex', ...base, session: bad, requestId: 0 }, 'session');
+      expectInvalidArgument(
+        { type: 'readIndexResponse', ...base, session: 0, requestId: 0, index: bad },
+        'index',
+      );
       expectInvalidArgument(
         { type: 'propose', ...base, session: 1, requestId: bad, data: data() },
         'requestId',
@@ -856,8 +951,14 @@ describe('encoder validation', () => {
   });
 
   it('rejects lone surrogates in node ids', () => {
-    expectInvalidArgument({ type: 'heartbeatResponse', ...base, from: 'x\ud800' }, 'surrogate');
-    expectInvalidArgument({ type: 'heartbeatResponse', ...base, to: '\udc00y' }, 'surrogate');
+    expectInvalidArgument(
+      { type: 'heartbeatResponse', ...base, from: 'x\ud800', round: 0 },
+      'surrogate',
+    );
+    expectInvalidArgument(
+      { type: 'heartbeatResponse', ...base, to: '\udc00y', round: 0 },
+      'surrogate',
+    );
     expectInvalidArgument(
       {
         type: 'proposeResponse',
@@ -885,7 +986,7 @@ describe('decoder rejects malformed input with CodecError', () => {
 
   it('rejects a wrong version byte', () => {
     const encoded = encodeMessage(examples[0]?.[1] as RaftMessage);
-    for (const version of [0, 1, 3, 255]) {
+    for (const version of [0, 1, 2, 4, 255]) {
       const copy = encoded.slice();
       copy[0] = version;
       expect(expectCodecError(copy, 'version').offset).toBe(0);
@@ -893,7 +994,7 @@ describe('decoder rejects malformed input with CodecError', () => {
   });
 
   it('rejects unknown tags', () => {
-    for (const tag of [0, 11, 42, 255]) {
+    for (const tag of [0, 14, 42, 255]) {
       expect(expectCodecError(bytesOf(header(tag), 0, 0, 0, 0), 'tag').offset).toBe(1);
     }
   });
@@ -965,7 +1066,7 @@ describe('decoder rejects malformed input with CodecError', () => {
     expectCodecError(bytesOf(header(5), [0x81, 0x00]), 'non-minimal');
     expectCodecError(bytesOf(header(5), [0x80, 0x80, 0x00]), 'non-minimal');
     // The largest accepted value.
-    expect(decodeMessage(bytesOf(header(5), uv(MAX)))).toMatchObject({ commit: MAX });
+    expect(decodeMessage(bytesOf(header(5), uv(MAX), 0))).toMatchObject({ commit: MAX });
     expect(uv(MAX)).toHaveLength(8);
   });
 
@@ -987,20 +1088,32 @@ describe('decoder rejects malformed input with CodecError', () => {
       [0x41, 0xf0, 0x9f, 0xa6], // truncated 4-byte after ASCII
     ];
     for (const utf8 of cases) {
-      expectCodecError(bytesOf(CODEC_VERSION, 6, uv(utf8.length), utf8, ascii('b'), 1), 'UTF-8');
+      expectCodecError(bytesOf(CODEC_VERSION, 6, uv(utf8.length), utf8, ascii('b'), 1, 0), 'UTF-8');
     }
     // The boundaries that ARE valid.
-    const valid = bytesOf(CODEC_VERSION, 6, 4, [0xf4, 0x8f, 0xbf, 0xbf], 3, [0xef, 0xbf, 0xbf], 1);
+    const valid = bytesOf(
+      CODEC_VERSION,
+      6,
+      4,
+      [0xf4, 0x8f, 0xbf, 0xbf],
+      3,
+      [0xef, 0xbf, 0xbf],
+      1,
+      0,
+    );
     expect(decodeMessage(valid)).toStrictEqual({
       type: 'heartbeatResponse',
       from: '\u{10ffff}',
       to: '\uffff',
       term: 1,
+      round: 0,
     });
   });
 
   it('rejects unknown flag bits', () => {
-    expectCodecError(bytesOf(header(1), 0x02, 0, 0), 'unknown bits');
+    expectCodecError(bytesOf(header(1), 0x04, 0, 0), 'unknown bits');
+    expectCodecError(bytesOf(header(13), 0x04, 0, 0, 0), 'unknown bits');
+    expectCodecError(bytesOf(header(13), 0x02, 0, 0, 0, 1, ascii('c')), 'not rejected');
     expectCodecError(bytesOf(header(2), 0x04), 'unknown bits');
     expectCodecError(bytesOf(header(4), 0x80, 0), 'unknown bits');
     expectCodecError(bytesOf(header(8), 0x04, 0, 0, 0), 'unknown bits');
@@ -1151,7 +1264,16 @@ const payload = fc.uint8Array({ maxLength: 48 });
 const envelope = fc.record({ from: nodeId, to: nodeId, term: safeNat });
 
 const voteArb = fc
-  .record({ env: envelope, preVote: fc.boolean(), lastLogIndex: safeNat, lastLogTerm: safeNat })
+  .record(
+    {
+      env: envelope,
+      preVote: fc.boolean(),
+      lastLogIndex: safeNat,
+      lastLogTerm: safeNat,
+      transfer: fc.constant(true as const),
+    },
+    { requiredKeys: ['env', 'preVote', 'lastLogIndex', 'lastLogTerm'], noNullPrototype: true },
+  )
   .map(({ env, ...rest }): RaftMessage => ({ type: 'vote', ...env, ...rest }));
 
 const voteResponseArb = fc
@@ -1199,12 +1321,34 @@ const appendResponseArb = fc
   .map(({ env, ...rest }): RaftMessage => ({ type: 'appendResponse', ...env, ...rest }));
 
 const heartbeatArb = fc
-  .record({ env: envelope, commit: safeNat })
-  .map(({ env, commit }): RaftMessage => ({ type: 'heartbeat', ...env, commit }));
+  .record({ env: envelope, commit: safeNat, round: safeNat })
+  .map(({ env, commit, round }): RaftMessage => ({ type: 'heartbeat', ...env, commit, round }));
 
-const heartbeatResponseArb = envelope.map(
-  (env): RaftMessage => ({ type: 'heartbeatResponse', ...env }),
-);
+const heartbeatResponseArb = fc
+  .record({ env: envelope, round: safeNat })
+  .map(({ env, round }): RaftMessage => ({ type: 'heartbeatResponse', ...env, round }));
+
+const timeoutNowArb = envelope.map((env): RaftMessage => ({ type: 'timeoutNow', ...env }));
+
+const readIndexArb = fc
+  .record({ env: envelope, session: safeNat, requestId: safeNat })
+  .map(({ env, ...rest }): RaftMessage => ({ type: 'readIndex', ...env, ...rest }));
+
+const readIndexResponseArb = fc
+  .record(
+    {
+      env: envelope,
+      session: safeNat,
+      requestId: safeNat,
+      index: safeNat,
+      rejected: fc.record(
+        { leaderId: fc.option(fc.string(), { nil: null }) },
+        { noNullPrototype: true },
+      ),
+    },
+    { requiredKeys: ['env', 'session', 'requestId', 'index'], noNullPrototype: true },
+  )
+  .map(({ env, ...rest }): RaftMessage => ({ type: 'readIndexResponse', ...env, ...rest }));
 
 const proposeArb = fc
   .record({ env: envelope, session: safeNat, requestId: safeNat, data: payload })
@@ -1297,6 +1441,9 @@ const messageArb: fc.Arbitrary<RaftMessage> = fc.oneof(
   appendResponseArb,
   heartbeatArb,
   heartbeatResponseArb,
+  timeoutNowArb,
+  readIndexArb,
+  readIndexResponseArb,
   proposeArb,
   proposeResponseArb,
   installSnapshotArb,

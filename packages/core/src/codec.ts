@@ -3,7 +3,7 @@
  * and strict: the decoder accepts exactly the bytes the encoder produces, so
  * `encodeMessage(decodeMessage(bytes))` returns `bytes` whenever decoding succeeds.
  *
- * Layout (version 2). `uv` is an unsigned LEB128 varint holding a safe integer (at most 8
+ * Layout (version 3). `uv` is an unsigned LEB128 varint holding a safe integer (at most 8
  * bytes, minimal length); `str` is a `uv` byte length followed by well-formed UTF-8; `bytes` is
  * a `uv` length followed by raw bytes; `flags` is one byte whose unlisted bits MUST be zero.
  *
@@ -12,13 +12,13 @@
  * byte 1   tag
  * then     from:str  to:str  term:uv  (the envelope, every message)
  * then, by tag:
- *   1  vote               flags(b0 preVote) lastLogIndex:uv lastLogTerm:uv
+ *   1  vote               flags(b0 preVote, b1 transfer) lastLogIndex:uv lastLogTerm:uv
  *   2  voteResponse       flags(b0 preVote, b1 granted)
  *   3  append             prevIndex:uv prevTerm:uv commit:uv count:uv entry × count
  *   4  appendResponse     flags(b0 success, b1 conflict) matchIndex:uv
  *                         [conflict.index:uv conflict.term:uv]    (only when b1)
- *   5  heartbeat          commit:uv
- *   6  heartbeatResponse  (nothing)
+ *   5  heartbeat          commit:uv round:uv
+ *   6  heartbeatResponse  round:uv
  *   7  propose            session:uv requestId:uv data:bytes
  *   8  proposeResponse    flags(b0 rejected, b1 leaderId) session:uv requestId:uv index:uv
  *                         entryTerm:uv
@@ -29,6 +29,10 @@
  *                         (offset + data length <= size)
  *  10  installSnapshotResponse
  *                         flags(b0 done) index:uv snapshotTerm:uv nextOffset:uv
+ *  11  timeoutNow         (nothing)
+ *  12  readIndex          session:uv requestId:uv
+ *  13  readIndexResponse  flags(b0 rejected, b1 leaderId) session:uv requestId:uv index:uv
+ *                         [leaderId:str]                          (only when b1; b1 needs b0)
  *
  * entry  header(b0-b1 kind: 0 command, 1 noop, 2 membership; b2 term follows) [term:uv] data:bytes
  * ```
@@ -40,7 +44,7 @@
  * index is encoded at all: entry `i` has index `prevIndex + 1 + i`. The format cannot express an
  * append whose entries do not follow `prevIndex`, and the encoder refuses to build one. (Version
  * 1 carried the first index apart from `prevIndex`, so a malformed append could name entries that
- * did not follow it.) An entry's term is encoded only when it differs from the
+ * did not follow it. Version 2 had no heartbeat rounds and no transfer flag.) An entry's term is encoded only when it differs from the
  * previous entry's term (the first entry compares against `prevTerm`), which in steady state
  * makes the per-entry overhead two bytes for payloads under 128 bytes.
  *
@@ -62,13 +66,16 @@ import type {
   ProposeRejection,
   ProposeResponseMessage,
   RaftMessage,
+  ReadIndexMessage,
+  ReadIndexResponseMessage,
+  TimeoutNowMessage,
   VoteMessage,
   VoteResponseMessage,
 } from './messages.js';
 import type { EntryKind, LogEntry, Membership } from './types.js';
 
 /** The format version written in byte 0. The decoder rejects every other version. */
-export const CODEC_VERSION = 2;
+export const CODEC_VERSION = 3;
 
 /** Bounds {@link decodeMessage} enforces before allocating anything proportional to them. */
 export interface DecodeLimits {
@@ -92,11 +99,15 @@ const TAG_PROPOSE = 7;
 const TAG_PROPOSE_RESPONSE = 8;
 const TAG_INSTALL_SNAPSHOT = 9;
 const TAG_INSTALL_SNAPSHOT_RESPONSE = 10;
-const MAX_TAG = TAG_INSTALL_SNAPSHOT_RESPONSE;
+const TAG_TIMEOUT_NOW = 11;
+const TAG_READ_INDEX = 12;
+const TAG_READ_INDEX_RESPONSE = 13;
+const MAX_TAG = TAG_READ_INDEX_RESPONSE;
 
 // Flag bits, per message type.
 const FLAG_PRE_VOTE = 0x01;
 const FLAG_GRANTED = 0x02;
+const FLAG_TRANSFER = 0x02;
 const FLAG_SUCCESS = 0x01;
 const FLAG_CONFLICT = 0x02;
 const FLAG_REJECTED = 0x01;
@@ -254,9 +265,26 @@ function measureMessage(message: RaftMessage): number {
       return size;
     }
     case 'heartbeat':
-      return envelope + uintSize(message.commit, 'commit');
+      return envelope + uintSize(message.commit, 'commit') + uintSize(message.round, 'round');
     case 'heartbeatResponse':
+      return envelope + uintSize(message.round, 'round');
+    case 'timeoutNow':
       return envelope;
+    case 'readIndex':
+      return (
+        envelope + uintSize(message.session, 'session') + uintSize(message.requestId, 'requestId')
+      );
+    case 'readIndexResponse': {
+      let size =
+        envelope +
+        1 +
+        uintSize(message.session, 'session') +
+        uintSize(message.requestId, 'requestId') +
+        uintSize(message.index, 'index');
+      const leaderId = message.rejected?.leaderId ?? null;
+      if (leaderId !== null) size += stringSize(leaderId, 'rejected.leaderId');
+      return size;
+    }
     case 'propose': {
       const length = message.data.length;
       return (
@@ -434,7 +462,7 @@ function writeMessage(message: RaftMessage, out: Uint8Array): void {
   switch (message.type) {
     case 'vote':
       out[1] = TAG_VOTE;
-      out[pos++] = message.preVote ? FLAG_PRE_VOTE : 0;
+      out[pos++] = (message.preVote ? FLAG_PRE_VOTE : 0) | (message.transfer ? FLAG_TRANSFER : 0);
       pos = writeVarint(out, pos, message.lastLogIndex);
       writeVarint(out, pos, message.lastLogTerm);
       return;
@@ -460,11 +488,33 @@ function writeMessage(message: RaftMessage, out: Uint8Array): void {
     }
     case 'heartbeat':
       out[1] = TAG_HEARTBEAT;
-      writeVarint(out, pos, message.commit);
+      pos = writeVarint(out, pos, message.commit);
+      writeVarint(out, pos, message.round);
       return;
     case 'heartbeatResponse':
       out[1] = TAG_HEARTBEAT_RESPONSE;
+      writeVarint(out, pos, message.round);
       return;
+    case 'timeoutNow':
+      out[1] = TAG_TIMEOUT_NOW;
+      return;
+    case 'readIndex':
+      out[1] = TAG_READ_INDEX;
+      pos = writeVarint(out, pos, message.session);
+      writeVarint(out, pos, message.requestId);
+      return;
+    case 'readIndexResponse': {
+      out[1] = TAG_READ_INDEX_RESPONSE;
+      const rejected = message.rejected;
+      const leaderId = rejected === undefined ? null : rejected.leaderId;
+      out[pos++] =
+        (rejected !== undefined ? FLAG_REJECTED : 0) | (leaderId !== null ? FLAG_LEADER_ID : 0);
+      pos = writeVarint(out, pos, message.session);
+      pos = writeVarint(out, pos, message.requestId);
+      pos = writeVarint(out, pos, message.index);
+      if (leaderId !== null) writeString(out, pos, leaderId);
+      return;
+    }
     case 'propose':
       out[1] = TAG_PROPOSE;
       pos = writeVarint(out, pos, message.session);
@@ -572,16 +622,30 @@ export function decodeMessage(bytes: Uint8Array, limits?: DecodeLimits): RaftMes
   let message: RaftMessage;
   switch (tag) {
     case TAG_VOTE: {
-      const flags = reader.flags(FLAG_PRE_VOTE, 'vote flags');
-      message = {
-        type: 'vote',
-        from,
-        to,
-        term,
-        preVote: (flags & FLAG_PRE_VOTE) !== 0,
-        lastLogIndex: reader.varint('lastLogIndex'),
-        lastLogTerm: reader.varint('lastLogTerm'),
-      } satisfies VoteMessage;
+      const flags = reader.flags(FLAG_PRE_VOTE | FLAG_TRANSFER, 'vote flags');
+      const lastLogIndex = reader.varint('lastLogIndex');
+      const lastLogTerm = reader.varint('lastLogTerm');
+      message =
+        (flags & FLAG_TRANSFER) !== 0
+          ? ({
+              type: 'vote',
+              from,
+              to,
+              term,
+              preVote: (flags & FLAG_PRE_VOTE) !== 0,
+              lastLogIndex,
+              lastLogTerm,
+              transfer: true,
+            } satisfies VoteMessage)
+          : ({
+              type: 'vote',
+              from,
+              to,
+              term,
+              preVote: (flags & FLAG_PRE_VOTE) !== 0,
+              lastLogIndex,
+              lastLogTerm,
+            } satisfies VoteMessage);
       break;
     }
     case TAG_VOTE_RESPONSE: {
@@ -634,10 +698,33 @@ export function decodeMessage(bytes: Uint8Array, limits?: DecodeLimits): RaftMes
         to,
         term,
         commit: reader.varint('commit'),
+        round: reader.varint('round'),
       } satisfies HeartbeatMessage;
       break;
     case TAG_HEARTBEAT_RESPONSE:
-      message = { type: 'heartbeatResponse', from, to, term } satisfies HeartbeatResponseMessage;
+      message = {
+        type: 'heartbeatResponse',
+        from,
+        to,
+        term,
+        round: reader.varint('round'),
+      } satisfies HeartbeatResponseMessage;
+      break;
+    case TAG_TIMEOUT_NOW:
+      message = { type: 'timeoutNow', from, to, term } satisfies TimeoutNowMessage;
+      break;
+    case TAG_READ_INDEX:
+      message = {
+        type: 'readIndex',
+        from,
+        to,
+        term,
+        session: reader.varint('session'),
+        requestId: reader.varint('requestId'),
+      } satisfies ReadIndexMessage;
+      break;
+    case TAG_READ_INDEX_RESPONSE:
+      message = readReadIndexResponse(reader, from, to, term);
       break;
     case TAG_PROPOSE:
       message = {
@@ -713,6 +800,36 @@ export function decodeMessage(bytes: Uint8Array, limits?: DecodeLimits): RaftMes
     throw new CodecError(`${bytes.length - reader.pos} trailing bytes after message`, reader.pos);
   }
   return message;
+}
+
+function readReadIndexResponse(
+  reader: Reader,
+  from: string,
+  to: string,
+  term: number,
+): ReadIndexResponseMessage {
+  const flagsOffset = reader.pos;
+  const flags = reader.flags(FLAG_REJECTED | FLAG_LEADER_ID, 'readIndexResponse flags');
+  if (flags === FLAG_LEADER_ID) {
+    throw new CodecError('readIndexResponse has a leaderId but is not rejected', flagsOffset);
+  }
+  const session = reader.varint('session');
+  const requestId = reader.varint('requestId');
+  const index = reader.varint('index');
+  if ((flags & FLAG_REJECTED) === 0) {
+    return { type: 'readIndexResponse', from, to, term, session, requestId, index };
+  }
+  const leaderId = (flags & FLAG_LEADER_ID) !== 0 ? reader.string('rejected.leaderId') : null;
+  return {
+    type: 'readIndexResponse',
+    from,
+    to,
+    term,
+    session,
+    requestId,
+    index,
+    rejected: { leaderId },
+  };
 }
 
 function readAppendBody(

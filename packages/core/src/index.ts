@@ -71,6 +71,9 @@ export type {
   ProposeResponseMessage,
   RaftMessage,
   RaftMessageType,
+  ReadIndexMessage,
+  ReadIndexResponseMessage,
+  TimeoutNowMessage,
   VoteMessage,
   VoteResponseMessage,
 } from './messages.js';

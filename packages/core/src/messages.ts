@@ -24,6 +24,12 @@ export interface VoteMessage extends Envelope {
   readonly preVote: boolean;
   readonly lastLogIndex: LogIndex;
   readonly lastLogTerm: Term;
+  /**
+   * The sender campaigns because the leader handed leadership to it ({@link TimeoutNowMessage}):
+   * voters grant it even while they still hear from that leader (leader stickiness, thesis
+   * §4.2.3, would otherwise ignore it). Absent means false.
+   */
+  readonly transfer?: boolean;
 }
 
 /** Answer to a {@link VoteMessage}. */
@@ -65,11 +71,51 @@ export interface HeartbeatMessage extends Envelope {
   readonly type: 'heartbeat';
   /** min(follower's match index, leader's commit): never past what the follower holds. */
   readonly commit: LogIndex;
+  /**
+   * The leader's heartbeat round, increasing within its term (ReadIndex, thesis §6.4): a read
+   * registered before round `r` left is safe to serve once a quorum has answered round `r` or a
+   * later one, since the leader was still the leader when they answered.
+   */
+  readonly round: number;
 }
 
 /** Answer to a {@link HeartbeatMessage}. */
 export interface HeartbeatResponseMessage extends Envelope {
   readonly type: 'heartbeatResponse';
+  /** The `round` of the heartbeat this answers. */
+  readonly round: number;
+}
+
+/**
+ * Leadership transfer (thesis §3.10): the leader tells `to`, whose log it has brought up to
+ * date, to start an election at once, skipping PreVote; its vote requests carry `transfer`.
+ */
+export interface TimeoutNowMessage extends Envelope {
+  readonly type: 'timeoutNow';
+}
+
+/**
+ * A follower asks its leader for a read index (thesis §6.4): the leader confirms it still leads
+ * with a heartbeat round and answers with its commit index at the time it received the request.
+ * The follower then serves the read once it has applied that index. Handled by the runtime.
+ * `session` is random per incarnation of the asking node, so an answer meant for an earlier
+ * incarnation is never taken for a read of this one.
+ */
+export interface ReadIndexMessage extends Envelope {
+  readonly type: 'readIndex';
+  readonly session: number;
+  readonly requestId: number;
+}
+
+/** The leader's answer to a {@link ReadIndexMessage}: the read index, or why it has none. */
+export interface ReadIndexResponseMessage extends Envelope {
+  readonly type: 'readIndexResponse';
+  readonly session: number;
+  readonly requestId: number;
+  /** 0 when rejected. */
+  readonly index: LogIndex;
+  /** Set when rejected (the node is not the leader): its leader hint. */
+  readonly rejected?: { readonly leaderId: NodeId | null };
 }
 
 /**
@@ -158,7 +204,10 @@ export type RaftMessage =
   | ProposeMessage
   | ProposeResponseMessage
   | InstallSnapshotMessage
-  | InstallSnapshotResponseMessage;
+  | InstallSnapshotResponseMessage
+  | TimeoutNowMessage
+  | ReadIndexMessage
+  | ReadIndexResponseMessage;
 
 /** The `type` tag of a {@link RaftMessage}. */
 export type RaftMessageType = RaftMessage['type'];

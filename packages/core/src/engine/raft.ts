@@ -19,11 +19,11 @@
  * Outputs accumulate in `msgs` / `msgsAfterPersist` and in the log's unstable suffix; the
  * RawNode packages them into a Ready.
  */
-import { NotLeaderError } from '../errors.js';
+import { MembershipChangeInProgressError, NotLeaderError, RaftError } from '../errors.js';
 import type { Random } from '../interfaces/clock.js';
 import type { Logger } from '../logger.js';
 import { noopLogger } from '../logger.js';
-import { decodeMembership } from '../membership.js';
+import { decodeMembership, encodeMembership } from '../membership.js';
 import type {
   AppendMessage,
   AppendResponseMessage,
@@ -32,6 +32,7 @@ import type {
   InstallSnapshotMessage,
   InstallSnapshotResponseMessage,
   RaftMessage,
+  TimeoutNowMessage,
   VoteMessage,
 } from '../messages.js';
 import type {
@@ -44,9 +45,13 @@ import type {
   SnapshotMeta,
   Term,
 } from '../types.js';
+import type { MembershipChange } from './configuration.js';
+import { applyChange } from './configuration.js';
 import { Progress } from './progress/progress.js';
 import { committedIndex, voteResult } from './quorum/majority.js';
 import { RaftLog } from './raft-log.js';
+import type { ReadState } from './read-index.js';
+import { ReadIndexQueue } from './read-index.js';
 import type { Role } from './ready.js';
 
 /** Configuration of the engine. Times are in ticks; the runtime converts milliseconds. */
@@ -120,6 +125,18 @@ export interface BasicStatus {
   readonly lastLogIndex: LogIndex;
 }
 
+/**
+ * What a leader's lease rests on (thesis §6.4.1), for a runtime that serves reads from it: the
+ * last heartbeat round that left, the highest round a quorum of voters has answered, and whether
+ * the lease is void for the rest of the term (leadership is being handed over: the target may
+ * win an election before any timeout).
+ */
+export interface LeaseStatus {
+  readonly round: number;
+  readonly confirmedRound: number;
+  readonly revoked: boolean;
+}
+
 /** A point-in-time view of the engine. */
 export interface EngineStatus {
   readonly id: NodeId;
@@ -137,6 +154,10 @@ export interface EngineStatus {
   /** Index of the first entry held in memory (entries before it are compacted). */
   readonly firstIndex: LogIndex;
   readonly members: readonly Member[];
+  /** Index of the configuration entry in force (0: the bootstrap or snapshot one). */
+  readonly membershipIndex: LogIndex;
+  /** On the leader: the voter leadership is being handed to, if any. */
+  readonly leadTransferee?: NodeId;
   /** Present on the leader: one entry per other member. */
   readonly progress?: Readonly<Record<NodeId, ProgressStatus>>;
 }
@@ -190,6 +211,29 @@ export class Raft {
   private readonly dirty = new Map<NodeId, boolean>();
   /** Leader only: proposals were appended since the last flush. */
   private newEntries = false;
+
+  /** Leader only: the voter leadership is being handed to (thesis §3.10), or null. */
+  leadTransferee: NodeId | null = null;
+  /** Ticks since the transfer began; it is abandoned after an election timeout. */
+  private transferElapsed = 0;
+  /** The TimeoutNow of the current transfer has left. */
+  private timeoutNowSent = false;
+  /** Leader only: a TimeoutNow left this term, so another node may win an election before any
+   *  timeout: no lease for the rest of the term. */
+  private leaseRevoked = false;
+  /** Leader only: a configuration without this node as a voter committed; it hands over and
+   *  steps down at the next flush. */
+  private stepDownPending = false;
+
+  /** The last heartbeat round this node broadcast as leader (ReadIndex; never decreases). */
+  private round = 0;
+  /** A read waits for a round that has not left yet: broadcast one at the next flush. */
+  private roundWanted = false;
+  private readonly reads = new ReadIndexQueue();
+  /** Reads confirmed (taken by RawNode). */
+  readStates: ReadState[] = [];
+  /** Reads dropped because this node stopped leading (taken by RawNode). */
+  readsDropped: number[] = [];
 
   /** The term of the last hard state the runtime reported durable (RawNode.advance). */
   durableTerm: Term;
@@ -256,8 +300,12 @@ export class Raft {
         }
       }
     } else {
+      // Only a configuration newer than the one in force: an append may repeat entries this log
+      // already holds (a duplicate or a late one), and an older configuration among them must
+      // not roll the membership back. Reverting happens only when the newer entry is truncated.
       for (let i = appended.length - 1; i >= 0; i--) {
         const e = appended[i] as LogEntry;
+        if (e.index <= this.membershipIndex) break;
         if (e.kind === 'membership') {
           found = e;
           break;
@@ -267,11 +315,91 @@ export class Raft {
     }
     // No configuration entry in memory: the one in force at the compaction point, which the
     // snapshot records (compaction never passes the latest snapshot).
-    this.membership = found
-      ? decodeMembership(found.data)
-      : (this.snapshot?.membership ?? { members: [] });
-    this.membershipIndex = found?.index ?? 0;
-    this.voters = this.membership.members.filter((m) => m.voter).map((m) => m.id);
+    this.setMembership(
+      found ? decodeMembership(found.data) : (this.snapshot?.membership ?? { members: [] }),
+      found?.index ?? 0,
+    );
+  }
+
+  private setMembership(membership: Membership, index: LogIndex): void {
+    this.membership = membership;
+    this.membershipIndex = index;
+    this.voters = membership.members.filter((m) => m.voter).map((m) => m.id);
+    if (this.role === 'leader') this.syncProgress();
+  }
+
+  /** Leader: one Progress per member of the configuration in force, the leader's included. */
+  private syncProgress(): void {
+    const members = this.membership.members;
+    for (const m of members) {
+      if (this.progress.has(m.id)) continue;
+      this.progress.set(m.id, new Progress(this.log.lastIndex() + 1, this.maxInflightAppends));
+      this.dirty.set(m.id, true);
+    }
+    for (const id of [...this.progress.keys()]) {
+      if (id === this.id || members.some((m) => m.id === id)) continue;
+      this.progress.delete(id);
+      this.dirty.delete(id);
+      if (this.leadTransferee === id) this.leadTransferee = null;
+    }
+  }
+
+  /**
+   * Appends a single-server configuration change as leader (see configuration.ts). It takes
+   * effect at once; the caller learns it committed when the entry applies. `maxLag`: a promoted
+   * learner may lag the leader's last index by at most that many entries (undefined: no check).
+   * Throws NotLeaderError, MembershipChangeInProgressError (a change is uncommitted, or this
+   * leader has not committed an entry of its term yet: retry), RaftError TRANSFER_IN_PROGRESS,
+   * LEARNER_LAGGING or INVALID_ARGUMENT.
+   */
+  proposeMembership(
+    change: MembershipChange,
+    maxLag: number | undefined,
+  ): { index: LogIndex; term: Term; membership: Membership } {
+    if (this.role !== 'leader') throw new NotLeaderError(this.leaderId);
+    this.refuseDuringTransfer();
+    if (this.membershipIndex > this.log.committed) {
+      throw new MembershipChangeInProgressError(
+        `the configuration change at index ${this.membershipIndex} is not committed yet`,
+      );
+    }
+    if (this.log.term(this.log.committed) !== this.term) {
+      // Ongaro's fix for single-server changes: a change proposed before the new leader's first
+      // entry commits could overlap an uncommitted change of the previous leader's term.
+      throw new MembershipChangeInProgressError(
+        'this leader has not committed an entry of its term yet; retry in a moment',
+      );
+    }
+    const next = applyChange(this.membership, change);
+    if (change.type === 'promote' && maxLag !== undefined) {
+      const lag = this.log.lastIndex() - (this.progress.get(change.id)?.match ?? 0);
+      if (lag > maxLag) {
+        throw new RaftError(
+          'LEARNER_LAGGING',
+          `${change.id} is ${lag} entries behind the leader (at most ${maxLag} allowed): let it catch up, or force the promotion`,
+          { retryable: true, outcome: 'notApplied' },
+        );
+      }
+    }
+    const index = this.log.lastIndex() + 1;
+    this.log.append({ index, term: this.term, kind: 'membership', data: encodeMembership(next) });
+    this.newEntries = true;
+    this.setMembership(next, index);
+    this.logger.info(
+      { index, change: change.type },
+      `${this.id} proposed a configuration change at ${index}: ${change.type} ${change.type === 'add' ? change.member.id : change.id}`,
+    );
+    return { index, term: this.term, membership: next };
+  }
+
+  private refuseDuringTransfer(): void {
+    if (this.leadTransferee !== null) {
+      throw new RaftError(
+        'TRANSFER_IN_PROGRESS',
+        `leadership is being handed to ${this.leadTransferee}; retry on the new leader`,
+        { retryable: true, outcome: 'notApplied' },
+      );
+    }
   }
 
   private isVoter(): boolean {
@@ -305,6 +433,12 @@ export class Raft {
     this.dirty.clear();
     this.newEntries = false;
     this.snapshotRequests = [];
+    this.leadTransferee = null;
+    this.timeoutNowSent = false;
+    this.leaseRevoked = false;
+    this.stepDownPending = false;
+    this.roundWanted = false;
+    if (this.reads.size > 0) for (const id of this.reads.drain()) this.readsDropped.push(id);
   }
 
   becomeFollower(term: Term, leaderId: NodeId | null): void {
@@ -371,6 +505,16 @@ export class Raft {
   private tickHeartbeat(): void {
     this.heartbeatElapsed++;
     this.electionElapsed++;
+    if (this.leadTransferee !== null && ++this.transferElapsed >= this.electionTicks) {
+      // Thesis §3.10: a transfer that has not completed within an election timeout is abandoned
+      // and the leader takes proposals again.
+      this.logger.info(
+        { to: this.leadTransferee },
+        `${this.id} abandoned the leadership transfer to ${this.leadTransferee}`,
+      );
+      this.leadTransferee = null;
+      this.timeoutNowSent = false;
+    }
     if (this.electionElapsed >= this.electionTicks) {
       this.electionElapsed = 0;
       // Thesis §6.2: a leader that cannot reach a majority steps down, so clients of a
@@ -401,9 +545,13 @@ export class Raft {
   }
 
   /** Starts an election now (if this node is a voter and not the leader). */
-  hup(): void {
+  hup(transfer = false): void {
     if (this.role === 'leader' || !this.isVoter()) return;
-    if (this.preVote) {
+    if (transfer) {
+      // TimeoutNow: the leader asked for this election, so PreVote would only delay it.
+      this.becomeCandidate();
+      this.campaign(false, true);
+    } else if (this.preVote) {
       this.becomePreCandidate();
       this.campaign(true);
     } else {
@@ -412,7 +560,7 @@ export class Raft {
     }
   }
 
-  private campaign(preVote: boolean): void {
+  private campaign(preVote: boolean, transfer = false): void {
     const term = preVote ? this.term + 1 : this.term;
     const lastLogIndex = this.log.lastIndex();
     const lastLogTerm = this.log.lastTerm();
@@ -426,6 +574,7 @@ export class Raft {
         preVote,
         lastLogIndex,
         lastLogTerm,
+        ...(transfer ? { transfer: true } : {}),
       };
       // A real vote request depends on our new term and self-vote being durable: if we crashed
       // after winning with an unrecorded self-vote, we could vote again in the same term.
@@ -453,6 +602,7 @@ export class Raft {
   /** Appends a command as leader. Throws NotLeaderError elsewhere. */
   propose(data: Uint8Array): { index: LogIndex; term: Term } {
     if (this.role !== 'leader') throw new NotLeaderError(this.leaderId);
+    if (this.leadTransferee !== null) this.refuseDuringTransfer();
     const index = this.log.lastIndex() + 1;
     this.log.append({ index, term: this.term, kind: 'command', data });
     // Resolved once per flush, not per proposal: a turn's proposals leave as one batch.
@@ -475,11 +625,27 @@ export class Raft {
       );
       return;
     }
+    if (m.type === 'vote' && this.membership.members.length > 0 && !this.voters.includes(m.from)) {
+      // A node that is not a voter in our configuration (removed, or a learner) cannot be
+      // elected by it: its campaign must not bump our term or cost us a leader (hashicorp/raft
+      // #524). A node that knows no configuration yet (empty, waiting for a leader) votes.
+      this.logger.debug(
+        { from: m.from, term: m.term },
+        `${this.id} ignored a vote request from ${m.from}, not a voter here`,
+      );
+      return;
+    }
     if (m.term > this.term) {
       if (m.type === 'vote') {
-        // Thesis §4.2.3: while we hear from a leader, ignore (pre-)votes: a node rejoining from
-        // a partition must not depose a healthy leader.
-        if (this.checkQuorum && this.leaderId !== null && this.electionElapsed < this.electionTicks)
+        // Thesis §4.2.3: while we hear from a leader, ignore (pre)votes: a node rejoining from
+        // a partition must not depose a healthy leader. A transfer the leader asked for is the
+        // exception (§3.10).
+        if (
+          !m.transfer &&
+          this.checkQuorum &&
+          this.leaderId !== null &&
+          this.electionElapsed < this.electionTicks
+        )
           return;
         if (!m.preVote) this.becomeFollower(m.term, null);
       } else if (m.type === 'voteResponse' && m.preVote && m.granted) {
@@ -703,7 +869,18 @@ export class Raft {
       this.electionElapsed = 0;
       this.leaderId = m.from;
       this.handleHeartbeat(m);
+    } else if (m.type === 'timeoutNow') {
+      this.handleTimeoutNow(m);
     }
+  }
+
+  private handleTimeoutNow(m: TimeoutNowMessage): void {
+    if (!this.isVoter()) return;
+    this.logger.info(
+      { from: m.from, term: this.term },
+      `${this.id} campaigns at once: ${m.from} hands leadership over`,
+    );
+    this.hup(true);
   }
 
   // ---------------------------------------------------------------- follower side
@@ -758,6 +935,7 @@ export class Raft {
       from: this.id,
       to: m.from,
       term: this.term,
+      round: m.round,
     };
     this.send(reply);
   }
@@ -810,6 +988,7 @@ export class Raft {
       } else pr.inflights.freeLE(m.matchIndex);
       if (this.maybeCommit()) this.markAllDirty(true);
       else if (!this.dirty.has(m.from)) this.dirty.set(m.from, false);
+      if (m.from === this.leadTransferee) this.maybeSendTimeoutNow(m.from, pr);
     } else if (pr.state === 'replicate') {
       pr.inflights.freeLE(m.matchIndex);
       if (!this.dirty.has(m.from)) this.dirty.set(m.from, false);
@@ -821,6 +1000,10 @@ export class Raft {
     if (!pr || m.from === this.id) return;
     pr.recentActive = true;
     pr.probeSent = false;
+    if (m.round > pr.round) {
+      pr.round = m.round;
+      if (this.reads.size > 0) this.releaseReads();
+    }
     // If acknowledgements were lost the window stays full forever: free one slot so the next
     // append goes out, and a rejection (gap) moves the follower back to probing.
     if (pr.state === 'replicate' && pr.inflights.isFull()) pr.inflights.freeFirst();
@@ -847,9 +1030,113 @@ export class Raft {
   maybeCommit(): boolean {
     const index = committedIndex(this.voters, (id) => this.progress.get(id)?.match ?? 0);
     if (index > this.log.committed && this.log.term(index) === this.term) {
-      return this.log.commitTo(index);
+      if (!this.log.commitTo(index)) return false;
+      if (this.reads.hasWaiting) {
+        // The first entry of this term committed: the commit index is now known (§6.4 step 1).
+        this.reads.releaseWaiting(this.log.committed, this.round + 1);
+        this.roundWanted = true;
+        this.releaseReads();
+      }
+      // Thesis §4.2.2: a leader removed from the voters leads until that change commits.
+      if (!this.isVoter() && this.membershipIndex <= this.log.committed)
+        this.stepDownPending = true;
+      return true;
     }
     return false;
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /**
+   * Registers a linearizable read (leader only); it comes out of `readStates` once confirmed,
+   * or `readsDropped` if this node stops leading first. Throws NotLeaderError elsewhere.
+   */
+  readIndex(id: number): void {
+    if (this.role !== 'leader') throw new NotLeaderError(this.leaderId);
+    if (this.log.term(this.log.committed) !== this.term) {
+      this.reads.wait(id);
+      return;
+    }
+    this.reads.add(id, this.log.committed, this.round + 1);
+    this.roundWanted = true;
+    this.releaseReads();
+  }
+
+  /** The highest heartbeat round a quorum of voters has answered (the leader counts as every
+   *  round). */
+  confirmedRound(): number {
+    return committedIndex(this.voters, (id) =>
+      id === this.id ? Number.POSITIVE_INFINITY : (this.progress.get(id)?.round ?? 0),
+    );
+  }
+
+  private releaseReads(): void {
+    this.reads.confirm(this.confirmedRound(), this.readStates);
+  }
+
+  lease(): LeaseStatus {
+    return {
+      round: this.round,
+      confirmedRound: this.role === 'leader' ? this.confirmedRound() : 0,
+      revoked: this.leaseRevoked || this.role !== 'leader',
+    };
+  }
+
+  // ---------------------------------------------------------------- leadership transfer
+
+  /**
+   * Hands leadership to the voter `to` (thesis §3.10): proposals are refused meanwhile, `to`
+   * is brought up to date and then told to campaign at once. Abandoned after an election timeout
+   * if no new leader appears. Throws NotLeaderError, or RaftError INVALID_ARGUMENT when `to` is
+   * this node or not a voter.
+   */
+  transferLeadership(to: NodeId): void {
+    if (this.role !== 'leader') throw new NotLeaderError(this.leaderId);
+    if (to === this.id)
+      throw new RaftError('INVALID_ARGUMENT', `${to} is already the leader`, {
+        outcome: 'notApplied',
+      });
+    const pr = this.progress.get(to);
+    if (!this.voters.includes(to) || pr === undefined) {
+      throw new RaftError('INVALID_ARGUMENT', `${to} is not a voter: it cannot lead`, {
+        outcome: 'notApplied',
+      });
+    }
+    if (this.leadTransferee === to) return;
+    this.leadTransferee = to;
+    this.transferElapsed = 0;
+    this.timeoutNowSent = false;
+    this.logger.info({ to }, `${this.id} hands leadership to ${to}`);
+    this.maybeSendTimeoutNow(to, pr);
+    if (!this.timeoutNowSent) this.dirty.set(to, true);
+  }
+
+  private maybeSendTimeoutNow(to: NodeId, pr: Progress): void {
+    if (this.timeoutNowSent || pr.match !== this.log.lastIndex()) return;
+    this.timeoutNowSent = true;
+    this.leaseRevoked = true;
+    this.send({ type: 'timeoutNow', from: this.id, to, term: this.term });
+  }
+
+  /** The leader's removal committed: let the most up-to-date voter take over, then follow. */
+  private handOver(): void {
+    this.stepDownPending = false;
+    let best: NodeId | null = null;
+    let bestMatch = -1;
+    for (const id of this.voters) {
+      const match = this.progress.get(id)?.match ?? 0;
+      if (id !== this.id && match > bestMatch) {
+        best = id;
+        bestMatch = match;
+      }
+    }
+    if (best !== null && bestMatch === this.log.lastIndex())
+      this.send({ type: 'timeoutNow', from: this.id, to: best, term: this.term });
+    this.logger.info(
+      { term: this.term, successor: best },
+      `${this.id} steps down: it is no longer a voter`,
+    );
+    this.becomeFollower(this.term, null);
   }
 
   private markAllDirty(sendIfEmpty: boolean): void {
@@ -858,22 +1145,24 @@ export class Raft {
   }
 
   private broadcastHeartbeat(): void {
+    const round = ++this.round;
+    this.roundWanted = false;
     for (const [id, pr] of this.progress) {
       if (id === this.id) continue;
       const commit = Math.min(pr.match, this.log.committed);
-      this.send({ type: 'heartbeat', from: this.id, to: id, term: this.term, commit });
+      this.send({ type: 'heartbeat', from: this.id, to: id, term: this.term, commit, round });
     }
   }
 
   /** Sends the appends queued since the last flush: one batch per follower per Ready. */
   flushAppends(): void {
+    if (this.roundWanted && this.role === 'leader') this.broadcastHeartbeat();
     if (this.newEntries) {
       this.newEntries = false;
       for (const id of this.progress.keys())
         if (id !== this.id && !this.dirty.has(id)) this.dirty.set(id, false);
     }
-    if (this.dirty.size === 0) return;
-    if (this.role === 'leader') {
+    if (this.dirty.size > 0 && this.role === 'leader') {
       for (const [id, sendIfEmpty] of this.dirty) {
         const pr = this.progress.get(id);
         if (!pr) continue;
@@ -883,6 +1172,7 @@ export class Raft {
       }
     }
     this.dirty.clear();
+    if (this.stepDownPending && this.role === 'leader') this.handOver();
   }
 
   private maybeSendAppend(to: NodeId, pr: Progress, sendIfEmpty: boolean): boolean {
@@ -979,6 +1269,10 @@ export class Raft {
       snapshotIndex: this.snapshot?.index ?? 0,
       firstIndex: this.log.firstIndex(),
       members: this.membership.members,
+      membershipIndex: this.membershipIndex,
+      ...(this.role === 'leader' && this.leadTransferee !== null
+        ? { leadTransferee: this.leadTransferee }
+        : {}),
     };
     if (this.role !== 'leader') return base;
     const progress: Record<NodeId, ProgressStatus> = {};

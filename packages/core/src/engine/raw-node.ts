@@ -26,14 +26,17 @@ import type {
   SnapshotMeta,
   Term,
 } from '../types.js';
+import type { MembershipChange } from './configuration.js';
 import type {
   BasicStatus,
   EngineConfig,
   EngineStatus,
   InitialState,
+  LeaseStatus,
   SnapshotRequest,
 } from './raft.js';
 import { Raft } from './raft.js';
+import type { ReadState } from './read-index.js';
 import type { Ready, SoftState } from './ready.js';
 
 /**
@@ -47,6 +50,16 @@ function sameTermAndVote(a: HardState, b: HardState): boolean {
 
 const NO_MESSAGES: readonly RaftMessage[] = Object.freeze([]);
 const NO_REQUESTS: readonly SnapshotRequest[] = Object.freeze([]);
+const NO_READS: readonly ReadState[] = Object.freeze([]);
+const NO_IDS: readonly number[] = Object.freeze([]);
+
+/** What {@link RawNode.takeReads} returns. */
+export interface ReadOutcomes {
+  /** Confirmed reads: serve each once the state machine has applied its index. */
+  readonly confirmed: readonly ReadState[];
+  /** Reads dropped because this node stopped leading before confirming them. */
+  readonly dropped: readonly number[];
+}
 
 /** See the module comment. */
 export class RawNode {
@@ -88,9 +101,64 @@ export class RawNode {
     return this.raft.propose(data);
   }
 
-  /** Starts an election at once (used by tests and by leadership transfer). */
+  /** Starts an election at once (used by tests). */
   campaign(): void {
     this.raft.hup();
+  }
+
+  /**
+   * Appends a single-server membership change (leader only): it takes effect at once and is
+   * done when its entry commits. `maxLag` bounds how far a promoted learner may lag the leader
+   * (undefined: no check). Throws NotLeaderError, MembershipChangeInProgressError, or a
+   * RaftError (TRANSFER_IN_PROGRESS, LEARNER_LAGGING, INVALID_ARGUMENT).
+   */
+  proposeMembership(
+    change: MembershipChange,
+    maxLag?: number,
+  ): { index: LogIndex; term: Term; membership: { readonly members: readonly Member[] } } {
+    return this.raft.proposeMembership(change, maxLag);
+  }
+
+  /**
+   * Hands leadership to the voter `to` (thesis §3.10): the leader refuses proposals, brings
+   * `to` up to date and sends it TimeoutNow; abandoned after an election timeout. Throws
+   * NotLeaderError, or RaftError INVALID_ARGUMENT (`to` is this node or not a voter).
+   */
+  transferLeadership(to: NodeId): void {
+    this.raft.transferLeadership(to);
+  }
+
+  /**
+   * Registers a linearizable read under `id` (leader only; ReadIndex, thesis §6.4). It is
+   * confirmed after a quorum answers a heartbeat round that left after this call, and comes out
+   * of {@link takeReads}. Throws NotLeaderError on other nodes.
+   */
+  readIndex(id: number): void {
+    this.raft.readIndex(id);
+  }
+
+  /** Reads confirmed or dropped since the last call; safe while a Ready is outstanding. */
+  takeReads(): ReadOutcomes {
+    const r = this.raft;
+    if (r.readStates.length === 0 && r.readsDropped.length === 0)
+      return { confirmed: NO_READS, dropped: NO_IDS };
+    const out = {
+      confirmed: r.readStates.length === 0 ? NO_READS : r.readStates,
+      dropped: r.readsDropped.length === 0 ? NO_IDS : r.readsDropped,
+    };
+    r.readStates = [];
+    r.readsDropped = [];
+    return out;
+  }
+
+  /** True when reads are confirmed or dropped, waiting for {@link takeReads}. */
+  hasReads(): boolean {
+    return this.raft.readStates.length > 0 || this.raft.readsDropped.length > 0;
+  }
+
+  /** What a leader lease rests on (see {@link LeaseStatus}). */
+  lease(): LeaseStatus {
+    return this.raft.lease();
   }
 
   /** A transport could not reach `peer`: stop pipelining to it (etcd ReportUnreachable). */

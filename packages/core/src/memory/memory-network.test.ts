@@ -9,6 +9,7 @@ const hb = (from: string, to: string): RaftMessage => ({
   from,
   to,
   term: 1,
+  round: 1,
 });
 
 describe('MemoryNetwork', () => {

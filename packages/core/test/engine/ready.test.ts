@@ -293,7 +293,7 @@ describe('Ready of a follower', () => {
     const { n2, append } = follower();
     append({ entries: [entry(2, 2)], commit: 9 });
     expect(n2.status().commitIndex).toBe(2);
-    n2.step({ type: 'heartbeat', from: 'n1', to: 'n2', term: 2, commit: 9 });
+    n2.step({ type: 'heartbeat', from: 'n1', to: 'n2', term: 2, commit: 9, round: 1 });
     expect(n2.status().commitIndex).toBe(2);
   });
 
@@ -301,12 +301,14 @@ describe('Ready of a follower', () => {
     const { n2, append } = follower();
     append({ entries: [entry(2, 2)] });
     takeReady(n2);
-    n2.step({ type: 'heartbeat', from: 'n1', to: 'n2', term: 2, commit: 2 });
+    n2.step({ type: 'heartbeat', from: 'n1', to: 'n2', term: 2, commit: 2, round: 1 });
     const rd = n2.ready();
     expect(rd.hardState).toBeUndefined();
     expect(n2.status().commitIndex).toBe(2);
     expect(terms(rd.committedEntries)).toEqual(['2@2']);
-    expect(rd.messages).toEqual([{ type: 'heartbeatResponse', from: 'n2', to: 'n1', term: 2 }]);
+    expect(rd.messages).toEqual([
+      { type: 'heartbeatResponse', from: 'n2', to: 'n1', term: 2, round: 1 },
+    ]);
     expect(rd.messagesAfterPersist).toEqual([]);
     expect(rd.mustSync).toBe(false);
   });
@@ -340,7 +342,7 @@ describe('Ready of a follower', () => {
         applied: 0,
       },
     );
-    n2.step({ type: 'heartbeat', from: 'n1', to: 'n2', term: 3, commit: 1 });
+    n2.step({ type: 'heartbeat', from: 'n1', to: 'n2', term: 3, commit: 1, round: 1 });
     n2.step({
       type: 'append',
       from: 'n1',
@@ -433,7 +435,7 @@ describe('RawNode contract', () => {
 
   it('ignores messages addressed to another node, and proposals (the runtime handles those)', () => {
     const n2 = newNode('n2', ids);
-    n2.step({ type: 'heartbeat', from: 'n1', to: 'n3', term: 9, commit: 1 });
+    n2.step({ type: 'heartbeat', from: 'n1', to: 'n3', term: 9, commit: 1, round: 1 });
     n2.step({
       type: 'propose',
       from: 'n1',
@@ -469,7 +471,7 @@ describe('RawNode contract', () => {
     };
     const none = caught(() => n2.propose(bytes('x')));
     expect(RaftError.is(none, 'NO_LEADER')).toBe(true);
-    n2.step({ type: 'heartbeat', from: 'n1', to: 'n2', term: 2, commit: 1 });
+    n2.step({ type: 'heartbeat', from: 'n1', to: 'n2', term: 2, commit: 1, round: 1 });
     const known = caught(() => n2.propose(bytes('x')));
     expect(RaftError.is(known, 'NOT_LEADER')).toBe(true);
     expect(known).toMatchObject({ leaderId: 'n1' });

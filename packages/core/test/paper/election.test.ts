@@ -23,7 +23,7 @@ const ELECTION = 10;
 function inRole(role: 'follower' | 'preCandidate' | 'candidate' | 'leader'): RawNode {
   const n1 = newNode('n1', ids, { preVote: role === 'preCandidate' });
   if (role === 'follower') {
-    n1.step({ type: 'heartbeat', from: 'n2', to: 'n1', term: 2, commit: 1 });
+    n1.step({ type: 'heartbeat', from: 'n2', to: 'n1', term: 2, commit: 1, round: 1 });
   } else {
     n1.campaign();
     if (role === 'leader')
@@ -71,12 +71,12 @@ describe('§5.1 terms', () => {
   );
 
   it.each<[string, RaftMessage]>([
-    ['heartbeat', { type: 'heartbeat', from: 'n3', to: 'n1', term: 7, commit: 1 }],
+    ['heartbeat', { type: 'heartbeat', from: 'n3', to: 'n1', term: 7, commit: 1, round: 1 }],
     [
       'appendResponse',
       { type: 'appendResponse', from: 'n3', to: 'n1', term: 7, success: false, matchIndex: 0 },
     ],
-    ['heartbeatResponse', { type: 'heartbeatResponse', from: 'n3', to: 'n1', term: 7 }],
+    ['heartbeatResponse', { type: 'heartbeatResponse', from: 'n3', to: 'n1', term: 7, round: 1 }],
     [
       'rejected voteResponse',
       { type: 'voteResponse', from: 'n3', to: 'n1', term: 7, preVote: false, granted: false },
@@ -210,7 +210,8 @@ describe('§5.2 leader election', () => {
     const n2 = newNode('n2', ids);
     for (let i = 0; i < 20 * ELECTION; i++) {
       n2.tick();
-      if (i % 3 === 0) n2.step({ type: 'heartbeat', from: 'n1', to: 'n2', term: 2, commit: 1 });
+      if (i % 3 === 0)
+        n2.step({ type: 'heartbeat', from: 'n1', to: 'n2', term: 2, commit: 1, round: 1 });
     }
     expect(n2.status()).toMatchObject({ role: 'follower', term: 2, leaderId: 'n1' });
   });
@@ -412,7 +413,9 @@ describe('§5.2 leader election', () => {
       n1.campaign();
       takeReady(n1);
       n1.step(
-        type === 'append' ? append(2, 'n3') : { type, from: 'n3', to: 'n1', term: 2, commit: 1 },
+        type === 'append'
+          ? append(2, 'n3')
+          : { type, from: 'n3', to: 'n1', term: 2, commit: 1, round: 1 },
       );
       expect(n1.status()).toMatchObject({
         role: 'follower',

@@ -66,7 +66,7 @@ describe('thesis §9.6 PreVote', () => {
     const n3 = newNode('n3', ids);
     n3.campaign();
     takeReady(n3);
-    n3.step({ type: 'heartbeat', from: 'n1', to: 'n3', term: 1, commit: 1 });
+    n3.step({ type: 'heartbeat', from: 'n1', to: 'n3', term: 1, commit: 1, round: 1 });
     expect(n3.status()).toMatchObject({ role: 'follower', term: 1, leaderId: 'n1' });
   });
 

@@ -99,7 +99,7 @@ const PROBE_INTERVAL_MS = 25;
 const QUIET_MS = 250;
 
 function probe(from: NodeId, to: NodeId): RaftMessage {
-  return { type: 'heartbeatResponse', from, to, term: PROBE_TERM };
+  return { type: 'heartbeatResponse', from, to, term: PROBE_TERM, round: 0 };
 }
 
 function isProbe(message: RaftMessage): boolean {
@@ -348,6 +348,14 @@ function sampleMessages(from: NodeId, to: NodeId): RaftMessage[] {
     vote: [
       { type: 'vote', ...envelope(), preVote: false, lastLogIndex: 10, lastLogTerm: 2 },
       { type: 'vote', ...envelope(), preVote: true, lastLogIndex: 0, lastLogTerm: 0 },
+      {
+        type: 'vote',
+        ...envelope(),
+        preVote: false,
+        lastLogIndex: 3,
+        lastLogTerm: 3,
+        transfer: true,
+      },
     ],
     voteResponse: [
       { type: 'voteResponse', ...envelope(), preVote: false, granted: true },
@@ -375,10 +383,23 @@ function sampleMessages(from: NodeId, to: NodeId): RaftMessage[] {
       },
     ],
     heartbeat: [
-      { type: 'heartbeat', ...envelope(), commit: 5 },
-      { type: 'heartbeat', ...envelope(), commit: 0 },
+      { type: 'heartbeat', ...envelope(), commit: 5, round: 3 },
+      { type: 'heartbeat', ...envelope(), commit: 0, round: 0 },
     ],
-    heartbeatResponse: [{ type: 'heartbeatResponse', ...envelope() }],
+    heartbeatResponse: [{ type: 'heartbeatResponse', ...envelope(), round: 3 }],
+    timeoutNow: [{ type: 'timeoutNow', ...envelope() }],
+    readIndex: [{ type: 'readIndex', ...envelope(), session: 2 ** 40, requestId: 3 }],
+    readIndexResponse: [
+      { type: 'readIndexResponse', ...envelope(), session: 9, requestId: 3, index: 17 },
+      {
+        type: 'readIndexResponse',
+        ...envelope(),
+        session: 9,
+        requestId: 4,
+        index: 0,
+        rejected: { leaderId: 'n3' },
+      },
+    ],
     propose: [
       {
         type: 'propose',
@@ -488,7 +509,7 @@ function numbered(fromId: NodeId, toId: NodeId, from: number, to: number): RaftM
         commit: seq,
       });
     } else {
-      out.push({ type: 'heartbeat', from: fromId, to: toId, term: 1, commit: seq });
+      out.push({ type: 'heartbeat', from: fromId, to: toId, term: 1, commit: seq, round: 0 });
     }
   }
   return out;
@@ -591,6 +612,7 @@ function heartbeat(from: TestNode, to: TestNode | NodeId, term: number): RaftMes
     to: typeof to === 'string' ? to : to.id,
     term,
     commit: 0,
+    round: 0,
   };
 }
 

@@ -12,7 +12,7 @@ import {
 const IDS = ['n1', 'n2', 'n3'];
 
 function heartbeat(from: NodeId, to: NodeId, term = 1): RaftMessage {
-  return { type: 'heartbeat', from, to, term, commit: 0 };
+  return { type: 'heartbeat', from, to, term, commit: 0, round: 0 };
 }
 
 function members(ids: readonly NodeId[]): Member[] {

@@ -39,6 +39,8 @@ export class Progress {
   /** The leader's tick count when a rejection last moved this follower from replicate back to
    *  probe (-1: never). */
   fellBackAt = -1;
+  /** The highest heartbeat round this follower answered in the current term (ReadIndex). */
+  round = 0;
   /** In snapshot state: the index of the snapshot being sent. */
   pendingSnapshot: LogIndex = 0;
   readonly inflights: Inflights;
