@@ -102,6 +102,25 @@ export interface RaftNodeOptions<Cmd, Res> {
    * up). Default 30000 ms.
    */
   readonly snapshotTransferTimeoutMs?: number;
+  /**
+   * Lets a learner be promoted only once its log lags the leader's last index by at most this
+   * many entries (`promote(id, { force: true })` skips the check): a voter that must first catch
+   * up slows every commit of a small cluster. Default 1000.
+   */
+  readonly maxPromotionLag?: number;
+  /**
+   * Serve `read({ consistency: 'lease' })` on the leader without a heartbeat round while its
+   * lease holds (thesis §6.4.1). Safe only if clocks drift by at most `maxClockDrift`: see
+   * `node.read()`. Set it on every node (each then ignores vote requests for an election
+   * timeout after it starts). Needs `checkQuorum`. Default false.
+   */
+  readonly leaseReads?: boolean;
+  /**
+   * The bound on clock drift that lease reads rely on, as a fraction of elapsed time: the lease
+   * lasts `(electionTimeoutMs - tickMs) * (1 - maxClockDrift)` after the heartbeat round that
+   * confirmed it left. In [0, 0.5]. Default 0.1.
+   */
+  readonly maxClockDrift?: number;
 }
 
 /** The numeric and mode options with their defaults applied. */
@@ -124,6 +143,9 @@ export interface ResolvedOptions {
   readonly trailingEntries: number;
   readonly snapshotChunkBytes: number;
   readonly snapshotTransferTimeoutMs: number;
+  readonly maxPromotionLag: number;
+  readonly leaseReads: boolean;
+  readonly maxClockDrift: number;
 }
 
 /** The defaults, in one place (documented on {@link RaftNodeOptions}). */
@@ -146,6 +168,9 @@ export const DEFAULT_OPTIONS: ResolvedOptions = {
   trailingEntries: 5_000,
   snapshotChunkBytes: 1024 * 1024,
   snapshotTransferTimeoutMs: 30_000,
+  maxPromotionLag: 1000,
+  leaseReads: false,
+  maxClockDrift: 0.1,
 };
 
 /** Every key of {@link RaftNodeOptions}: anything else is a typo. */
@@ -178,6 +203,9 @@ const OPTION_KEYS = [
   'trailingEntries',
   'snapshotChunkBytes',
   'snapshotTransferTimeoutMs',
+  'maxPromotionLag',
+  'leaseReads',
+  'maxClockDrift',
 ] as const satisfies readonly (keyof RaftNodeOptions<unknown, unknown>)[];
 
 // Compile-time check that OPTION_KEYS lists every option.
@@ -322,6 +350,26 @@ export function validateOptions<Cmd, Res>(options: RaftNodeOptions<Cmd, Res>): R
     2 * electionTimeoutMs,
     3_600_000,
   );
+  const checkQuorum = bool('checkQuorum', options.checkQuorum ?? d.checkQuorum);
+  const leaseReads = bool('leaseReads', options.leaseReads ?? d.leaseReads);
+  if (leaseReads && !checkQuorum) {
+    throw new ConfigError(
+      'leaseReads',
+      'needs checkQuorum: a lease rests on voters ignoring elections while they hear the leader',
+    );
+  }
+  const maxClockDrift = options.maxClockDrift ?? d.maxClockDrift;
+  if (
+    typeof maxClockDrift !== 'number' ||
+    !Number.isFinite(maxClockDrift) ||
+    maxClockDrift < 0 ||
+    maxClockDrift > 0.5
+  ) {
+    throw new ConfigError(
+      'maxClockDrift',
+      `must be a number in [0, 0.5], got ${String(maxClockDrift)}`,
+    );
+  }
   return {
     tickMs,
     heartbeatMs,
@@ -334,7 +382,7 @@ export function validateOptions<Cmd, Res>(options: RaftNodeOptions<Cmd, Res>): R
     ),
     followerProposals,
     preVote: bool('preVote', options.preVote ?? d.preVote),
-    checkQuorum: bool('checkQuorum', options.checkQuorum ?? d.checkQuorum),
+    checkQuorum,
     maxCommandBytes: int(
       'maxCommandBytes',
       options.maxCommandBytes ?? d.maxCommandBytes,
@@ -391,5 +439,13 @@ export function validateOptions<Cmd, Res>(options: RaftNodeOptions<Cmd, Res>): R
       16 * 1024 * 1024,
     ),
     snapshotTransferTimeoutMs,
+    maxPromotionLag: int(
+      'maxPromotionLag',
+      options.maxPromotionLag ?? d.maxPromotionLag,
+      0,
+      Number.MAX_SAFE_INTEGER,
+    ),
+    leaseReads,
+    maxClockDrift,
   };
 }

@@ -78,6 +78,8 @@ export type {
   VoteResponseMessage,
 } from './messages.js';
 export type { RaftEvent, RaftEventListener } from './runtime/events.js';
+export type { TransferOptions, TransferResult } from './runtime/leadership-transfer.js';
+export type { MembershipCallOptions, PromoteOptions } from './runtime/membership-changes.js';
 export type {
   AbortSignalLike,
   CallOptions,
@@ -88,6 +90,7 @@ export type {
   RaftStatus,
 } from './runtime/raft-node.js';
 export { createRaftNode } from './runtime/raft-node.js';
+export type { ReadConsistency, ReadOptions, ReadResult } from './runtime/reads.js';
 export type { WriteSnapshotOptions } from './runtime/snapshot-stream.js';
 export { readSnapshot, writeSnapshot } from './runtime/snapshot-stream.js';
 export { systemClock } from './runtime/system-clock.js';

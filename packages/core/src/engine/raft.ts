@@ -82,6 +82,12 @@ export interface EngineConfig {
    * caller applies them before `advance()`, which reports them applied).
    */
   readonly maxApplyingEntries?: number;
+  /**
+   * For leader leases (thesis §6.4.1): a node ignores vote requests for `electionTicks` after
+   * it starts, as if it had just heard from a leader, so a restart cannot make it forget a
+   * leader whose lease it helped confirm. Leadership transfers are exempt. Default false.
+   */
+  readonly startupVoteGrace?: boolean;
   readonly logger?: Logger;
 }
 
@@ -255,6 +261,8 @@ export class Raft {
   private readonly maxEntriesPerAppend: number;
   private readonly maxBytesPerAppend: number;
   private readonly maxInflightAppends: number;
+  /** Vote requests are ignored until `ticks` reaches this (startupVoteGrace). */
+  private readonly voteGraceTicks: number;
   private readonly logger: Logger;
 
   constructor(config: EngineConfig, initial: InitialState) {
@@ -267,6 +275,7 @@ export class Raft {
     this.maxEntriesPerAppend = config.maxEntriesPerAppend ?? 4096;
     this.maxBytesPerAppend = config.maxBytesPerAppend ?? 1024 * 1024;
     this.maxInflightAppends = config.maxInflightAppends ?? 64;
+    this.voteGraceTicks = config.startupVoteGrace === true ? config.electionTicks : 0;
     this.logger = config.logger ?? noopLogger;
 
     const hs = initial.hardState;
@@ -642,9 +651,10 @@ export class Raft {
         // exception (§3.10).
         if (
           !m.transfer &&
-          this.checkQuorum &&
-          this.leaderId !== null &&
-          this.electionElapsed < this.electionTicks
+          ((this.checkQuorum &&
+            this.leaderId !== null &&
+            this.electionElapsed < this.electionTicks) ||
+            this.ticks < this.voteGraceTicks)
         )
           return;
         if (!m.preVote) this.becomeFollower(m.term, null);
@@ -1072,6 +1082,11 @@ export class Raft {
 
   private releaseReads(): void {
     this.reads.confirm(this.confirmedRound(), this.readStates);
+  }
+
+  /** The last heartbeat round broadcast. */
+  get heartbeatRound(): number {
+    return this.round;
   }
 
   lease(): LeaseStatus {

@@ -156,6 +156,23 @@ export class RawNode {
     return this.raft.readStates.length > 0 || this.raft.readsDropped.length > 0;
   }
 
+  /** True when the commit index holds an entry of the current term (a new leader's first
+   *  entry has committed: its commit index is known, thesis §6.4). */
+  committedInTerm(): boolean {
+    const r = this.raft;
+    return r.log.term(r.log.committed) === r.term;
+  }
+
+  /** The leader's heartbeat round counter (cheap; for lease bookkeeping). */
+  heartbeatRound(): number {
+    return this.raft.heartbeatRound;
+  }
+
+  /** On the leader: the voter leadership is being handed to, or null. */
+  leadTransferee(): NodeId | null {
+    return this.raft.role === 'leader' ? this.raft.leadTransferee : null;
+  }
+
   /** What a leader lease rests on (see {@link LeaseStatus}). */
   lease(): LeaseStatus {
     return this.raft.lease();

@@ -17,6 +17,7 @@ export class MemoryNetwork {
   private readonly cuts = new Set<string>();
   private queue: RaftMessage[] = [];
   private flushScheduled = false;
+  private listeners: ((message: RaftMessage) => void)[] = [];
 
   /** The transport for node `id`. One per node. */
   transport(id: NodeId): Transport {
@@ -56,7 +57,19 @@ export class MemoryNetwork {
     this.disconnected.delete(id);
   }
 
+  /**
+   * Calls `listener` with every message a node hands to its transport (before any cut or
+   * disconnection drops it), for tests and tracing. Returns the function that removes it.
+   */
+  onSend(listener: (message: RaftMessage) => void): () => void {
+    this.listeners = [...this.listeners, listener];
+    return () => {
+      this.listeners = this.listeners.filter((l) => l !== listener);
+    };
+  }
+
   private enqueue(from: NodeId, messages: readonly RaftMessage[]): void {
+    if (this.listeners.length > 0) for (const m of messages) for (const l of this.listeners) l(m);
     if (this.disconnected.has(from)) return;
     for (const m of messages) this.queue.push(m);
     if (!this.flushScheduled && this.queue.length > 0) {

@@ -15,11 +15,15 @@
  * - proposals.ts: callers waiting for their entries, and their deadlines;
  * - forwarding.ts: proposals forwarded from followers, at most once;
  * - snapshotter.ts: this node's own snapshots and the log compaction behind them;
- * - snapshot-sender.ts / snapshot-receiver.ts: InstallSnapshot, streamed in chunks.
+ * - snapshot-sender.ts / snapshot-receiver.ts: InstallSnapshot, streamed in chunks;
+ * - reads.ts: `read()`, ReadIndex and leases, without writing to the log;
+ * - membership-changes.ts: `addMember`, `removeMember`, `promote`, `demote`;
+ * - leadership-transfer.ts: `transferLeadership`.
  */
 
 import type { RaftNodeOptions, ResolvedOptions } from '../config.js';
 import { validateOptions } from '../config.js';
+import type { MembershipChange } from '../engine/configuration.js';
 import type { ProgressStatus } from '../engine/raft.js';
 import { RawNode } from '../engine/raw-node.js';
 import type { Ready, Role, SnapshotInstall, SoftState } from '../engine/ready.js';
@@ -56,7 +60,13 @@ import { Applier } from './applier.js';
 import type { RaftEvent, RaftEventListener } from './events.js';
 import { EventEmitter } from './events.js';
 import { ForwardedProposals, ForwardLedger, rejectionError } from './forwarding.js';
+import type { TransferOptions, TransferResult } from './leadership-transfer.js';
+import { LeadershipTransfers } from './leadership-transfer.js';
+import type { MembershipCallOptions, PromoteOptions } from './membership-changes.js';
+import { MembershipChanges } from './membership-changes.js';
 import { DeadlineQueue, Pending, PositionedProposals, settle } from './proposals.js';
+import type { ReadOptions, ReadResult } from './reads.js';
+import { Reads } from './reads.js';
 import { ReadyLoop } from './ready-loop.js';
 import { recover } from './recovery.js';
 import { malformedChunk, SnapshotReceiver } from './snapshot-receiver.js';
@@ -160,6 +170,55 @@ export interface RaftNode<Cmd, Res> {
    */
   waitForLeader(options?: CallOptions): Promise<LeaderInfo>;
   /**
+   * Resolves once the local state machine may be read at the requested consistency, with the
+   * index it has applied at least; then read the state machine directly.
+   *
+   * - `linearizable` (default): ReadIndex (thesis §6.4). The read reflects every write that
+   *   completed before the call. On the leader it costs one heartbeat round, shared by every
+   *   read that arrives meanwhile, and no log write; a follower asks the leader for the index
+   *   and serves the read itself once it has applied that far.
+   * - `lease` (needs `leaseReads: true` on every node): on the leader, no heartbeat round while
+   *   its lease holds; it relies on clocks drifting by at most `maxClockDrift`. Falls back to
+   *   ReadIndex when the lease has lapsed, and on followers.
+   * - `stale`: at once, with whatever this node has applied.
+   *
+   * Rejects with NOT_LEADER / NO_LEADER (retryable, `leaderId` hint) when this node cannot
+   * confirm a leader (it lost leadership, or knows none), TIMEOUT after `timeoutMs` (default
+   * `requestTimeoutMs`), ABORTED, INVALID_ARGUMENT (bad options, or `lease` without
+   * `leaseReads`), and SHUTDOWN / UNAVAILABLE when the node is not running.
+   */
+  read(options?: ReadOptions): Promise<ReadResult>;
+  /**
+   * Adds a member (leader only). Add it as a learner (`voter: false`) first, let it catch up,
+   * then `promote()` it: a voter that must first catch up slows every commit. Resolves with the
+   * new membership once the change is committed and applied here. Rejects with NOT_LEADER
+   * (`leaderId` hint), MEMBERSHIP_CHANGE_PENDING (another change is not committed yet; retry),
+   * TRANSFER_IN_PROGRESS, INVALID_ARGUMENT (the id is already a member: ids are never reused),
+   * TIMEOUT (outcome unknown: the change may still commit) and ABORTED.
+   */
+  addMember(member: Member, options?: MembershipCallOptions): Promise<Membership>;
+  /**
+   * Removes a member (leader only); as `addMember`. Removing the leader itself: it leads until
+   * the change commits, then hands leadership to the most up-to-date voter and steps down.
+   */
+  removeMember(id: NodeId, options?: MembershipCallOptions): Promise<Membership>;
+  /**
+   * Makes a learner a voter (leader only). Refused with LEARNER_LAGGING (retryable) while its
+   * log lags the leader's by more than `maxPromotionLag` entries, unless `force`.
+   */
+  promote(id: NodeId, options?: PromoteOptions): Promise<Membership>;
+  /** Makes a voter a learner (leader only); as `removeMember` for the voter set. */
+  demote(id: NodeId, options?: MembershipCallOptions): Promise<Membership>;
+  /**
+   * Hands leadership to the voter `to` (default: the most up-to-date one), thesis §3.10. The
+   * leader refuses proposals meanwhile (TRANSFER_IN_PROGRESS), brings the target up to date and
+   * tells it to campaign at once. Resolves with the new leader once another node leads (usually
+   * `to`). Rejects with NOT_LEADER, INVALID_ARGUMENT (`to` is this node, unknown or a learner),
+   * TIMEOUT (the transfer was abandoned after an election timeout, or `timeoutMs` passed: this
+   * node may still lead) and ABORTED.
+   */
+  transferLeadership(to?: NodeId, options?: TransferOptions): Promise<TransferResult>;
+  /**
    * Takes a snapshot of the state machine now (or joins the one in flight), and compacts the
    * log behind it, keeping `trailingEntries`. Resolves with its meta once it is durable; with
    * the latest one at once when nothing was applied since. Rejects with UNAVAILABLE when the
@@ -230,6 +289,9 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
   private readonly snapshotter: Snapshotter<Cmd, Res>;
   private readonly sender: SnapshotSender;
   private readonly receiver: SnapshotReceiver;
+  private readonly reads: Reads;
+  private readonly changes: MembershipChanges;
+  private readonly transfers: LeadershipTransfers;
 
   private lifecycle: RaftNodeState = 'created';
   private engine: RawNode | null = null;
@@ -333,6 +395,35 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
         installed: (meta) => this.onSnapshotInstalled(meta),
       },
     );
+    this.reads = new Reads(
+      this.id,
+      this.forwarded.session,
+      this.clock,
+      {
+        requestTimeoutMs: this.opts.requestTimeoutMs,
+        leaseMs: this.opts.leaseReads
+          ? (this.opts.electionTimeoutMs - this.opts.tickMs) * (1 - this.opts.maxClockDrift)
+          : 0,
+      },
+      {
+        engine: host.engine,
+        applied: () => this.applier.applied,
+        send: (m) => this.transport.send([m]),
+        schedule: host.schedule,
+      },
+    );
+    this.changes = new MembershipChanges(this.clock, this.opts.requestTimeoutMs, {
+      engine: host.engine,
+      changed: () => this.updatePeers(),
+      schedule: host.schedule,
+    });
+    this.transfers = new LeadershipTransfers(
+      this.id,
+      this.clock,
+      this.opts.requestTimeoutMs,
+      host.engine,
+      host.schedule,
+    );
     if (!this.snapshotter.enabled) {
       this.logger.warn(
         {},
@@ -413,6 +504,7 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
           maxBytesPerAppend: this.opts.maxBytesPerAppend,
           maxInflightAppends: this.opts.maxInflightAppends,
           maxApplyingEntries: this.opts.maxPendingEntries,
+          startupVoteGrace: this.opts.leaseReads,
           logger: this.logger,
         },
         { hardState, snapshot, entries, applied: snapshot?.index ?? 0 },
@@ -421,8 +513,9 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
       this.loop = new ReadyLoop(engine, this.logStore, this.stableStore, this.transport, {
         isRunning: () => this.lifecycle === 'running',
         observe: (rd) => this.observe(rd),
+        sending: () => this.reads.noteRound(engine.heartbeatRound()),
         apply: (committed) => this.applier.enqueue(committed),
-        advanced: () => this.updatePeers(),
+        advanced: () => this.afterAdvance(),
         sendSnapshots: (requests) => {
           const term = engine.basicStatus().term;
           for (const r of requests) this.sender.start(r.to, term);
@@ -475,6 +568,12 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
         ),
     );
     this.rejectLeaderWaiters(notApplied('SHUTDOWN', 'the node is shutting down'));
+    this.rejectCalls(
+      (maybeApplied) =>
+        new RaftError('SHUTDOWN', 'the node is shutting down', {
+          outcome: maybeApplied ? 'unknown' : 'notApplied',
+        }),
+    );
     this.sender.abandonAll();
     this.receiver.abandonAll();
     this.applier.cancelAll(notApplied('SHUTDOWN', 'the node is shutting down'));
@@ -558,6 +657,14 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
         }),
     );
     this.rejectLeaderWaiters(this.failedError());
+    this.rejectCalls((maybeApplied) =>
+      maybeApplied
+        ? new StorageError(`the node failed: ${error.message}`, {
+            cause: error,
+            outcome: 'unknown',
+          })
+        : this.failedError(),
+    );
     this.sender.abandonAll();
     this.receiver.abandonAll();
     this.applier.cancelAll(this.failedError());
@@ -589,10 +696,20 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
     for (const p of pending) settle(p, false, err);
   }
 
+  /** Rejects reads, membership changes and transfers (`maybeApplied`: a change was appended). */
+  private rejectCalls(error: (maybeApplied: boolean) => RaftError): void {
+    this.reads.rejectAll(error(false));
+    this.changes.rejectAll(error);
+    this.transfers.rejectAll(error(false));
+  }
+
   private armTick(): void {
     this.tickTimer = this.clock.setTimer(this.opts.tickMs, () => {
       if (this.lifecycle !== 'running' || this.engine === null) return;
       this.engine.tick();
+      this.reads.poll();
+      this.transfers.tick();
+      this.changes.progress();
       this.loop?.schedule();
       this.armTick();
     });
@@ -611,6 +728,14 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
       this.onProposeResponse(m);
       return;
     }
+    if (m.type === 'readIndex') {
+      this.reads.onRequest(m);
+      return;
+    }
+    if (m.type === 'readIndexResponse') {
+      this.reads.onResponse(m);
+      return;
+    }
     if (m.type === 'installSnapshot') {
       // Checked before the engine sees it: a malformed chunk is not leader contact.
       const bad = malformedChunk(m);
@@ -623,6 +748,7 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
       engine.step(m);
       if (m.type === 'installSnapshot') this.receiver.onChunk(m);
       else if (m.type === 'installSnapshotResponse') this.sender.onResponse(m);
+      this.reads.poll();
     } catch (err) {
       // The engine drops malformed messages itself: only a bug gets here. Keep the node up.
       this.logger.error(
@@ -850,6 +976,76 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
     });
   }
 
+  // ------------------------------------------------------------------ reads
+
+  read(options?: ReadOptions): Promise<ReadResult> {
+    const refused = this.refuseCall(options, false);
+    if (refused !== null) return Promise.reject(refused);
+    const consistency = options?.consistency ?? 'linearizable';
+    if (consistency !== 'linearizable' && consistency !== 'lease' && consistency !== 'stale') {
+      return Promise.reject(
+        notApplied(
+          'INVALID_ARGUMENT',
+          `consistency must be 'linearizable', 'lease' or 'stale', got ${String(consistency)}`,
+        ),
+      );
+    }
+    return this.reads.read(consistency, options);
+  }
+
+  // ------------------------------------------------------------------ membership
+
+  addMember(member: Member, options?: MembershipCallOptions): Promise<Membership> {
+    return this.changeMembership({ type: 'add', member }, undefined, options);
+  }
+
+  removeMember(id: NodeId, options?: MembershipCallOptions): Promise<Membership> {
+    return this.changeMembership({ type: 'remove', id }, undefined, options);
+  }
+
+  promote(id: NodeId, options?: PromoteOptions): Promise<Membership> {
+    const maxLag = options?.force === true ? undefined : this.opts.maxPromotionLag;
+    return this.changeMembership({ type: 'promote', id }, maxLag, options);
+  }
+
+  demote(id: NodeId, options?: MembershipCallOptions): Promise<Membership> {
+    return this.changeMembership({ type: 'demote', id }, undefined, options);
+  }
+
+  private changeMembership(
+    change: MembershipChange,
+    maxLag: number | undefined,
+    options: MembershipCallOptions | undefined,
+  ): Promise<Membership> {
+    const refused = this.refuseCall(options, false);
+    if (refused !== null) return Promise.reject(refused);
+    if (change.type === 'add') {
+      const m = change.member as Partial<Member> | undefined;
+      if (typeof m !== 'object' || m === null || typeof m.id !== 'string' || m.id.length === 0)
+        return Promise.reject(notApplied('INVALID_ARGUMENT', 'member needs a non-empty string id'));
+      if (typeof m.address !== 'string' || typeof m.voter !== 'boolean')
+        return Promise.reject(
+          notApplied(
+            'INVALID_ARGUMENT',
+            `member ${m.id} needs a string address and a boolean voter`,
+          ),
+        );
+    } else if (typeof change.id !== 'string' || change.id.length === 0) {
+      return Promise.reject(notApplied('INVALID_ARGUMENT', 'id must be a non-empty string'));
+    }
+    return this.changes.propose(change, maxLag, options);
+  }
+
+  // ------------------------------------------------------------------ leadership transfer
+
+  transferLeadership(to?: NodeId, options?: TransferOptions): Promise<TransferResult> {
+    const refused = this.refuseCall(options, false);
+    if (refused !== null) return Promise.reject(refused);
+    if (to !== undefined && (typeof to !== 'string' || to.length === 0))
+      return Promise.reject(notApplied('INVALID_ARGUMENT', 'to must be a non-empty string'));
+    return this.transfers.start(to, options);
+  }
+
   private notifyLeaderWaiters(leaderId: NodeId, term: Term): void {
     const waiters = this.leaderWaiters;
     this.leaderWaiters = [];
@@ -934,6 +1130,7 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
   // ------------------------------------------------------------------ applying
 
   private onApplied(entry: LogEntry, result: Res | undefined, error: ApplyError | undefined): void {
+    if (entry.kind === 'membership') this.changes.applied(entry);
     const p = this.positioned.take(entry.index);
     if (p !== undefined) this.settleApplied(p, entry, result, error);
     if (this.positioned.hasOverflow) {
@@ -963,6 +1160,7 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
     this.deadlines.compact();
     if (this.lifecycle !== 'running' || this.engine === null) return;
     this.engine.appliedTo(applied);
+    this.reads.appliedTo(applied);
     this.snapshotter.maybeTake();
     this.loop?.schedule();
   }
@@ -1063,6 +1261,8 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
   // ------------------------------------------------------------------ Ready observation
 
   private observe(rd: Ready): void {
+    // Before this Ready's messages leave: the transport must know a member just added.
+    this.updatePeers();
     if (rd.hardState !== undefined && rd.hardState.term !== this.term) {
       this.term = rd.hardState.term;
       this.emitter.emit({ type: 'termChanged', term: this.term });
@@ -1078,15 +1278,35 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
     if (s.leaderId !== prev.leaderId) {
       this.emitter.emit({ type: 'leaderChanged', leaderId: s.leaderId, term: this.term });
       if (s.leaderId !== null) this.notifyLeaderWaiters(s.leaderId, this.term);
+      this.reads.leaderChanged(s.leaderId);
+      this.transfers.leaderChanged(s.leaderId, this.term);
     }
+  }
+
+  private afterAdvance(): void {
+    this.updatePeers();
+    // A commit (an acknowledgement counted at advance) may confirm reads or open the way for
+    // membership changes waiting for the term's first commit.
+    this.reads.poll();
+    this.changes.progress();
   }
 
   private updatePeers(): void {
     if (this.lifecycle !== 'running' && this.lifecycle !== 'starting') return;
-    const members = (this.engine as RawNode).members();
+    const engine = this.engine as RawNode;
+    const members = engine.members();
     if (members === this.peers) return;
+    const first = this.peers === null;
     this.peers = members;
     this.transport.setPeers(members.filter((m) => m.id !== this.id));
+    this.sender.keepOnly(members);
+    if (!first) {
+      this.emitter.emit({
+        type: 'membershipChanged',
+        membership: { members },
+        index: engine.status().membershipIndex,
+      });
+    }
   }
 
   // ------------------------------------------------------------------ status

@@ -38,6 +38,8 @@ export interface ReadyLoopHost {
   isRunning(): boolean;
   /** Sees each Ready before anything is done with it (role, leader and term changes). */
   observe(rd: Ready): void;
+  /** Called just before the engine's messages go to the transport. */
+  sending(): void;
   /** Takes the Ready's committed entries (in order). */
   apply(entries: readonly LogEntry[]): void;
   /** Called after each `advance()`. */
@@ -91,7 +93,10 @@ export class ReadyLoop {
     if (this.draining) {
       // The drain is awaiting storage (its only await): send what need not wait for it.
       const messages = this.engine.takeMessages();
-      if (messages.length > 0) this.transport.send(messages);
+      if (messages.length > 0) {
+        this.host.sending();
+        this.transport.send(messages);
+      }
       this.takeSnapshotRequests();
       return;
     }
@@ -111,6 +116,7 @@ export class ReadyLoop {
         }
         const rd = engine.ready();
         host.observe(rd);
+        host.sending();
         if (rd.messages.length > 0) this.transport.send(rd.messages);
         this.takeSnapshotRequests();
         if (rd.snapshot !== undefined) {

@@ -210,6 +210,12 @@ export class SnapshotSender {
     this.sendAt(t, next).catch((err: unknown) => this.failed(t, err));
   }
 
+  /** Drops the transfers to nodes not in `members` (they left the configuration). */
+  keepOnly(members: readonly { readonly id: NodeId }[]): void {
+    for (const t of [...this.transfers.values()])
+      if (!members.some((m) => m.id === t.to)) this.finish(t, null);
+  }
+
   /** This node no longer leads `term` (or stops): drop every transfer. */
   abandonAll(): void {
     for (const t of [...this.transfers.values()]) this.finish(t, null);

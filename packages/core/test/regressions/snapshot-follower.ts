@@ -112,6 +112,7 @@ export async function follower(ids: readonly string[]) {
   loop = new ReadyLoop(engine, logStore, stableStore, transport, {
     isRunning: () => true,
     observe: () => {},
+    sending: () => {},
     apply: () => {},
     advanced: () => {},
     sendSnapshots: () => {},
