@@ -29,7 +29,14 @@ export type RaftErrorCode =
   | 'TRANSFER_IN_PROGRESS'
   | 'COMPACTED'
   | 'UNAVAILABLE'
-  | 'APPLY_FAILED';
+  | 'APPLY_FAILED'
+  /**
+   * Thrown by a `withSessions` state machine's `apply` (so it reaches the proposer as an
+   * ApplyError's `cause`): the client's session expired, was evicted or never existed, or the
+   * result of that seq is no longer kept. The session expired or never existed: start a new
+   * client id. `outcome: 'unknown'`: the command may have applied before it was forgotten.
+   */
+  | 'SESSION_EXPIRED';
 
 /**
  * What a failed proposal did, when the error says:

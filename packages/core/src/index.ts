@@ -94,6 +94,27 @@ export type { ReadConsistency, ReadOptions, ReadResult } from './runtime/reads.j
 export type { WriteSnapshotOptions } from './runtime/snapshot-stream.js';
 export { readSnapshot, writeSnapshot } from './runtime/snapshot-stream.js';
 export { systemClock } from './runtime/system-clock.js';
+// Client sessions (exactly-once commands)
+export type {
+  ResultCodec,
+  SessionOptions,
+  SessionStateMachine,
+} from './sessions/client-sessions.js';
+export {
+  DEFAULT_SESSION_OPTIONS,
+  jsonResultCodec,
+  withSessions,
+} from './sessions/client-sessions.js';
+export type {
+  SessionClient,
+  SessionClientOptions,
+  SessionProposer,
+} from './sessions/session-client.js';
+export { createSessionClient } from './sessions/session-client.js';
+export { sessionCodec } from './sessions/session-codec.js';
+export type { SessionCommand } from './sessions/session-command.js';
+export { MAX_CLIENT_ID_BYTES } from './sessions/session-command.js';
+export type { SessionInfo } from './sessions/session-table.js';
 // Data types and messages
 export type {
   EntryKind,

@@ -16,6 +16,7 @@ declare function clearTimeout(handle: unknown): void;
 declare const performance: { now(): number } | undefined;
 declare function queueMicrotask(callback: () => void): void;
 declare const setImmediate: ((callback: () => void) => unknown) | undefined;
+declare const crypto: { getRandomValues(array: Uint8Array): Uint8Array } | undefined;
 declare const MessageChannel:
   | (new () => {
       port1: { onmessage: (() => void) | null };
@@ -51,6 +52,16 @@ export { hostQueueMicrotask as queueMicrotask };
 /** The host's random source; the engine never calls it directly (it gets a `Random`). */
 export function hostRandom(): number {
   return Math.random();
+}
+
+/**
+ * `length` bytes from the host's cryptographic random source (`crypto.getRandomValues`), or
+ * null when the host has none. For identifiers that must not collide (client ids), never for
+ * anything the algorithm decides.
+ */
+export function hostRandomBytes(length: number): Uint8Array | null {
+  if (typeof crypto === 'undefined' || typeof crypto?.getRandomValues !== 'function') return null;
+  return crypto.getRandomValues(new Uint8Array(length));
 }
 
 type Channel = {
