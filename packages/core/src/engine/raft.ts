@@ -240,6 +240,16 @@ export class Raft {
   readStates: ReadState[] = [];
   /** Reads dropped because this node stopped leading (taken by RawNode). */
   readsDropped: number[] = [];
+  /**
+   * Set when the leader knows this node acknowledged entries its log no longer holds: its
+   * storage lost durable state (a wiped disk, an old backup). The node must stop: see
+   * {@link handleHeartbeat}.
+   */
+  lostState: {
+    readonly leaderId: NodeId;
+    readonly acknowledged: LogIndex;
+    readonly last: LogIndex;
+  } | null = null;
 
   /** The term of the last hard state the runtime reported durable (RawNode.advance). */
   durableTerm: Term;
@@ -415,6 +425,26 @@ export class Raft {
     return this.voters.includes(this.id);
   }
 
+  /**
+   * May this node start an election? A voter may. So may a node that the latest configuration,
+   * still uncommitted, demotes or removes, if it was a voter before: it may hold that entry
+   * alone among the nodes that can elect anyone (with two voters, the removed leader restarted
+   * before the change committed: the other one still counts it as a voter, and refuses to vote
+   * for itself over the longer log), and only its election commits the change. It counts votes
+   * in the latest configuration, where its own does not count, and once the change commits it
+   * hands over and steps down like any leader that is no longer a voter.
+   */
+  private promotable(): boolean {
+    if (this.isVoter()) return true;
+    if (this.membershipIndex <= this.log.committed) return false;
+    for (let i = this.membershipIndex - 1; i > this.log.compactedIndex(); i--) {
+      const e = this.log.entry(i) as LogEntry;
+      if (e.kind === 'membership')
+        return decodeMembership(e.data).members.some((m) => m.id === this.id && m.voter);
+    }
+    return this.snapshot?.membership.members.some((m) => m.id === this.id && m.voter) ?? false;
+  }
+
   // ---------------------------------------------------------------- roles
 
   private resetTimers(): void {
@@ -555,7 +585,7 @@ export class Raft {
 
   /** Starts an election now (if this node is a voter and not the leader). */
   hup(transfer = false): void {
-    if (this.role === 'leader' || !this.isVoter()) return;
+    if (this.role === 'leader' || !this.promotable()) return;
     if (transfer) {
       // TimeoutNow: the leader asked for this election, so PreVote would only delay it.
       this.becomeCandidate();
@@ -810,10 +840,14 @@ export class Raft {
   }
 
   private handleVote(m: VoteMessage): void {
+    // A node that knows no configuration has an empty log: it was just added and waits for the
+    // leader, or it lost its storage and may have voted in this very term before. Refusing a
+    // vote is always safe; granting one it cannot vouch for is not.
     const canVote =
-      this.votedFor === m.from ||
-      (this.votedFor === null && this.leaderId === null) ||
-      (m.preVote && m.term > this.term);
+      this.membership.members.length > 0 &&
+      (this.votedFor === m.from ||
+        (this.votedFor === null && this.leaderId === null) ||
+        (m.preVote && m.term > this.term));
     // §5.4.1 election restriction.
     if (canVote && this.log.isUpToDate(m.lastLogIndex, m.lastLogTerm)) {
       if (!m.preVote) {
@@ -938,8 +972,22 @@ export class Raft {
   }
 
   private handleHeartbeat(m: HeartbeatMessage): void {
-    // The leader sends min(our match, its commit), so this never passes what we hold.
-    this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
+    // The leader sends min(our match, its commit), and our match is what we acknowledged in
+    // this term, durably: a commit past our last index means our storage lost entries we had
+    // acknowledged (etcd panics here: "Was the raft log corrupted, truncated, or lost?"). Such a
+    // node may have counted toward a commit it no longer holds, and may have voted in a term it
+    // no longer remembers: it must not take part any more.
+    if (m.commit > this.log.lastIndex()) {
+      if (this.lostState === null) {
+        this.lostState = { leaderId: m.from, acknowledged: m.commit, last: this.log.lastIndex() };
+        this.logger.error(
+          { leader: m.from, commit: m.commit, lastIndex: this.log.lastIndex() },
+          `${this.id} lost entries it had acknowledged: ${m.from} knows it holds ${m.commit}, its log ends at ${this.log.lastIndex()}`,
+        );
+      }
+      return;
+    }
+    this.log.commitTo(m.commit);
     const reply: HeartbeatResponseMessage = {
       type: 'heartbeatResponse',
       from: this.id,

@@ -173,6 +173,19 @@ export class RawNode {
     return this.raft.role === 'leader' ? this.raft.leadTransferee : null;
   }
 
+  /**
+   * Non-null once the leader showed that this node acknowledged entries its log no longer holds
+   * (its storage lost durable state). The node must stop taking part: it may have counted toward
+   * commits it cannot vouch for and voted in terms it forgot. The runtime fails the node.
+   */
+  lostState(): {
+    readonly leaderId: NodeId;
+    readonly acknowledged: LogIndex;
+    readonly last: LogIndex;
+  } | null {
+    return this.raft.lostState;
+  }
+
   /** What a leader lease rests on (see {@link LeaseStatus}). */
   lease(): LeaseStatus {
     return this.raft.lease();

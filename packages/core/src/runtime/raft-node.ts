@@ -749,6 +749,15 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
       if (m.type === 'installSnapshot') this.receiver.onChunk(m);
       else if (m.type === 'installSnapshotResponse') this.sender.onResponse(m);
       this.reads.poll();
+      const lost = engine.lostState();
+      if (lost !== null) {
+        this.fail(
+          new StorageError(
+            `this node's storage lost entries it had acknowledged: the leader ${lost.leaderId} knows it holds entries up to ${lost.acknowledged}, but its log ends at ${lost.last} (a wiped or replaced disk, or an old backup). A node that lost its state must not rejoin under the same id: remove it (removeMember('${this.id}')), start it on an empty disk under a new id, add that id as a learner and promote it`,
+          ),
+        );
+        return;
+      }
     } catch (err) {
       // The engine drops malformed messages itself: only a bug gets here. Keep the node up.
       this.logger.error(

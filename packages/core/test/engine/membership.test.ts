@@ -8,7 +8,7 @@ import type { MembershipChange } from '../../src/engine/configuration.js';
 import { RaftError } from '../../src/errors.js';
 import type { Membership } from '../../src/types.js';
 import type { NodeConfig } from './harness.js';
-import { membershipEntry, Network, ofType } from './harness.js';
+import { membershipEntry, Network, ofType, rawNode, takeReady } from './harness.js';
 
 const THREE = ['n1', 'n2', 'n3'];
 
@@ -233,6 +233,62 @@ describe('removing members', () => {
     ).toEqual([]);
     expect(net.status('n1').role).toBe('follower');
   });
+});
+
+describe('a node with an empty log', () => {
+  it('knows no configuration, so it grants no vote (it may have lost a vote it gave)', () => {
+    for (const preVote of [true, false]) {
+      const empty = rawNode('n4', [], {}, { hardState: null, entries: [], applied: 0 });
+      empty.step({
+        type: 'vote',
+        from: 'n1',
+        to: 'n4',
+        term: 5,
+        preVote,
+        lastLogIndex: 0,
+        lastLogTerm: 0,
+      });
+      const rd = empty.ready();
+      const answers = ofType([...rd.messages, ...rd.messagesAfterPersist], 'voteResponse');
+      expect(answers.map((m) => [m.preVote, m.granted])).toEqual([[preVote, false]]);
+    }
+  });
+
+  it('a follower told it acknowledged more than it holds stops: its storage lost state', () => {
+    const n = rawNode('n2', THREE);
+    takeReady(n);
+    n.step({ type: 'heartbeat', from: 'n1', to: 'n2', term: 2, commit: 40, round: 1 });
+    expect(n.lostState()).toEqual({ leaderId: 'n1', acknowledged: 40, last: 1 });
+    expect(n.status().commitIndex).toBe(1);
+  });
+});
+
+describe('an uncommitted removal held by one node only', () => {
+  it.each(['remove', 'demote'] as const)(
+    'a leader whose %s of itself is on its disk alone campaigns after a restart, and hands over',
+    (type) => {
+      const net = new Network({ voters: ['n1', 'n2'] });
+      net.elect('n1');
+      // The change stays on n1: n2 never sees it.
+      const off = net.addDropRule((m) => m.from === 'n1' && m.type === 'append');
+      net.node('n1').proposeMembership({ type, id: 'n1' });
+      net.stabilize();
+      net.crash('n1');
+      net.restart('n1');
+      off();
+      // n2 still counts n1 as a voter and cannot win without it; n1 refuses it (n1's log is
+      // longer). Only n1 can move: it campaigns in the new configuration, where n2 elects it.
+      net.tickUntil(() => net.status('n2').members.length === (type === 'remove' ? 1 : 2), 300);
+      net.tickUntil(() => net.leader() === 'n2', 300);
+      expect(
+        net
+          .status('n2')
+          .members.filter((m) => m.voter)
+          .map((m) => m.id),
+      ).toEqual(['n2']);
+      expect(net.status('n1').role).toBe('follower');
+    },
+  );
 });
 
 describe('known trap: a stale append must not roll the configuration back', () => {

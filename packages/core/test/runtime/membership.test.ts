@@ -152,6 +152,24 @@ describe('removing members', () => {
 });
 
 describe('a node that lost its disk', () => {
+  it('fails with a StorageError naming the cause when it comes back under its old id', async () => {
+    const { c, leader } = await threeNodes();
+    for (let i = 1; i <= 3; i++) await c.settle(leader.node.propose(i));
+    const victim = c.followersOf(leader)[0] as TestNode;
+    await c.settle(victim.node.stop());
+    // Same id, empty disk (no bootstrap: that would make a new cluster of its own).
+    const wiped = c.add(victim.id);
+    await wiped.node.start();
+    await c.runUntil(() => wiped.node.state === 'failed', 100, 'the wiped node fails');
+    const fatal = wiped.events.find((e) => e.type === 'fatal');
+    expect(fatal?.type === 'fatal' && fatal.error.code).toBe('STORAGE');
+    expect(fatal?.type === 'fatal' && fatal.error.message).toMatch(
+      /lost entries it had acknowledged.*new id/,
+    );
+    // It never voted or acknowledged anything, and the others go on.
+    expect((await c.settle(leader.node.propose(10))).result).toBe(16);
+  });
+
   it('rejoins under a new id: remove the old one, add the new one as a learner, promote it', async () => {
     const { c, leader } = await threeNodes();
     for (let i = 1; i <= 3; i++) await c.settle(leader.node.propose(i));
