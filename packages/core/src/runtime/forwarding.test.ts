@@ -87,4 +87,32 @@ describe('forwarding ledger', () => {
       message: { rejected: { reason: 'notLeader' } },
     });
   });
+
+  it('a refusal stays true: a later copy of a refused forward is refused, never appended', () => {
+    // Found by the simulator (seed 1479): a forward refused during a leadership transfer was
+    // duplicated by the network, and the copy arrived after the transfer gave up.
+    const engine = leaderEngine();
+    const ledger = new ForwardLedger('L', 1024);
+    ledger.begin(1);
+    const follower = new ForwardedProposals(seeded(), 0);
+    const busy = forward(follower, 1);
+    expect(ledger.check(busy, engine, 100, 100)).toMatchObject({
+      kind: 'answer',
+      message: { rejected: { reason: 'dropped' } },
+    });
+    // The back-pressure is gone when the copy arrives: still refused.
+    expect(ledger.check(busy, engine, 0, 100)).toMatchObject({
+      kind: 'answer',
+      message: { rejected: { reason: 'dropped' } },
+    });
+    const transferring = forward(follower, 2);
+    expect(ledger.check(transferring, engine, 0, 100).kind).toBe('append');
+    ledger.refused(transferring, engine, new Error('TRANSFER_IN_PROGRESS'));
+    expect(ledger.check(transferring, engine, 0, 100)).toMatchObject({
+      kind: 'answer',
+      message: { rejected: { reason: 'dropped' } },
+    });
+    // Other forwards of the session are unaffected.
+    expect(ledger.check(forward(follower, 3), engine, 0, 100).kind).toBe('append');
+  });
 });

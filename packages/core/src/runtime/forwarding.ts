@@ -131,10 +131,13 @@ export function rejectionError(m: ProposeResponseMessage): RaftError {
 // ------------------------------------------------------------------ leader side
 
 interface SessionLedger {
-  /** Every request id above the floor that was appended is in `seen`. */
+  /** Every request id above the floor that was appended (or refused) is in `seen`. */
   floor: number;
   readonly seen: Map<number, { readonly index: LogIndex; readonly term: Term }>;
 }
+
+/** In `seen`: the leader refused this forward, so no later copy may be appended. */
+const REFUSED = Object.freeze({ index: 0, term: 0 });
 
 /** What the leader does with one forward. */
 export type ForwardVerdict =
@@ -177,6 +180,7 @@ export class ForwardLedger {
     const sessions = this.terms.get(m.term);
     const ledger = sessions?.get(sessionKey(m));
     const seen = ledger?.seen.get(m.requestId);
+    if (seen === REFUSED) return this.refuse(m, term, 'dropped', this.id);
     if (seen !== undefined) return { kind: 'answer', message: this.accept(m, term, seen) };
     // Not appended for sure: this term's ledger would hold it, or this node never led the term.
     const known =
@@ -188,19 +192,39 @@ export class ForwardLedger {
     if (m.term > term) return this.refuse(m, term, 'notLeader', null);
     if (m.data.byteLength > this.maxCommandBytes)
       return this.refuse(m, term, 'entryTooLarge', this.id);
-    // A leader whose term is not durable yet could lose it in a crash and lead the same term
-    // again: it takes no forward until then (a lone voter, for the time of one write).
-    if (!termDurable) return this.refuse(m, term, 'dropped', this.id);
-    // Back-pressure applies to forwards as to the leader's own proposals.
-    if (unapplied >= maxPending) return this.refuse(m, term, 'dropped', this.id);
-    // Bounded memory: past the limit, refuse new sessions (nothing appended) for this term.
+    // Bounded memory: past the limit, refuse new sessions (nothing appended) for this term. The
+    // limit stays reached for the rest of the term, so later copies are refused too.
     if (ledger === undefined && (sessions?.size ?? 0) >= SESSIONS_PER_TERM)
       return this.refuse(m, term, 'dropped', this.id);
+    // A leader whose term is not durable yet could lose it in a crash and lead the same term
+    // again: it takes no forward until then (a lone voter, for the time of one write).
+    if (!termDurable) return { kind: 'answer', message: this.refuseForGood(m, term) };
+    // Back-pressure applies to forwards as to the leader's own proposals.
+    if (unapplied >= maxPending) return { kind: 'answer', message: this.refuseForGood(m, term) };
     return { kind: 'append' };
+  }
+
+  /**
+   * Refuses `m` as the leader of its term, and remembers it: "not appended" must stay true, so
+   * a duplicate or late copy that arrives once the leader could take it is refused as well.
+   */
+  private refuseForGood(m: ProposeMessage, term: Term): ProposeResponseMessage {
+    this.remember(m, m.term, REFUSED);
+    return this.response(m, term, 0, 0, { leaderId: this.id, reason: 'dropped' });
   }
 
   /** Remembers that `m` was appended at (index, entryTerm); returns the answer to send. */
   recordAppended(m: ProposeMessage, index: LogIndex, entryTerm: Term): ProposeResponseMessage {
+    const position = { index, term: entryTerm };
+    this.remember(m, entryTerm, position);
+    return this.accept(m, entryTerm, position);
+  }
+
+  private remember(
+    m: ProposeMessage,
+    entryTerm: Term,
+    position: { readonly index: LogIndex; readonly term: Term },
+  ): void {
     let sessions = this.terms.get(entryTerm);
     if (sessions === undefined) {
       sessions = new Map();
@@ -217,7 +241,6 @@ export class ForwardLedger {
       ledger = { floor: 0, seen: new Map() };
       sessions.set(key, ledger);
     }
-    const position = { index, term: entryTerm };
     ledger.seen.set(m.requestId, position);
     if (ledger.seen.size > SEEN_PER_SESSION) {
       // Forget the oldest; the floor keeps every forgotten id from being appended again.
@@ -225,7 +248,6 @@ export class ForwardLedger {
       ledger.seen.delete(oldest as number);
       if ((oldest as number) > ledger.floor) ledger.floor = oldest as number;
     }
-    return this.accept(m, entryTerm, position);
   }
 
   /** The answer to a forward the engine refused (it is not the leader, or cannot take it). */
@@ -233,7 +255,8 @@ export class ForwardLedger {
     const term = engine.basicStatus().term;
     return err instanceof NotLeaderError
       ? this.response(m, term, 0, 0, { leaderId: err.leaderId, reason: 'notLeader' })
-      : this.response(m, term, 0, 0, { leaderId: this.id, reason: 'dropped' });
+      : // Still the leader of m.term (a transfer in progress): a later copy must not slip in.
+        this.refuseForGood(m, term);
   }
 
   private accept(
