@@ -1,7 +1,31 @@
 /**
  * @raft/testing: a deterministic simulator for @raft/core (virtual time, seeded faults,
- * crashes that lose unsynced writes) and the safety checkers that watch it.
+ * crashes that lose unsynced writes), the safety checkers that watch it, and a
+ * linearizability checker for client histories.
  */
+export type {
+  KvAckOutput,
+  KvCasOutput,
+  KvInput,
+  KvOutput,
+  KvState,
+  KvValueOutput,
+  RegisterInput,
+  RegisterOutput,
+  RegisterState,
+} from './checkers/kv-model.js';
+export { kvModel, registerModel } from './checkers/kv-model.js';
+export type {
+  LinearizabilityCounterexample,
+  LinearizabilityOptions,
+  LinearizabilityResult,
+  Model,
+  Operation,
+} from './checkers/linearizability.js';
+export {
+  checkLinearizability,
+  DEFAULT_LINEARIZABILITY_MAX_STEPS,
+} from './checkers/linearizability.js';
 export type {
   CommandInfo,
   DurableView,
