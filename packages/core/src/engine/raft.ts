@@ -841,10 +841,12 @@ export class Raft {
 
   private handleVote(m: VoteMessage): void {
     // A node that knows no configuration has an empty log: it was just added and waits for the
-    // leader, or it lost its storage and may have voted in this very term before. Refusing a
-    // vote is always safe; granting one it cannot vouch for is not.
+    // leader, or it lost its storage and may have voted in this very term before. For one
+    // election timeout after it starts it refuses to vote, which gives a leader's heartbeat the
+    // time to show a lost storage (handleHeartbeat); after that it votes (a voter added directly,
+    // not as a learner first, may be needed to elect the next leader before it hears of one).
     const canVote =
-      this.membership.members.length > 0 &&
+      (this.membership.members.length > 0 || this.ticks >= this.electionTicks) &&
       (this.votedFor === m.from ||
         (this.votedFor === null && this.leaderId === null) ||
         (m.preVote && m.term > this.term));
@@ -1117,7 +1119,8 @@ export class Raft {
     }
     this.reads.add(id, this.log.committed, this.round + 1);
     this.roundWanted = true;
-    this.releaseReads();
+    // Only a lone voter confirms a round that has not left yet (it is its own quorum).
+    if (this.voters.length === 1) this.releaseReads();
   }
 
   /** The highest heartbeat round a quorum of voters has answered (the leader counts as every

@@ -408,6 +408,7 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
       {
         engine: host.engine,
         applied: () => this.applier.applied,
+        now: () => this.now(),
         send: (m) => this.transport.send([m]),
         schedule: host.schedule,
       },

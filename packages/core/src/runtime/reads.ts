@@ -25,6 +25,7 @@ import type { RawNode } from '../engine/raw-node.js';
 import { NotLeaderError, RaftError, TimeoutError } from '../errors.js';
 import type { Clock, TimerHandle } from '../interfaces/clock.js';
 import type { RaftMessage, ReadIndexMessage, ReadIndexResponseMessage } from '../messages.js';
+import { queueMicrotask } from '../platform.js';
 import type { LogIndex, NodeId } from '../types.js';
 import { DeadlineQueue, Pending, settle } from './proposals.js';
 import type { AbortSignalLike } from './raft-node.js';
@@ -57,6 +58,8 @@ export interface ReadsHost {
   /** The engine while the node runs. */
   engine(): RawNode | null;
   applied(): LogIndex;
+  /** clock.now(), cached for the turn. */
+  now(): number;
   send(message: RaftMessage): void;
   /** Lets the Ready loop flush what a call queued (the heartbeat round). */
   schedule(): void;
@@ -68,18 +71,37 @@ interface RemoteRead {
   readonly requestId: number;
 }
 
+/** Reads that share one read index: those of one event-loop turn on one node. */
+type Batch = Pending<ReadResult>[];
+
+/** Confirmed reads waiting for the state machine to apply `index`. */
+interface Waiting {
+  readonly index: LogIndex;
+  readonly reads: Batch;
+}
+
 const ROUND_HISTORY = 64;
 
-/** See the module comment. */
+/**
+ * See the module comment. The reads of one event-loop turn form one batch: one engine read (one
+ * heartbeat round, or one request to the leader), one lease check, one result object. A read
+ * only creates its promise and joins the batch; the batch is registered on a microtask, after
+ * every read of the turn was called (registering later than asked is always safe).
+ */
 export class Reads {
   private nextId = 1;
-  /** Reads registered with the engine, by engine read id: local callers or followers. */
-  private readonly local = new Map<number, Pending<ReadResult>>();
+  /** This turn's reads, not registered yet. */
+  private batch: Batch = [];
+  private leaseBatch: Batch = [];
+  private flushQueued = false;
+  /** Batches registered with the engine, by engine read id. */
+  private readonly local = new Map<number, Batch>();
+  /** Followers' requests registered with the engine, by engine read id. */
   private readonly remote = new Map<number, RemoteRead>();
-  /** This node's reads asked of the leader, by request id. */
-  private readonly forwarded = new Map<number, Pending<ReadResult>>();
-  /** Confirmed reads waiting for the state machine, by index (ascending). */
-  private waitingApply: Pending<ReadResult>[] = [];
+  /** This node's batches asked of the leader, by request id. */
+  private readonly forwarded = new Map<number, { readonly to: NodeId; readonly reads: Batch }>();
+  /** Confirmed batches waiting for the state machine, by index (ascending). */
+  private waitingApply: Waiting[] = [];
   private readonly deadlines: DeadlineQueue<ReadResult>;
   /** (round, time) pairs: the first time this node saw its round counter reach `round`, read
    *  before the messages of that round left. Ascending; the last ROUND_HISTORY. */
@@ -103,62 +125,72 @@ export class Reads {
     );
   }
 
-  /** Reads waiting for anything. */
-  get size(): number {
-    return this.local.size + this.forwarded.size + this.waitingApply.length;
-  }
-
   /** Starts a read; options and lifecycle are checked by the caller. */
   read(consistency: ReadConsistency, options: ReadOptions | undefined): Promise<ReadResult> {
-    const engine = this.host.engine();
-    if (engine === null) return Promise.reject(new RaftError('UNAVAILABLE', 'not running'));
     if (consistency === 'stale') return Promise.resolve({ index: this.host.applied() });
     if (consistency === 'lease' && this.options.leaseMs === 0) {
       return Promise.reject(
         new RaftError(
           'INVALID_ARGUMENT',
           "lease reads are off: set leaseReads: true on every node, or read with consistency 'linearizable'",
+          { outcome: 'notApplied' },
         ),
       );
     }
-    const timeoutMs = options?.timeoutMs ?? this.options.requestTimeoutMs;
-    const p = new Pending<ReadResult>(Math.ceil(this.clock.now() + timeoutMs));
-    this.watch(p, options?.timeoutMs, options?.signal);
+    const timeoutMs = options?.timeoutMs;
+    const p = new Pending<ReadResult>(
+      Math.ceil(this.host.now() + (timeoutMs ?? this.options.requestTimeoutMs)),
+    );
+    this.watch(p, timeoutMs, options?.signal);
+    if (consistency === 'lease') this.leaseBatch.push(p);
+    else this.batch.push(p);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flush);
+    }
+    return p.promise;
+  }
+
+  /** Registers this turn's batch: with the engine on the leader, with the leader elsewhere. */
+  private readonly flush = (): void => {
+    this.flushQueued = false;
+    let reads = this.batch;
+    const lease = this.leaseBatch;
+    this.batch = [];
+    this.leaseBatch = [];
+    const engine = this.host.engine();
+    if (engine === null) return; // stop() or a failure rejects them.
     if (engine.isLeader()) {
-      if (consistency === 'lease' && this.leaseHolds(engine)) {
-        this.waitApplied(p, engine.basicStatus().commitIndex);
-        return p.promise;
+      if (lease.length > 0) {
+        if (this.leaseHolds(engine)) this.confirmed(lease, engine.basicStatus().commitIndex);
+        else reads = reads.length === 0 ? lease : reads.concat(lease);
       }
+      if (reads.length === 0) return;
       const id = this.nextId++;
-      this.local.set(id, p);
+      this.local.set(id, reads);
       engine.readIndex(id);
       this.poll();
       this.host.schedule();
-      return p.promise;
+      return;
     }
-    const leaderId = engine.basicStatus().leaderId;
+    if (lease.length > 0) reads = reads.length === 0 ? lease : reads.concat(lease);
+    const { leaderId, term } = engine.basicStatus();
     if (leaderId === null) {
-      settle(
-        p,
-        false,
-        new NotLeaderError(null, null, { message: 'no leader is known to read from' }),
-      );
-      return p.promise;
+      const err = new NotLeaderError(null, null, { message: 'no leader is known to read from' });
+      for (const p of reads) settle(p, false, err);
+      return;
     }
     const requestId = this.nextId++;
-    p.requestId = requestId;
-    p.forwardedTo = leaderId;
-    this.forwarded.set(requestId, p);
+    this.forwarded.set(requestId, { to: leaderId, reads });
     this.host.send({
       type: 'readIndex',
       from: this.id,
       to: leaderId,
-      term: engine.basicStatus().term,
+      term,
       session: this.session,
       requestId,
     });
-    return p.promise;
-  }
+  };
 
   /** As leader: a follower asks for a read index. */
   onRequest(m: ReadIndexMessage): void {
@@ -177,18 +209,18 @@ export class Reads {
     this.host.schedule();
   }
 
-  /** The leader answered one of this node's forwarded reads. */
+  /** The leader answered one of this node's forwarded batches. */
   onResponse(m: ReadIndexResponseMessage): void {
     if (m.session !== this.session) return;
-    const p = this.forwarded.get(m.requestId);
-    if (p === undefined || p.forwardedTo !== m.from) return;
+    const f = this.forwarded.get(m.requestId);
+    if (f === undefined || f.to !== m.from) return;
     this.forwarded.delete(m.requestId);
-    if (p.settled) return;
     if (m.rejected !== undefined) {
-      settle(p, false, new NotLeaderError(m.rejected.leaderId));
+      const err = new NotLeaderError(m.rejected.leaderId);
+      for (const p of f.reads) settle(p, false, err);
       return;
     }
-    this.waitApplied(p, m.index);
+    this.confirmed(f.reads, m.index);
   }
 
   /** Takes what the engine confirmed or dropped. Call after stepping it. */
@@ -197,10 +229,10 @@ export class Reads {
     if (engine === null || !engine.hasReads()) return;
     const { confirmed, dropped } = engine.takeReads();
     for (const r of confirmed) {
-      const p = this.local.get(r.id);
-      if (p !== undefined) {
+      const reads = this.local.get(r.id);
+      if (reads !== undefined) {
         this.local.delete(r.id);
-        if (!p.settled) this.waitApplied(p, r.index);
+        this.confirmed(reads, r.index);
         continue;
       }
       const remote = this.remote.get(r.id);
@@ -212,16 +244,13 @@ export class Reads {
     if (dropped.length === 0) return;
     const leaderId = engine.basicStatus().leaderId;
     for (const id of dropped) {
-      const p = this.local.get(id);
-      if (p !== undefined) {
+      const reads = this.local.get(id);
+      if (reads !== undefined) {
         this.local.delete(id);
-        settle(
-          p,
-          false,
-          new NotLeaderError(leaderId, null, {
-            message: 'leadership was lost before the read was confirmed',
-          }),
-        );
+        const err = new NotLeaderError(leaderId, null, {
+          message: 'leadership was lost before the read was confirmed',
+        });
+        for (const p of reads) settle(p, false, err);
         continue;
       }
       const remote = this.remote.get(id);
@@ -235,30 +264,26 @@ export class Reads {
   /** The state machine applied up to `applied`: serve the reads it covers. */
   appliedTo(applied: LogIndex): void {
     const waiting = this.waitingApply;
-    if (waiting.length === 0 || (waiting[0] as Pending<ReadResult>).index > applied) return;
+    if (waiting.length === 0 || (waiting[0] as Waiting).index > applied) return;
     let n = 0;
-    while (n < waiting.length && (waiting[n] as Pending<ReadResult>).index <= applied) {
-      const p = waiting[n] as Pending<ReadResult>;
-      settle(p, true, { index: p.index });
+    while (n < waiting.length && (waiting[n] as Waiting).index <= applied) {
+      const w = waiting[n] as Waiting;
+      this.serve(w.reads, w.index);
       n++;
     }
     this.waitingApply = waiting.slice(n);
-    this.deadlines.compact();
   }
 
-  /** The leader known to this node changed: forwarded reads to another node will not be
+  /** The leader known to this node changed: batches asked of another node will not be
    *  answered by the new leader. */
   leaderChanged(leaderId: NodeId | null): void {
-    for (const [requestId, p] of this.forwarded) {
-      if (p.forwardedTo === leaderId) continue;
+    for (const [requestId, f] of this.forwarded) {
+      if (f.to === leaderId) continue;
       this.forwarded.delete(requestId);
-      settle(
-        p,
-        false,
-        new NotLeaderError(leaderId, null, {
-          message: 'the leader changed before it answered the read',
-        }),
-      );
+      const err = new NotLeaderError(leaderId, null, {
+        message: 'the leader changed before it answered the read',
+      });
+      for (const p of f.reads) settle(p, false, err);
     }
   }
 
@@ -272,12 +297,13 @@ export class Reads {
 
   /** Rejects every read (shutdown, failure). */
   rejectAll(error: RaftError): void {
-    const all = [
-      ...this.local.values(),
-      ...this.forwarded.values(),
-      ...this.waitingApply,
-      ...this.deadlines.drain(),
-    ];
+    const all: Pending<ReadResult>[] = [...this.batch, ...this.leaseBatch];
+    for (const reads of this.local.values()) all.push(...reads);
+    for (const f of this.forwarded.values()) all.push(...f.reads);
+    for (const w of this.waitingApply) all.push(...w.reads);
+    all.push(...this.deadlines.drain());
+    this.batch = [];
+    this.leaseBatch = [];
     this.local.clear();
     this.remote.clear();
     this.forwarded.clear();
@@ -299,16 +325,23 @@ export class Reads {
     return sentAt >= 0 && this.clock.now() < sentAt + this.options.leaseMs;
   }
 
-  private waitApplied(p: Pending<ReadResult>, index: LogIndex): void {
-    p.index = index;
+  /** A batch's read index is known: serve it now, or once the state machine gets there. */
+  private confirmed(reads: Batch, index: LogIndex): void {
     if (index <= this.host.applied()) {
-      settle(p, true, { index });
+      this.serve(reads, index);
       return;
     }
     const waiting = this.waitingApply;
     let i = waiting.length;
-    while (i > 0 && (waiting[i - 1] as Pending<ReadResult>).index > index) i--;
-    waiting.splice(i, 0, p);
+    while (i > 0 && (waiting[i - 1] as Waiting).index > index) i--;
+    waiting.splice(i, 0, { index, reads });
+  }
+
+  private serve(reads: Batch, index: LogIndex): void {
+    // One result for the batch: results are read-only.
+    const result: ReadResult = Object.freeze({ index });
+    for (const p of reads) settle(p, true, result);
+    this.deadlines.compact();
   }
 
   private answer(
@@ -359,14 +392,8 @@ export class Reads {
     }
   }
 
+  /** Settles `p` with `err`; the batch that holds it skips it when it is served. */
   private expire(p: Pending<ReadResult>, err: RaftError): void {
-    if (p.settled) return;
     settle(p, false, err);
-    // Its entries in the maps are dropped when found settled, or here for the cheap cases.
-    if (p.requestId !== 0) this.forwarded.delete(p.requestId);
-    if (p.index !== 0) {
-      const i = this.waitingApply.indexOf(p);
-      if (i >= 0) this.waitingApply.splice(i, 1);
-    }
   }
 }

@@ -236,9 +236,16 @@ describe('removing members', () => {
 });
 
 describe('a node with an empty log', () => {
-  it('knows no configuration, so it grants no vote (it may have lost a vote it gave)', () => {
-    for (const preVote of [true, false]) {
+  it('knows no configuration: for an election timeout after it starts it grants no vote', () => {
+    for (const [ticks, preVote, granted] of [
+      [0, true, false],
+      [0, false, false],
+      [9, false, false],
+      [10, false, true],
+      [10, true, true],
+    ] as const) {
       const empty = rawNode('n4', [], {}, { hardState: null, entries: [], applied: 0 });
+      for (let i = 0; i < ticks; i++) empty.tick();
       empty.step({
         type: 'vote',
         from: 'n1',
@@ -250,7 +257,7 @@ describe('a node with an empty log', () => {
       });
       const rd = empty.ready();
       const answers = ofType([...rd.messages, ...rd.messagesAfterPersist], 'voteResponse');
-      expect(answers.map((m) => [m.preVote, m.granted])).toEqual([[preVote, false]]);
+      expect(answers.map((m) => [m.preVote, m.granted])).toEqual([[preVote, granted]]);
     }
   });
 
