@@ -537,6 +537,10 @@ export class Raft {
     this.electionElapsed++;
     if (this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
+      // No word from the leader for an election timeout: it is no longer one this node hears.
+      // (A node that may not campaign would otherwise keep it for ever, and with it the leader
+      // stickiness that ignores every vote request.)
+      if (this.role === 'follower') this.leaderId = null;
       this.hup();
     }
   }

@@ -73,6 +73,30 @@ describe('learners', () => {
     expect(net.sent.filter(({ message: m }) => m.from === 'n4' && m.type === 'vote')).toEqual([]);
   });
 
+  it('a learner that stops hearing from the leader forgets it, and answers vote requests', () => {
+    // Found by the simulator (figure8 seeds 358, 403): a learner kept its last leader for ever,
+    // so leader stickiness made it ignore every vote request, and the voter that needed its
+    // vote after a promotion it had not seen yet could never be elected.
+    const net = new Network({ voters: ['n1', 'n2'], learners: ['n3'] });
+    net.elect('n1');
+    net.crash('n1');
+    net.tickAll(40, ['n3']);
+    expect(net.status('n3').leaderId).toBeNull();
+    net.node('n3').step({
+      type: 'vote',
+      from: 'n2',
+      to: 'n3',
+      term: 3,
+      preVote: true,
+      lastLogIndex: 5,
+      lastLogTerm: 2,
+    });
+    net.processAll();
+    expect(
+      net.sent.filter(({ message: m }) => m.type === 'voteResponse' && m.from === 'n3'),
+    ).toHaveLength(1);
+  });
+
   it('promote refuses a lagging learner unless forced, and a promoted learner votes', () => {
     const net = cluster(['n4']);
     net.elect('n1');
