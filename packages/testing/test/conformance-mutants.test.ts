@@ -534,7 +534,7 @@ describe('transport mutants', () => {
       strictNetwork('json', { viaJson: true }),
     );
     expect(failed.get('every message type arrives with all its fields intact')).toMatch(
-      /^the append message with term 5 arrived at n2 altered: entries\[0\]\.data: expected a Uint8Array, got \{ 0: 29, 1: 36, /,
+      /^the append message with term 6 arrived at n2 altered: entries\[0\]\.data: expected a Uint8Array, got \{ 0: 29, 1: 36, /,
     );
   });
 

@@ -20,6 +20,7 @@ import type { RaftMessage } from '../../core/src/messages.js';
 import { Applier } from '../../core/src/runtime/applier.js';
 import { EventEmitter } from '../../core/src/runtime/events.js';
 import { ForwardLedger } from '../../core/src/runtime/forwarding.js';
+import { Reads } from '../../core/src/runtime/reads.js';
 import { SnapshotReceiver } from '../../core/src/runtime/snapshot-receiver.js';
 import type { LogEntry } from '../../core/src/types.js';
 import type { ScenarioConfig, ScenarioFailure } from '../src/sim/cluster.js';
@@ -52,6 +53,7 @@ const SAFETY_PROPERTIES = [
   'durable acknowledgement',
   'compaction safety',
   'no fatal errors',
+  'linearizability',
 ];
 
 /** Knobs that make snapshots, compaction and InstallSnapshot happen all the time. */
@@ -329,6 +331,29 @@ describe('planted bugs are caught by the simulator', () => {
     await expectCaught(SAFETY_PROPERTIES, 400, {
       knobs: { ...SNAPSHOT_HEAVY, snapshotChunkBytes: 7, duplicateRate: 0.1 },
     });
+  }, 300_000);
+
+  it('ReadIndex without the heartbeat round: a deposed leader serves stale reads', async () => {
+    const proto = Raft.prototype as unknown as Record<string, unknown>;
+    patch(proto, 'readIndex', function (this: Raft, id: number) {
+      // Confirmed at once, as if this node were certainly still the leader.
+      if (this.role !== 'leader') throw new Error('not leader');
+      this.readStates.push({ id, index: this.log.committed });
+    });
+    const failure = await expectCaught(SAFETY_PROPERTIES, 400, {
+      knobs: { leaseReads: false, dropRate: 0.05 },
+    });
+    expect(failure.property).toBe('linearizability');
+    expect(failure.message).toContain('not linearizable');
+  }, 300_000);
+
+  it('a lease that never expires: a leader cut off from its quorum serves stale reads', async () => {
+    const proto = Reads.prototype as unknown as Record<string, unknown>;
+    patch(proto, 'leaseHolds', () => true);
+    const failure = await expectCaught(SAFETY_PROPERTIES, 400, {
+      knobs: { leaseReads: true, checkQuorum: true },
+    });
+    expect(failure.property).toBe('linearizability');
   }, 300_000);
 
   it('the healthy code passes the same seeds', async () => {

@@ -21,6 +21,10 @@ export interface TransportHandlers {
  * - Messages addressed to a peer the transport has no address for (not in the last
  *   `setPeers()`) are dropped; a transport that can reach such a peer anyway (in-process ones)
  *   MAY deliver them.
+ * - A transport SHOULD be able to answer a node that sent it a message, even one not in
+ *   `setPeers()` (it learns the address from the connection or its handshake): a node added to
+ *   the cluster starts with an empty log, so it knows no configuration, and must answer the
+ *   leader that contacts it before its log tells it who the members are.
  * - `onMessage` is only called between `start()` and `close()`.
  * - A transport MAY deliver the same message object it was given (in-process transports):
  *   receivers treat messages as immutable.
@@ -31,7 +35,8 @@ export interface TransportHandlers {
 export interface Transport {
   start(handlers: TransportHandlers): Promise<void>;
   send(messages: readonly RaftMessage[]): void;
-  /** The membership changed: dial new peers, close removed ones. */
+  /** The configuration in force changed (it is given at start-up too, and follows every
+   *  membership change as soon as it is appended): dial new peers, close removed ones. */
   setPeers(peers: readonly Member[]): void;
   close(): Promise<void>;
 }

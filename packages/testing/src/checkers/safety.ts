@@ -68,8 +68,16 @@ function snapshotCovers(view: DurableView | undefined, index: LogIndex): boolean
 
 /** Options of a {@link SafetyChecker}. */
 export interface SafetyCheckerOptions {
-  /** The voting members (a static membership): enables the majority checks. */
-  readonly voters?: readonly NodeId[];
+  /**
+   * The voting members: enables the majority checks. A list for a static membership, or, when
+   * the membership changes, a function giving every voter set that may have committed the entry
+   * at `index` with `term`: the configuration in force at it and every later one (with
+   * single-server changes the committing leader used one of them). The check passes if a
+   * majority of any of them holds the entry.
+   */
+  readonly voters?:
+    | readonly NodeId[]
+    | ((index: LogIndex, term: Term) => readonly (readonly NodeId[])[]);
   /** Each node's durable state (its disk): enables the checks of what messages promise. */
   readonly durable?: (node: NodeId) => DurableView | undefined;
 }
@@ -157,7 +165,10 @@ export class SafetyChecker {
   readonly acked = new Map<LogIndex, { term: Term; hash: number }>();
   /** Counters for the report. */
   readonly counts = { leaders: 0, applies: 0, durableAppends: 0, acked: 0, messagesChecked: 0 };
-  private readonly voters: readonly NodeId[] | undefined;
+  private readonly voters:
+    | readonly NodeId[]
+    | ((index: LogIndex, term: Term) => readonly (readonly NodeId[])[])
+    | undefined;
   private readonly durableOf: ((node: NodeId) => DurableView | undefined) | undefined;
   /** Client command id → the index it applied at. */
   private readonly appliedCommands = new Map<string, LogIndex>();
@@ -337,11 +348,9 @@ export class SafetyChecker {
     }
   }
 
-  /** Entries durable on a majority of voters at `index` with `term`, or null without the views. */
-  private durableCopies(index: LogIndex, term: Term): number | null {
-    const voters = this.voters;
-    const durableOf = this.durableOf;
-    if (voters === undefined || durableOf === undefined) return null;
+  /** How many of `voters` hold the entry at `index` with `term` durably. */
+  private durableCopies(voters: readonly NodeId[], index: LogIndex, term: Term): number {
+    const durableOf = this.durableOf as (node: NodeId) => DurableView | undefined;
     let copies = 0;
     for (const id of voters) {
       const view = durableOf(id);
@@ -352,15 +361,19 @@ export class SafetyChecker {
   }
 
   private checkCommitDurable(what: string, node: NodeId, index: LogIndex, term: Term): void {
-    const copies = this.durableCopies(index, term);
     const voters = this.voters;
-    if (copies === null || voters === undefined) return;
-    if (copies < Math.floor(voters.length / 2) + 1) {
-      this.fail(
-        'commit durability',
-        `${what} on ${node}: entry ${index} (term ${term}) is durable on ${copies} of ${voters.length} voters`,
-      );
+    if (voters === undefined || this.durableOf === undefined) return;
+    const sets = typeof voters === 'function' ? voters(index, term) : [voters];
+    let best = '';
+    for (const set of sets) {
+      const copies = this.durableCopies(set, index, term);
+      if (copies >= Math.floor(set.length / 2) + 1) return;
+      best += `${best === '' ? '' : '; '}${copies} of ${set.length} in {${set.join(',')}}`;
     }
+    this.fail(
+      'commit durability',
+      `${what} on ${node}: entry ${index} (term ${term}) is durable on no majority of voters: ${best}`,
+    );
   }
 
   /**

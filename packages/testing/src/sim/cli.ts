@@ -130,14 +130,20 @@ async function main(): Promise<number> {
       | 'crashes'
       | 'acked'
       | 'snapshotsTaken'
-      | 'snapshotsInstalled',
+      | 'snapshotsInstalled'
+      | 'membershipChanges'
+      | 'transfers'
+      | 'reads'
+      | 'writes',
   ): number => parts.reduce((a, p) => a + p[key], 0);
   const failures = parts.flatMap((p) => p.failures);
   for (const f of failures) console.error(`\n${f}`);
   console.log(
     `${sum('scenarios')} scenarios (seeds ${from}..${from + count - 1}), ${sum('steps').toLocaleString('en-US')} events, ` +
       `${sum('leaders')} elections, ${sum('crashes')} crashes, ${sum('acked')} acknowledged writes, ` +
-      `${sum('snapshotsTaken')} snapshots taken, ${sum('snapshotsInstalled')} installed, profile ${profile}, ` +
+      `${sum('snapshotsTaken')} snapshots taken, ${sum('snapshotsInstalled')} installed, ` +
+      `${sum('membershipChanges')} membership changes, ${sum('transfers')} transfers, ` +
+      `${sum('writes')} writes and ${sum('reads')} reads checked for linearizability, profile ${profile}, ` +
       `${failures.length} failed, ${seconds.toFixed(1)} s on ${workers} worker(s)`,
   );
   return failures.length > 0 ? 1 : 0;

@@ -5,11 +5,17 @@
  *
  * ```
  *   boot ──► chaos phase (steps) ──► heal phase ──► liveness: one leader, a fresh write
- *            faults: drop, duplicate,     all faults off,     commits, every node applies
- *            reorder, partitions, cuts,   crashed nodes       everything (bounded steps)
- *            crashes losing unsynced      restart
- *            writes, restarts
+ *            faults: drop, duplicate,     all faults off,     commits, every member applies
+ *            reorder, partitions, cuts,   crashed nodes       everything, a linearizable read
+ *            crashes losing unsynced      restart             is served (bounded steps)
+ *            writes, restarts, clock
+ *            drift, membership changes,                   ──► the clients' KV history is
+ *            leadership transfers                             linearizable (built-in workload)
  * ```
+ *
+ * The built-in workload (kv-workload.ts) is a replicated key-value store: clients write, CAS and
+ * read (ReadIndex on leaders and followers, leases when the seed turns them on) and every
+ * operation goes into a history that {@link checkLinearizability} must accept.
  *
  * Everything is a function of the seed: the same seed replays the same run, event for event.
  * Runs are bounded by step counts, never by wall time.
@@ -18,6 +24,7 @@ import type {
   AbortSignalLike,
   ApplyContext,
   CommandCodec,
+  LogEntry,
   Logger,
   Membership,
   NodeId,
@@ -25,11 +32,17 @@ import type {
   Role,
   StateMachine,
 } from '@raft/core';
-import { createRaftNode, RaftError } from '@raft/core';
-import { hashBytes, SafetyChecker, SafetyViolation } from '../checkers/safety.js';
+import { createRaftNode, decodeMembership, RaftError } from '@raft/core';
+import type { KvInput } from '../checkers/kv-model.js';
+import { kvModel } from '../checkers/kv-model.js';
+import { checkLinearizability } from '../checkers/linearizability.js';
+import { SafetyChecker, SafetyViolation } from '../checkers/safety.js';
+import type { KvCommand, KvResult, PendingOperation } from './kv-workload.js';
+import { KvHistory, KvReplica, kvCommandCodec } from './kv-workload.js';
 import { Prng } from './prng.js';
 import { Scheduler } from './scheduler.js';
 import { SimClock } from './sim-clock.js';
+import type { SimDiskSnapshot } from './sim-disk.js';
 import { SimDisk } from './sim-disk.js';
 import { SimNetwork } from './sim-network.js';
 
@@ -136,6 +149,18 @@ export interface ScenarioKnobs {
    * (longer than an election timeout), graceful restart (stop() with proposals pending).
    */
   readonly nemesisWeights: readonly [number, number, number, number, number, number, number];
+  /** Weight of a nemesis action that changes the membership through the leader: add a new
+   *  node (as a learner or a voter), promote, demote or remove a member (the leader too). */
+  readonly membershipWeight: number;
+  /** Weight of a nemesis action that asks the leader to hand leadership over. */
+  readonly transferWeight: number;
+  /** Lease reads on (`leaseReads` on every node; clients then also read with 'lease'). */
+  readonly leaseReads: boolean;
+  /** Each node incarnation's clock runs at a rate drawn from [1 - d, 1 + d]: keep d well under
+   *  half of `maxClockDrift` (0.1) for leases to be safe. */
+  readonly clockDrift: number;
+  /** Keys the built-in KV clients use (few keys: more contention per key). */
+  readonly kvKeys: number;
 }
 
 /**
@@ -181,6 +206,18 @@ export interface ScenarioReport {
   readonly snapshotsTaken: number;
   /** Snapshots installed from a leader (InstallSnapshot). */
   readonly snapshotsInstalled: number;
+  /** Membership changes that committed (resolved on the leader that made them). */
+  readonly membershipChanges: number;
+  /** Leadership transfers that completed. */
+  readonly transfers: number;
+  /** The built-in workload's history as checked for linearizability (zeros with a user state
+   *  machine). */
+  readonly history: {
+    readonly writes: number;
+    readonly cas: number;
+    readonly reads: number;
+    readonly indeterminate: number;
+  };
 }
 
 /** A failed scenario: the seed, where it stopped, the last trace lines, how to replay it. */
@@ -247,98 +284,17 @@ function wrapCodec<Cmd>(inner: CommandCodec<Cmd>): CommandCodec<Wrapped<Cmd>> {
   };
 }
 
-/** The built-in state machine's instances: a running hash, and how many commands made it. */
-interface RunningHash extends StateMachine<Uint8Array, number> {
-  readonly state: () => number;
-}
-
 /**
- * The built-in state machine: commands are byte strings, the state is a running hash of the
- * commands applied, and each apply returns it (so replicas agree only if they applied the same
- * commands in the same order). Its snapshot is the hash and the count, padded with filler
- * derived from them to 64-320 bytes and streamed in chunks of 1-64 bytes, so snapshots span
- * many InstallSnapshot chunks; a restore checks the filler byte for byte.
+ * The built-in state machine: the replicated key-value store of kv-workload.ts. `command()` is
+ * only used for the final write of the heal phase; the KV clients build their own commands.
  */
-const runningHash: ScenarioStateMachine<Uint8Array, number> = {
-  create(): RunningHash {
-    let state = 0x811c9dc5;
-    let count = 0;
-    return {
-      state: () => state,
-      apply(command: Uint8Array, at: { readonly index: number }): number {
-        state = Math.imul(state ^ hashBytes(command) ^ at.index, 0x01000193) >>> 0;
-        count++;
-        return state;
-      },
-      snapshot(): Iterable<Uint8Array> {
-        // Captured now, produced later: applies go on meanwhile.
-        return snapshotImage(state, count);
-      },
-      async restore(chunks: AsyncIterable<Uint8Array>): Promise<void> {
-        const parts: Uint8Array[] = [];
-        let size = 0;
-        for await (const c of chunks) {
-          parts.push(c.slice());
-          size += c.byteLength;
-        }
-        const bytes = new Uint8Array(size);
-        let at = 0;
-        for (const p of parts) {
-          bytes.set(p, at);
-          at += p.byteLength;
-        }
-        const view = new DataView(bytes.buffer);
-        if (size < 8) throw new Error(`a snapshot of ${size} bytes is too short`);
-        const restoredState = view.getUint32(0);
-        const restoredCount = view.getUint32(4);
-        const expected = concat(snapshotImage(restoredState, restoredCount));
-        if (expected.length !== size || expected.some((b, i) => b !== bytes[i])) {
-          throw new Error('the snapshot image is corrupt');
-        }
-        state = restoredState;
-        count = restoredCount;
-      },
-    };
-  },
-  codec: { encode: (c) => c, decode: (b) => b },
-  command: (_random, seq) => encoder.encode(`cmd:${seq}`),
-  fingerprint: (r) => String(r),
-  digest: (machine) => String((machine as RunningHash).state()),
+const kvMachine: ScenarioStateMachine<KvCommand, KvResult> = {
+  create: () => new KvReplica(),
+  codec: kvCommandCodec,
+  command: (_random, seq) => ({ t: 'put', k: 'final', v: `final:${seq}` }),
+  fingerprint: (r) => (r.ok ? 'ok' : 'no'),
+  digest: (machine) => (machine as KvReplica).digest(),
 };
-
-/** The built-in snapshot image of (state, count), as the chunks it streams in. */
-function snapshotImage(state: number, count: number): Uint8Array[] {
-  let x = (state ^ Math.imul(count, 0x9e3779b1)) >>> 0 || 1;
-  const next = (): number => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return x >>> 0;
-  };
-  const size = 64 + (next() % 257);
-  const bytes = new Uint8Array(size);
-  const view = new DataView(bytes.buffer);
-  view.setUint32(0, state);
-  view.setUint32(4, count);
-  for (let i = 8; i < size; i++) bytes[i] = next() & 0xff;
-  const chunks: Uint8Array[] = [];
-  for (let at = 0; at < size; ) {
-    const n = Math.min(size - at, 1 + (next() % 64));
-    chunks.push(bytes.subarray(at, at + n));
-    at += n;
-  }
-  return chunks;
-}
-
-function concat(chunks: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
-}
 
 /** An AbortSignal the simulated clients abort on virtual time. */
 class SimAbortSignal implements AbortSignalLike {
@@ -365,6 +321,8 @@ interface SimNode {
   clock: SimClock;
   // biome-ignore lint/suspicious/noExplicitAny: the wrapped command of any state machine.
   node: RaftNode<Wrapped<any>, unknown>;
+  /** This incarnation's state machine (the user's, or a KvReplica). */
+  user: StateMachine<unknown, unknown>;
   role: Role;
   up: boolean;
   /** A graceful stop() is in progress: no new incarnation until it is done. */
@@ -398,7 +356,9 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
   const traceLimit = config.traceLines ?? 60;
   const k = config.knobs ?? {};
   // biome-ignore lint/suspicious/noExplicitAny: the user's command and result types.
-  const machine: ScenarioStateMachine<any, any> = config.stateMachine ?? runningHash;
+  const machine: ScenarioStateMachine<any, any> = config.stateMachine ?? kvMachine;
+  /** The built-in KV workload, with its linearizability history. */
+  const kv = config.stateMachine === undefined;
   const fingerprint = machine.fingerprint ?? ((r: unknown) => JSON.stringify(r) ?? 'undefined');
   const codec = wrapCodec(machine.codec);
   // Every knob takes its draw even when fixed, so fixing one never shifts the others.
@@ -436,7 +396,17 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
   const snapshotCrashRate = chaos(k.snapshotCrashRate, knobs.pick([0, 0, 0.05, 0.2]), 0);
   const transferCrashRate = chaos(k.transferCrashRate, knobs.pick([0, 0, 0.01, 0.05]), 0);
   const installCrashRate = chaos(k.installCrashRate, knobs.pick([0, 0, 0.1, 0.3]), 0);
-  const weights = k.nemesisWeights ?? [25, 10, 10, 25, 30, 8, 8];
+  // Drawn after every older knob, so the older ones keep their values for a given seed.
+  const membershipWeight = chaos(k.membershipWeight, knobs.pick([0, 5, 15, 30]), 0);
+  const transferWeight = chaos(k.transferWeight, knobs.pick([0, 5, 15]), 0);
+  const leaseReads = draw(k.leaseReads, knobs.chance(0.5)) && checkQuorum;
+  const clockDrift = chaos(k.clockDrift, knobs.pick([0, 0.01, 0.03]), 0);
+  const kvKeys = draw(k.kvKeys, knobs.pick([1, 2, 3, 5]));
+  const weights = [
+    ...(k.nemesisWeights ?? [25, 10, 10, 25, 30, 8, 8]),
+    membershipWeight,
+    transferWeight,
+  ];
   const totalWeight = weights.reduce((a, b) => a + b, 0);
   const electionTimeoutMs = 150;
 
@@ -452,8 +422,41 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
   const ids = Array.from({ length: n }, (_, i) => `n${i + 1}`);
   const voterIds = ids.slice(0, n - learners);
   const disks = new Map<NodeId, SimDisk>();
+  /** Every configuration any node appended, by index (variants when one was truncated). */
+  const configs: { readonly index: number; readonly voters: readonly NodeId[] }[] = [
+    { index: 1, voters: voterIds },
+  ];
+  /**
+   * The voter sets that may have committed the entry (index, term): the configuration in force
+   * at it, read from the durable log of a node that holds it (logs that hold an entry agree on
+   * everything before it), and every configuration appended anywhere after it.
+   */
+  const votersFor = (index: number, term: number): (readonly NodeId[])[] => {
+    const later = configs.filter((c) => c.index > index).map((c) => c.voters);
+    for (const disk of disks.values()) {
+      const first = disk.durableFirstIndex();
+      const entries = disk.durableEntries();
+      if (entries[index - first]?.term !== term) continue;
+      for (let i = index - first; i >= 0; i--) {
+        const e = entries[i] as LogEntry;
+        if (e.kind === 'membership') {
+          const m = decodeMembership(e.data).members;
+          return [m.filter((x) => x.voter).map((x) => x.id), ...later];
+        }
+      }
+      const snapshot = disk
+        .durableSnapshots()
+        .reduce<SimDiskSnapshot | undefined>(
+          (best, sn) => (best === undefined || sn.meta.index > best.meta.index ? sn : best),
+          undefined,
+        );
+      if (snapshot !== undefined && snapshot.meta.index < first + entries.length)
+        return [snapshot.meta.membership.members.filter((x) => x.voter).map((x) => x.id), ...later];
+    }
+    return configs.map((c) => c.voters);
+  };
   const checker = new SafetyChecker({
-    voters: voterIds,
+    voters: votersFor,
     durable: (id) => {
       const disk = disks.get(id);
       if (disk === undefined) return undefined;
@@ -499,7 +502,7 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
     members: ids.map((id) => ({ id, address: id, voter: voterIds.includes(id) })),
   };
   log(
-    `seed=${seed} nodes=${n} learners=${learners} drop=${dropRate} dup=${duplicateRate} netDelay<=${maxNetDelay} diskDelay<=${maxDiskDelay} maxEntries=${maxEntriesPerAppend} inflight=${maxInflightAppends} preVote=${preVote} checkQuorum=${checkQuorum} followers=${followerProposals} unreachable=${reportUnreachable} leaderCrash=${leaderCrashRate} commitCrash=${commitCrashRate} leaderIsolate=${leaderIsolateRate} commitIsolate=${commitIsolateRate} ackCrash=${ackCrashRate} pendingLeaderCrash=${pendingLeaderCrashRate} staleReplays=${staleReplays} slowApply=${slowApplyRate} abort=${abortRate} snapshotThreshold=${snapshotThreshold} trailing=${trailingEntries} chunk=${snapshotChunkBytes} snapshotCrash=${snapshotCrashRate} transferCrash=${transferCrashRate} installCrash=${installCrashRate}`,
+    `seed=${seed} nodes=${n} learners=${learners} membership=${membershipWeight} transfer=${transferWeight} lease=${leaseReads} drift=${clockDrift} keys=${kvKeys} drop=${dropRate} dup=${duplicateRate} netDelay<=${maxNetDelay} diskDelay<=${maxDiskDelay} maxEntries=${maxEntriesPerAppend} inflight=${maxInflightAppends} preVote=${preVote} checkQuorum=${checkQuorum} followers=${followerProposals} unreachable=${reportUnreachable} leaderCrash=${leaderCrashRate} commitCrash=${commitCrashRate} leaderIsolate=${leaderIsolateRate} commitIsolate=${commitIsolateRate} ackCrash=${ackCrashRate} pendingLeaderCrash=${pendingLeaderCrashRate} staleReplays=${staleReplays} slowApply=${slowApplyRate} abort=${abortRate} snapshotThreshold=${snapshotThreshold} trailing=${trailingEntries} chunk=${snapshotChunkBytes} snapshotCrash=${snapshotCrashRate} transferCrash=${transferCrashRate} installCrash=${installCrashRate}`,
   );
 
   const nodes = new Map<NodeId, SimNode>();
@@ -509,6 +512,11 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
   let partitions = 0;
   let snapshotsTaken = 0;
   let snapshotsInstalled = 0;
+  let membershipChanges = 0;
+  let transfers = 0;
+  let nextNodeNumber = n + 1;
+  const history = new KvHistory();
+  const driftPrng = root.fork('drift');
 
   const boot = (id: NodeId, disk: SimDisk, incarnation: number): SimNode => {
     const stores =
@@ -519,7 +527,10 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
             snapshotStore: disk.snapshotStore,
           }
         : disk.reopen();
-    const clock = new SimClock(scheduler, { label: id });
+    const clock = new SimClock(scheduler, {
+      label: id,
+      rate: clockDrift === 0 ? 1 : driftPrng.range(1 - clockDrift, 1 + clockDrift),
+    });
     const user = machine.create(id);
     let sn: SimNode;
     const digest =
@@ -652,8 +663,19 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
       trailingEntries,
       snapshotChunkBytes,
       snapshotTransferTimeoutMs: 2000,
+      leaseReads,
     });
-    sn = { id, disk, clock, node, role: 'follower', up: true, stopping: false, incarnation };
+    sn = {
+      id,
+      disk,
+      clock,
+      node,
+      user: user as StateMachine<unknown, unknown>,
+      role: 'follower',
+      up: true,
+      stopping: false,
+      incarnation,
+    };
     guard(() => checker.onStart(id, disk.durableEntries(), disk.durableFirstIndex()));
     node.subscribe((ev) => {
       if (ev.type === 'roleChanged') {
@@ -683,18 +705,29 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
         if (ev.type === 'snapshotTaken') snapshotsTaken++;
         else snapshotsInstalled++;
         log(`${id} ${ev.type} at ${ev.meta.index} (term ${ev.meta.term})`);
+      } else if (ev.type === 'membershipChanged') {
+        const voters = ev.membership.members.filter((m) => m.voter).map((m) => m.id);
+        if (
+          ev.index > 0 &&
+          !configs.some((c) => c.index === ev.index && c.voters.join() === voters.join())
+        )
+          configs.push({ index: ev.index, voters });
+        log(
+          `${id} membership at ${ev.index}: ${ev.membership.members.map((m) => `${m.id}${m.voter ? '' : '(l)'}`).join(',')}`,
+        );
       } else if (ev.type === 'fatal') {
         log(`${id} fatal ${ev.error.message}`);
         guard(() => checker.onFatal(id, ev.error.message));
       }
     });
-    node.start({ bootstrap }).catch((err: unknown) => {
+    // Nodes added later start empty and wait for the leader to contact them.
+    node.start(ids.includes(id) ? { bootstrap } : undefined).catch((err: unknown) => {
       if (sn.up && nodes.get(id) === sn) log(`${id} start failed: ${String(err)}`);
     });
     return sn;
   };
 
-  for (const id of ids) {
+  const addNode = (id: NodeId): SimNode => {
     const disk = new SimDisk(scheduler, root.fork(`disk:${id}`), {
       minDelayMs: 0.1,
       maxDelayMs: maxDiskDelay,
@@ -710,8 +743,11 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
     disk.onDurableSnapshot = (snap) =>
       guard(() => checker.onDurableSnapshot(id, snap.meta.index, snap.meta.term));
     disks.set(id, disk);
-    nodes.set(id, boot(id, disk, 0));
-  }
+    const sn = boot(id, disk, 0);
+    nodes.set(id, sn);
+    return sn;
+  };
+  for (const id of ids) addNode(id);
 
   // Promises checked as messages leave; crashes aimed at the windows where a promise matters.
   network.onSend = (from, m) => {
@@ -814,7 +850,7 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
   const clientPrng = root.fork('clients');
   const commandRandom = root.fork('commands').asRandom();
   let commandSeq = 0;
-  const clientCount = clientPrng.pick([1, 2, 4]);
+  const clientCount = kv ? clientPrng.pick([2, 3, 4, 6]) : clientPrng.pick([1, 2, 4]);
   /** What a client learns: an acknowledgement, or an honest "not applied". */
   const observe = (
     id: string,
@@ -869,19 +905,166 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
     }
     observe(id, w, target.node.propose(w, signal === undefined ? undefined : { signal }), finish);
   };
-  for (let c = 0; c < clientCount; c++)
-    scheduler.schedule(clientPrng.range(0, 50), () => runClient(c), 'client');
+
+  /**
+   * A KV client: one operation at a time against a random live node (any member or not):
+   * `put` and `cas` through propose(), reads through read() and then the node's own replica.
+   * Every outcome goes into the history; an `unknown` one leaves the operation open.
+   */
+  const runKvClient = (c: number): void => {
+    if (phase !== 'chaos') return;
+    const live = [...nodes.values()].filter((s) => s.up);
+    const target = live.length > 0 ? clientPrng.pick(live) : undefined;
+    if (target === undefined) {
+      scheduler.schedule(20, () => runKvClient(c), 'client');
+      return;
+    }
+    const key = `k${clientPrng.int(kvKeys)}`;
+    const seq = commandSeq++;
+    const id = `c${c}:${seq}`;
+    const roll = clientPrng.next();
+    let finished = false;
+    let op: PendingOperation | null = null;
+    const finish = (): void => {
+      if (finished) return;
+      finished = true;
+      timer.cancel();
+      // The client's own bound ran out (a crashed node's promise never settles): unknown.
+      op?.unknown();
+      scheduler.schedule(clientPrng.range(0.5, 20), () => runKvClient(c), 'client');
+    };
+    const timer = scheduler.schedule(3000, finish, 'client-timeout');
+    if (roll < 0.45) {
+      const consistency = leaseReads && clientPrng.chance(0.4) ? 'lease' : 'linearizable';
+      const input: KvInput = { type: 'get', key };
+      const pending = history.invoke(`c${c}`, input, scheduler.now);
+      op = pending;
+      const replica = target.user as unknown as KvReplica;
+      target.node.read({ consistency }).then(
+        () => {
+          pending.ok({ value: replica.get(key) }, scheduler.now);
+          finish();
+        },
+        () => {
+          pending.discard();
+          finish();
+        },
+      );
+      return;
+    }
+    const value = `v${seq}`;
+    let cmd: KvCommand;
+    let input: KvInput;
+    if (roll < 0.8) {
+      cmd = { t: 'put', k: key, v: value };
+      input = { type: 'put', key, value };
+    } else {
+      // Expect the value the target has applied: often current, sometimes stale (then no swap).
+      const expected = (target.user as unknown as KvReplica).get(key);
+      cmd = { t: 'cas', k: key, e: expected, v: value };
+      input = { type: 'cas', key, expected, value };
+    }
+    const pending = history.invoke(`c${c}`, input, scheduler.now);
+    op = pending;
+    const w = { id, cmd, raw: new Uint8Array(0) };
+    const outcome = target.node.propose(w);
+    observe(id, w, outcome, () => {});
+    outcome.then(
+      (r) => {
+        const ok = (r.result as KvResult).ok;
+        pending.ok(input.type === 'cas' ? { ok } : {}, scheduler.now);
+        finish();
+      },
+      (err: unknown) => {
+        if (RaftError.is(err) && err.outcome === 'notApplied') pending.discard();
+        else pending.unknown();
+        finish();
+      },
+    );
+  };
+  for (let c = 0; c < clientCount; c++) {
+    const run = kv ? runKvClient : runClient;
+    scheduler.schedule(clientPrng.range(0, 50), () => run(c), 'client');
+  }
+
+  /** The leader, if exactly one live node leads. */
+  const currentLeader = (): SimNode | undefined => {
+    const leaders = [...nodes.values()].filter((s) => s.up && s.role === 'leader');
+    return leaders.length === 1 ? leaders[0] : undefined;
+  };
+  /** A membership change through the leader: add, promote, demote or remove one member. */
+  const changeMembership = (): void => {
+    const leader = currentLeader();
+    if (leader === undefined) return;
+    const members = leader.node.status().members;
+    const voters = members.filter((m) => m.voter);
+    const learnersNow = members.filter((m) => !m.voter);
+    const roll = nemesisPrng.next();
+    let what: string;
+    let call: Promise<Membership>;
+    if (roll < 0.3 && nodes.size < 9) {
+      const id = `n${nextNodeNumber++}`;
+      addNode(id);
+      const voter = nemesisPrng.chance(0.25);
+      what = `add ${id}${voter ? '' : ' (learner)'}`;
+      call = leader.node.addMember({ id, address: id, voter }, { timeoutMs: 1000 });
+    } else if (roll < 0.55 && learnersNow.length > 0) {
+      const id = nemesisPrng.pick(learnersNow).id;
+      const force = nemesisPrng.chance(0.3);
+      what = `promote ${id}${force ? ' (forced)' : ''}`;
+      call = leader.node.promote(id, { timeoutMs: 1000, force });
+    } else if (roll < 0.7 && voters.length > 1) {
+      const id = nemesisPrng.pick(voters).id;
+      what = `demote ${id}`;
+      call = leader.node.demote(id, { timeoutMs: 1000 });
+    } else if (members.length > 1 && (voters.length > 1 || learnersNow.length > 0)) {
+      const candidates = voters.length > 1 ? members : learnersNow;
+      const id = nemesisPrng.pick(candidates).id;
+      what = `remove ${id}${id === leader.id ? ' (the leader)' : ''}`;
+      call = leader.node.removeMember(id, { timeoutMs: 1000 });
+    } else {
+      return;
+    }
+    log(`MEMBERSHIP ${what} via ${leader.id}`);
+    call.then(
+      (m) => {
+        membershipChanges++;
+        log(
+          `${leader.id} ${what}: done, ${m.members.map((x) => `${x.id}${x.voter ? '' : '(l)'}`).join(',')}`,
+        );
+      },
+      (err: unknown) => log(`${leader.id} ${what}: ${RaftError.is(err) ? err.code : String(err)}`),
+    );
+  };
+  const transferLeadership = (): void => {
+    const leader = currentLeader();
+    if (leader === undefined) return;
+    const voters = leader.node
+      .status()
+      .members.filter((m) => m.voter && m.id !== leader.id)
+      .map((m) => m.id);
+    const to = voters.length > 0 && nemesisPrng.chance(0.7) ? nemesisPrng.pick(voters) : undefined;
+    log(`TRANSFER ${leader.id} -> ${to ?? 'any'}`);
+    leader.node.transferLeadership(to, { timeoutMs: 1000 }).then(
+      (r) => {
+        transfers++;
+        log(`${leader.id} handed leadership to ${r.leaderId} (term ${r.term})`);
+      },
+      (err: unknown) => log(`${leader.id} transfer: ${RaftError.is(err) ? err.code : String(err)}`),
+    );
+  };
 
   // Nemesis.
   const nemesis = nemesisPrng;
   const strike = (): void => {
     if (phase !== 'chaos') return;
     const all = [...nodes.values()];
+    const ids = [...nodes.keys()];
     const live = all.filter((s) => s.up);
     const action = pickWeighted(weights, nemesis.next() * totalWeight);
     if (action === 0) {
       const shuffled = nemesis.shuffle(ids.slice());
-      const cut = 1 + nemesis.int(n - 1);
+      const cut = 1 + nemesis.int(ids.length - 1);
       network.partition([shuffled.slice(0, cut), shuffled.slice(cut)]);
       partitions++;
       log(`PARTITION ${shuffled.slice(0, cut).join(',')} | ${shuffled.slice(cut).join(',')}`);
@@ -917,10 +1100,14 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
         victim.disk.stall(ms);
         log(`STALL disk of ${victim.id} for ${ms.toFixed(0)} ms`);
       }
-    } else {
+    } else if (action === 6) {
       const leader = live.find((s) => s.role === 'leader');
       const victim = leader ?? (live.length > 0 ? nemesis.pick(live) : undefined);
       if (victim !== undefined) gracefulRestart(victim);
+    } else if (action === 7) {
+      changeMembership();
+    } else {
+      transferLeadership();
     }
     scheduler.schedule(nemesis.range(30, 400), strike, 'nemesis');
   };
@@ -970,13 +1157,22 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
     `HEAL all: faults off, crashed nodes restarted${replayed > 0 ? `, ${replayed} old messages delivered again` : ''}`,
   );
 
+  /** The nodes in the configuration the leader has in force (removed nodes are out). */
+  const membersOf = (leader: SimNode): SimNode[] => {
+    const ids = new Set(leader.node.status().members.map((m) => m.id));
+    return [...nodes.values()].filter((s) => ids.has(s.id));
+  };
   const liveLeader = (): SimNode | undefined => {
     const leaders = [...nodes.values()].filter((s) => s.up && s.node.status().role === 'leader');
     if (leaders.length !== 1) return undefined;
     const leader = leaders[0] as SimNode;
     const term = leader.node.status().term;
-    return [...nodes.values()].every((s) => s.node.status().term <= term) ? leader : undefined;
+    return membersOf(leader).every((s) => s.node.status().term <= term) ? leader : undefined;
   };
+  /** After the fresh write: a linearizable read on a member must be served. */
+  let read = 'none' as 'none' | 'pending' | 'done';
+  let readFailed = 0;
+  let finalMembers: SimNode[] = [];
   const budget = scheduler.steps + livenessSteps;
   let fresh: { index: number } | null = null;
   let freshFailed = 0;
@@ -1008,7 +1204,26 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
       return false;
     }
     const target = (fresh as { index: number }).index;
-    return [...nodes.values()].every((s) => s.node.status().appliedIndex >= target);
+    const leader = liveLeader();
+    if (leader === undefined) return false;
+    finalMembers = membersOf(leader);
+    if (!finalMembers.every((s) => s.node.status().appliedIndex >= target)) return false;
+    if (read === 'none') {
+      read = 'pending';
+      const reader = nemesisPrng.pick(finalMembers);
+      reader.node.read({ timeoutMs: 1000 }).then(
+        (r) => {
+          read = r.index >= target ? 'done' : 'none';
+          if (read === 'none') readFailed++;
+        },
+        (err: unknown) => {
+          readFailed++;
+          read = 'none';
+          log(`final read on ${reader.id}: ${RaftError.is(err) ? err.code : String(err)}`);
+        },
+      );
+    }
+    return read === 'done';
   }, livenessSteps + 1);
   if (violation)
     fail(
@@ -1022,12 +1237,34 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
     );
   }
   const target = (fresh as unknown as { index: number }).index;
-  const behind = [...nodes.values()].filter((s) => s.node.status().appliedIndex < target);
-  if (behind.length > 0) {
+  const behind = finalMembers.filter((s) => s.node.status().appliedIndex < target);
+  if (behind.length > 0 || finalMembers.length === 0) {
     fail(
       'liveness',
-      `${behind.map((s) => s.id).join(',')} did not apply up to ${target} after healing`,
+      `${behind.map((s) => s.id).join(',') || 'no member'} did not apply up to ${target} after healing`,
     );
+  }
+  if (read !== 'done') {
+    fail(
+      'liveness',
+      `no linearizable read was served within ${livenessSteps} events after healing (${readFailed} attempts failed)`,
+    );
+  }
+  history.closeOpen();
+  const counts = history.counts();
+  if (kv) {
+    const result = checkLinearizability(kvModel, history.operations());
+    if (result.ok === false) {
+      fail(
+        'linearizability',
+        `the clients' KV history is not linearizable:\n${result.counterexample.explanation}`,
+      );
+    } else if (result.ok === 'unknown') {
+      fail(
+        'linearizability',
+        `the checker ran out of budget on partitions ${result.unknownPartitions.join(',')} (${counts.writes + counts.cas + counts.reads} operations)`,
+      );
+    }
   }
 
   const virtualMs = scheduler.now;
@@ -1050,5 +1287,8 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
     messagesChecked: checker.counts.messagesChecked,
     snapshotsTaken,
     snapshotsInstalled,
+    membershipChanges,
+    transfers,
+    history: counts,
   };
 }

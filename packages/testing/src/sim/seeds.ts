@@ -16,6 +16,12 @@ export interface BatchReport {
   /** Snapshots taken, and installed from a leader. */
   readonly snapshotsTaken: number;
   readonly snapshotsInstalled: number;
+  /** Membership changes and leadership transfers that completed. */
+  readonly membershipChanges: number;
+  readonly transfers: number;
+  /** Reads and writes (put and CAS) in the linearizability-checked KV histories. */
+  readonly reads: number;
+  readonly writes: number;
   readonly failures: readonly ScenarioFailure[];
 }
 
@@ -40,6 +46,10 @@ export async function runSeeds(
   let acked = 0;
   let snapshotsTaken = 0;
   let snapshotsInstalled = 0;
+  let membershipChanges = 0;
+  let transfers = 0;
+  let reads = 0;
+  let writes = 0;
   for (const seed of seeds) {
     scenarios++;
     try {
@@ -51,6 +61,10 @@ export async function runSeeds(
       acked += r.acked;
       snapshotsTaken += r.snapshotsTaken;
       snapshotsInstalled += r.snapshotsInstalled;
+      membershipChanges += r.membershipChanges;
+      transfers += r.transfers;
+      reads += r.history.reads;
+      writes += r.history.writes + r.history.cas;
       options.onScenario?.(r);
     } catch (err) {
       failures.push(
@@ -77,6 +91,10 @@ export async function runSeeds(
     acked,
     snapshotsTaken,
     snapshotsInstalled,
+    membershipChanges,
+    transfers,
+    reads,
+    writes,
     failures,
   };
 }

@@ -12,6 +12,12 @@ import type { EventGroup, Scheduler } from './scheduler.js';
 export interface SimClockOptions {
   /** Label of the timer events in scheduler traces, e.g. `'timer:n1'`. Default `'timer'`. */
   readonly label?: string;
+  /**
+   * How fast this clock runs against virtual time (clock drift): 1.05 reads 5% more elapsed
+   * time than passed, and fires its timers 5% early. Default 1. It starts at the scheduler's
+   * time when created, and never decreases.
+   */
+  readonly rate?: number;
 }
 
 /** The handle a disposed clock returns: it never fires, and cancelling it does nothing. */
@@ -20,25 +26,34 @@ const INERT_TIMER: TimerHandle = Object.freeze({ cancel(): void {} });
 /**
  * Virtual-time {@link Clock}.
  *
- * Contract (the Clock contract, in virtual time): `now()` is the scheduler's time and never
- * decreases; `setTimer(delayMs, cb)` runs `cb` once at `now() + max(delayMs, 0)`, after every
- * event already queued for that time, unless cancelled. Timers do not repeat.
+ * Contract (the Clock contract, in virtual time): `now()` is the scheduler's time (scaled by
+ * `rate`) and never decreases; `setTimer(delayMs, cb)` runs `cb` once when `now()` has advanced
+ * by `max(delayMs, 0)`, after every event already queued for that time, unless cancelled.
+ * Timers do not repeat.
  */
 export class SimClock implements Clock {
   private readonly scheduler: Scheduler;
   private readonly group: EventGroup;
   private readonly label: string;
+  private readonly rate: number;
+  private readonly origin: number;
   private disposed = false;
 
   constructor(scheduler: Scheduler, options: SimClockOptions = {}) {
     this.scheduler = scheduler;
     this.group = scheduler.createGroup();
     this.label = options.label ?? 'timer';
+    this.rate = options.rate ?? 1;
+    if (!(this.rate > 0) || !Number.isFinite(this.rate))
+      throw new RangeError(`rate must be a positive number, got ${this.rate}`);
+    this.origin = scheduler.now;
   }
 
-  /** Virtual milliseconds since the simulation started. */
+  /** Virtual milliseconds since the simulation started, as this clock sees them (see `rate`). */
   now(): number {
-    return this.scheduler.now;
+    return this.rate === 1
+      ? this.scheduler.now
+      : this.origin + (this.scheduler.now - this.origin) * this.rate;
   }
 
   /**
@@ -50,7 +65,8 @@ export class SimClock implements Clock {
     if (this.disposed) {
       return INERT_TIMER;
     }
-    return this.scheduler.schedule(delayMs, callback, this.label, this.group);
+    const delay = this.rate === 1 ? delayMs : delayMs / this.rate;
+    return this.scheduler.schedule(delay, callback, this.label, this.group);
   }
 
   /** Number of timers set through this clock that have neither fired nor been cancelled. */

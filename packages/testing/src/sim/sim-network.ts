@@ -56,9 +56,11 @@ export interface SimNetworkOptions extends Partial<NetworkFaults> {
    */
   readonly cloneMessages?: boolean;
   /**
-   * Drop messages whose receiver is not in the sender's last `setPeers()` list, as a real
-   * transport must (it has no address for them). Default true. With false, a message is only
-   * dropped as `unknownPeer` when the network has no transport at all for the receiver.
+   * Drop messages whose receiver is neither in the sender's last `setPeers()` list nor a node
+   * that has sent this transport a message, as a real transport must (it has no address for
+   * others; the Transport contract lets it answer a node that contacted it, whose address it
+   * learned from the connection). Default true. With false, a message is only dropped as
+   * `unknownPeer` when the network has no transport at all for the receiver.
    */
   readonly strictPeers?: boolean;
   /**
@@ -137,6 +139,8 @@ class SimTransportImpl implements SimTransport {
   started = false;
   closed = false;
   peers: ReadonlySet<NodeId> = new Set();
+  /** Nodes that sent this transport a message: it can answer them (it learned their address). */
+  readonly learned = new Set<NodeId>();
 
   constructor(id: NodeId, sendVia: SendFunction) {
     this.id = id;
@@ -439,7 +443,9 @@ export class SimNetwork {
       return;
     }
     if (this.onSend !== undefined) this.onSend(from, message);
-    if (this.strictPeers ? !sender.peers.has(to) : !this.transports.has(to)) {
+    if (
+      this.strictPeers ? !sender.peers.has(to) && !sender.learned.has(to) : !this.transports.has(to)
+    ) {
       this.refuse(sender, message, 'unknownPeer');
       return;
     }
@@ -513,6 +519,7 @@ export class SimNetwork {
       return;
     }
     this.counters.delivered++;
+    (receiver as SimTransportImpl).learned.add(from);
     if (this.onDeliver !== undefined) {
       this.onDeliver(message, sentAt);
     }
