@@ -668,10 +668,17 @@ export class Raft {
       );
       return;
     }
-    if (m.type === 'vote' && this.membership.members.length > 0 && !this.voters.includes(m.from)) {
-      // A node that is not a voter in our configuration (removed, or a learner) cannot be
-      // elected by it: its campaign must not bump our term or cost us a leader (hashicorp/raft
-      // #524). A node that knows no configuration yet (empty, waiting for a leader) votes.
+    if (
+      m.type === 'vote' &&
+      this.membership.members.length > 0 &&
+      this.membershipIndex <= this.log.committed &&
+      !this.voters.includes(m.from)
+    ) {
+      // A node that is not a voter in our committed configuration (removed, or a learner)
+      // cannot be elected by it: its campaign must not bump our term or cost us a leader
+      // (hashicorp/raft #524). While our latest configuration is uncommitted, another one may
+      // win (the simulator found three nodes holding three different uncommitted changes, each
+      // ignoring the only candidate the others could elect): then we listen.
       this.logger.debug(
         { from: m.from, term: m.term },
         `${this.id} ignored a vote request from ${m.from}, not a voter here`,

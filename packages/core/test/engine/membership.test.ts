@@ -228,6 +228,32 @@ describe('removing members', () => {
     expect(net.deliveredWhere((m) => m.type === 'voteResponse' && m.to === 'n3')).toEqual([]);
   });
 
+  it('while its own configuration is uncommitted, a node listens to a candidate it excludes', () => {
+    // Found by the simulator (figure8 seed 1322): three nodes held three different uncommitted
+    // configurations, each ignoring the only candidate the others could elect.
+    const net = cluster();
+    net.elect('n3');
+    net.isolate('n3');
+    net.node('n3').proposeMembership({ type: 'remove', id: 'n1' });
+    net.stabilize();
+    net.crash('n3');
+    net.restart('n3');
+    const n3 = net.status('n3');
+    expect(n3.members.map((m) => m.id)).toEqual(['n2', 'n3']);
+    expect(n3.membershipIndex).toBeGreaterThan(n3.commitIndex);
+    net.node('n3').step({
+      type: 'vote',
+      from: 'n1',
+      to: 'n3',
+      term: n3.term + 1,
+      preVote: false,
+      lastLogIndex: n3.lastLogIndex + 5,
+      lastLogTerm: n3.term + 1,
+    });
+    const rd = net.node('n3').ready();
+    expect(ofType(rd.messagesAfterPersist, 'voteResponse').map((m) => m.granted)).toEqual([true]);
+  });
+
   it('a removed leader leads until its removal commits, then hands over and steps down', () => {
     const net = cluster();
     net.elect('n1');
