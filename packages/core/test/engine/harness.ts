@@ -18,6 +18,7 @@
 import type { EngineConfig, EngineStatus, InitialState } from '../../src/engine/raft.js';
 import { RawNode } from '../../src/engine/raw-node.js';
 import type { Ready } from '../../src/engine/ready.js';
+import { RaftError } from '../../src/errors.js';
 import { encodeMembership } from '../../src/membership.js';
 import type { RaftMessage } from '../../src/messages.js';
 import type { EntryKind, HardState, LogEntry, NodeId, Term } from '../../src/types.js';
@@ -478,4 +479,15 @@ export function ofType<T extends RaftMessage['type']>(
   type: T,
 ): Extract<RaftMessage, { type: T }>[] {
   return messages.filter((m): m is Extract<RaftMessage, { type: T }> => m.type === type);
+}
+
+/** The code of the RaftError `fn` throws (throws if it throws nothing, or something else). */
+export function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    if (RaftError.is(err)) return err.code;
+    throw err;
+  }
+  throw new Error('expected a RaftError');
 }

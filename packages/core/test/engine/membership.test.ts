@@ -5,10 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { MembershipChange } from '../../src/engine/configuration.js';
-import { RaftError } from '../../src/errors.js';
 import type { Membership } from '../../src/types.js';
 import type { NodeConfig } from './harness.js';
-import { membershipEntry, Network, ofType, rawNode, takeReady } from './harness.js';
+import { codeOf, membershipEntry, Network, ofType, rawNode, takeReady } from './harness.js';
 
 const THREE = ['n1', 'n2', 'n3'];
 
@@ -36,16 +35,6 @@ const shape = (net: Network, id: string) =>
     .status(id)
     .members.map((m) => `${m.id}${m.voter ? '' : '(learner)'}`)
     .sort();
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (RaftError.is(err)) return err.code;
-    throw err;
-  }
-  throw new Error('expected a RaftError');
-}
 
 describe('learners', () => {
   it('a learner receives the log but counts in no quorum', () => {

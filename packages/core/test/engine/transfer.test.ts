@@ -4,21 +4,10 @@
  * gives up after an election timeout.
  */
 import { describe, expect, it } from 'vitest';
-import { RaftError } from '../../src/errors.js';
-import { bytes, Network, ofType } from './harness.js';
+import { bytes, codeOf, Network, ofType } from './harness.js';
 
 const THREE = ['n1', 'n2', 'n3'];
 const ELECTION = 10;
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (RaftError.is(err)) return err.code;
-    throw err;
-  }
-  throw new Error('expected a RaftError');
-}
 
 const timeoutNows = (net: Network, since = 0) =>
   ofType(

@@ -4,6 +4,7 @@
  * `advance()`, and every wait is bounded by a number of steps, never by wall time.
  */
 
+import { afterEach } from 'vitest';
 import type {
   AbortSignalLike,
   ApplyContext,
@@ -27,6 +28,7 @@ import {
   MemoryNetwork,
   MemorySnapshotStore,
   MemoryStableStore,
+  RaftError,
 } from '../../src/index.js';
 import { hostNextTurn } from '../../src/platform.js';
 import { seededRandom } from '../seeded-random.js';
@@ -443,6 +445,24 @@ export class Cluster {
     return leader as TestNode;
   }
 
+  /** Builds and starts a cluster, then steps until it has one leader known to every node. */
+  static async withLeader(config: ClusterConfig = {}): Promise<{ c: Cluster; leader: TestNode }> {
+    const c = await Cluster.create(config);
+    return { c, leader: await c.electLeader() };
+  }
+
+  /** Steps until `promise` rejects; returns the RaftError (throws if it resolves or rejects
+   *  with anything else). */
+  async rejection(promise: Promise<unknown>, maxSteps = 400): Promise<RaftError> {
+    try {
+      await this.settle(promise, maxSteps);
+    } catch (err) {
+      if (RaftError.is(err)) return err;
+      throw err;
+    }
+    throw new Error('expected a rejection');
+  }
+
   /** Steps until `promise` settles; returns its value or throws its error. */
   async settle<T>(promise: Promise<T>, maxSteps = 100): Promise<T> {
     const t = track(promise);
@@ -463,4 +483,32 @@ export class Cluster {
   async stopAll(): Promise<void> {
     await this.settle(Promise.all(this.nodes.map((n) => n.node.stop())), 500);
   }
+}
+
+/**
+ * Clusters for the tests of one file, each stopped after its test: call at the top level of the
+ * file, then `await clusters.withLeader()` (or `clusters.create()`) in a test.
+ */
+export function clustersPerTest(): {
+  create(config?: ClusterConfig): Promise<Cluster>;
+  withLeader(config?: ClusterConfig): Promise<{ c: Cluster; leader: TestNode }>;
+} {
+  let running: Cluster[] = [];
+  afterEach(async () => {
+    const all = running;
+    running = [];
+    for (const c of all) await c.stopAll();
+  });
+  return {
+    async create(config = {}) {
+      const c = await Cluster.create(config);
+      running.push(c);
+      return c;
+    },
+    async withLeader(config = {}) {
+      const started = await Cluster.withLeader(config);
+      running.push(started.c);
+      return started;
+    },
+  };
 }

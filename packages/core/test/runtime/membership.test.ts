@@ -2,40 +2,20 @@
  * Membership changes through the public API: learners, promotion, removal (of a follower and of
  * the leader), one change at a time, and the events and status that show them.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Member, RaftEvent } from '../../src/index.js';
-import { RaftError } from '../../src/index.js';
-import { Cluster, type TestNode, track } from './helpers.js';
+import { type Cluster, clustersPerTest, type TestNode, track } from './helpers.js';
 
 const learner = (id: string): Member => ({ id, address: `mem://${id}`, voter: false });
 
-let cluster: Cluster | null = null;
-afterEach(async () => {
-  await cluster?.stopAll();
-  cluster = null;
-});
-
-async function threeNodes(options: ConstructorParameters<typeof Cluster>[0] = {}) {
-  cluster = await Cluster.create(options);
-  const leader = await cluster.electLeader();
-  return { c: cluster, leader };
-}
+const clusters = clustersPerTest();
+const threeNodes = clusters.withLeader;
 
 /** A node started on empty storage, waiting for a leader to contact it. */
 async function joiner(c: Cluster, id: string): Promise<TestNode> {
   const n = c.add(id);
   await n.node.start();
   return n;
-}
-
-async function errorOf(c: Cluster, promise: Promise<unknown>): Promise<RaftError> {
-  try {
-    await c.settle(promise, 400);
-  } catch (err) {
-    if (RaftError.is(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a rejection');
 }
 
 const membershipEvents = (n: TestNode) =>
@@ -80,7 +60,7 @@ describe('adding members', () => {
     c.network.disconnect('d');
     await c.settle(leader.node.addMember(learner('d')), 400);
     for (let i = 1; i <= 5; i++) await c.settle(leader.node.propose(i));
-    const err = await errorOf(c, leader.node.promote('d'));
+    const err = await c.rejection(leader.node.promote('d'));
     expect(err).toMatchObject({ code: 'LEARNER_LAGGING', retryable: true, outcome: 'notApplied' });
     c.network.connect('d');
     const forced = await c.settle(leader.node.promote('d', { force: true }), 400);
@@ -92,7 +72,7 @@ describe('adding members', () => {
     await joiner(c, 'd');
     await joiner(c, 'e');
     const first = track(leader.node.addMember(learner('d')));
-    const second = await errorOf(c, leader.node.addMember(learner('e')));
+    const second = await c.rejection(leader.node.addMember(learner('e')));
     expect(second).toMatchObject({ code: 'MEMBERSHIP_CHANGE_PENDING', retryable: true });
     await c.settle(first.promise, 400);
     const after = await c.settle(leader.node.addMember(learner('e')), 400);
@@ -103,20 +83,20 @@ describe('adding members', () => {
     const { c, leader } = await threeNodes();
     const follower = c.followersOf(leader)[0] as TestNode;
     const last = leader.node.status().lastLogIndex;
-    expect(await errorOf(c, follower.node.addMember(learner('d')))).toMatchObject({
+    expect(await c.rejection(follower.node.addMember(learner('d')))).toMatchObject({
       code: 'NOT_LEADER',
       leaderId: leader.id,
     });
-    expect(await errorOf(c, leader.node.addMember(learner('b')))).toMatchObject({
+    expect(await c.rejection(leader.node.addMember(learner('b')))).toMatchObject({
       code: 'INVALID_ARGUMENT',
     });
     expect(
-      await errorOf(c, leader.node.addMember({ id: '', address: 'x', voter: true })),
+      await c.rejection(leader.node.addMember({ id: '', address: 'x', voter: true })),
     ).toMatchObject({ code: 'INVALID_ARGUMENT' });
-    expect(await errorOf(c, leader.node.removeMember('zz'))).toMatchObject({
+    expect(await c.rejection(leader.node.removeMember('zz'))).toMatchObject({
       code: 'INVALID_ARGUMENT',
     });
-    expect(await errorOf(c, leader.node.promote('b'))).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect(await c.rejection(leader.node.promote('b'))).toMatchObject({ code: 'INVALID_ARGUMENT' });
     expect(leader.node.status().lastLogIndex).toBe(last);
   });
 });

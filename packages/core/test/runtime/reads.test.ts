@@ -2,32 +2,12 @@
  * `node.read()` through the public API: ReadIndex on the leader and on followers, shared
  * heartbeat rounds, leases, stale reads, and reads that cannot be confirmed.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RaftMessage } from '../../src/index.js';
-import { RaftError } from '../../src/index.js';
-import { Cluster, type TestNode, track } from './helpers.js';
+import { Cluster, clustersPerTest, type TestNode, track } from './helpers.js';
 
-let cluster: Cluster | null = null;
-afterEach(async () => {
-  await cluster?.stopAll();
-  cluster = null;
-});
-
-async function threeNodes(options: ConstructorParameters<typeof Cluster>[0] = {}) {
-  cluster = await Cluster.create(options);
-  const leader = await cluster.electLeader();
-  return { c: cluster, leader };
-}
-
-async function errorOf(c: Cluster, promise: Promise<unknown>, steps = 400): Promise<RaftError> {
-  try {
-    await c.settle(promise, steps);
-  } catch (err) {
-    if (RaftError.is(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a rejection');
-}
+const clusters = clustersPerTest();
+const threeNodes = clusters.withLeader;
 
 /** Counts the heartbeats the network carries from `from` while `fn` runs. */
 function countHeartbeats(c: Cluster, from: string): { readonly count: number; stop(): void } {
@@ -74,16 +54,15 @@ describe('linearizable reads (ReadIndex)', () => {
   it('a leader cut off from its quorum rejects reads with a typed error within the timeout', async () => {
     const { c, leader } = await threeNodes();
     c.network.disconnect(leader.id);
-    const err = await errorOf(c, leader.node.read({ timeoutMs: 500 }), 100);
+    const err = await c.rejection(leader.node.read({ timeoutMs: 500 }), 100);
     expect(['NOT_LEADER', 'NO_LEADER', 'TIMEOUT']).toContain(err.code);
     c.network.connect(leader.id);
   });
 
   it('a node that knows no leader rejects at once with NO_LEADER', async () => {
-    cluster = await Cluster.create();
-    const c = cluster;
+    const c = await clusters.create();
     const a = c.get('a');
-    const err = await errorOf(c, a.node.read(), 5);
+    const err = await c.rejection(a.node.read(), 5);
     expect(err).toMatchObject({ code: 'NO_LEADER', retryable: true });
   });
 
@@ -99,12 +78,12 @@ describe('linearizable reads (ReadIndex)', () => {
   it('validates its options', async () => {
     const { c, leader } = await threeNodes();
     expect(
-      await errorOf(c, leader.node.read({ consistency: 'eventual' as never }), 2),
+      await c.rejection(leader.node.read({ consistency: 'eventual' as never }), 2),
     ).toMatchObject({ code: 'INVALID_ARGUMENT' });
-    expect(await errorOf(c, leader.node.read({ timeoutMs: -1 }), 2)).toMatchObject({
+    expect(await c.rejection(leader.node.read({ timeoutMs: -1 }), 2)).toMatchObject({
       code: 'INVALID_ARGUMENT',
     });
-    expect(await errorOf(c, leader.node.read({ consistency: 'lease' }), 2)).toMatchObject({
+    expect(await c.rejection(leader.node.read({ consistency: 'lease' }), 2)).toMatchObject({
       code: 'INVALID_ARGUMENT',
     });
   });
@@ -128,7 +107,7 @@ describe('lease reads', () => {
     await c.settle(leader.node.propose(4));
     c.network.disconnect(leader.id);
     await c.run(12);
-    const err = await errorOf(c, leader.node.read({ consistency: 'lease', timeoutMs: 300 }), 100);
+    const err = await c.rejection(leader.node.read({ consistency: 'lease', timeoutMs: 300 }), 100);
     expect(['NOT_LEADER', 'NO_LEADER', 'TIMEOUT']).toContain(err.code);
     c.network.connect(leader.id);
   });

@@ -1,31 +1,12 @@
 /**
  * `node.transferLeadership()` through the public API.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RaftError } from '../../src/index.js';
-import { Cluster, type TestNode, TIMING, track } from './helpers.js';
+import { clustersPerTest, type TestNode, TIMING, track } from './helpers.js';
 
-let cluster: Cluster | null = null;
-afterEach(async () => {
-  await cluster?.stopAll();
-  cluster = null;
-});
-
-async function threeNodes() {
-  cluster = await Cluster.create();
-  const leader = await cluster.electLeader();
-  return { c: cluster, leader };
-}
-
-async function errorOf(c: Cluster, promise: Promise<unknown>, steps = 400): Promise<RaftError> {
-  try {
-    await c.settle(promise, steps);
-  } catch (err) {
-    if (RaftError.is(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a rejection');
-}
+const clusters = clustersPerTest();
+const threeNodes = clusters.withLeader;
 
 describe('transferLeadership', () => {
   it('hands leadership to the chosen voter, well before an election timeout', async () => {
@@ -53,7 +34,7 @@ describe('transferLeadership', () => {
     const target = c.followersOf(leader)[0] as TestNode;
     c.network.disconnect(target.id);
     const transfer = track(leader.node.transferLeadership(target.id));
-    const err = await errorOf(c, leader.node.propose(5), 5);
+    const err = await c.rejection(leader.node.propose(5), 5);
     expect(err).toMatchObject({
       code: 'TRANSFER_IN_PROGRESS',
       retryable: true,
@@ -73,14 +54,14 @@ describe('transferLeadership', () => {
     const d = c.add('d');
     await d.node.start();
     await c.settle(leader.node.addMember({ id: 'd', address: 'mem://d', voter: false }), 400);
-    expect(await errorOf(c, leader.node.transferLeadership('d'))).toMatchObject({
+    expect(await c.rejection(leader.node.transferLeadership('d'))).toMatchObject({
       code: 'INVALID_ARGUMENT',
     });
-    expect(await errorOf(c, leader.node.transferLeadership(leader.id))).toMatchObject({
+    expect(await c.rejection(leader.node.transferLeadership(leader.id))).toMatchObject({
       code: 'INVALID_ARGUMENT',
     });
     const follower = c.followersOf(leader)[0] as TestNode;
-    expect(await errorOf(c, follower.node.transferLeadership())).toMatchObject({
+    expect(await c.rejection(follower.node.transferLeadership())).toMatchObject({
       code: 'NOT_LEADER',
       leaderId: leader.id,
     });
