@@ -453,6 +453,8 @@ interface StrictOptions {
   readonly viaCodec?: boolean;
   /** Carry messages as JSON (which turns byte arrays into objects). */
   readonly viaJson?: boolean;
+  /** Send only to peers from setPeers(), never to a node that contacted this one. */
+  readonly onlyPeers?: boolean;
 }
 
 /** MemoryNetwork plus the contract points it leaves out, each of which a test can break. */
@@ -480,17 +482,25 @@ function strictNetwork(name: string, options: StrictOptions = {}): TransportHarn
       const endpoint = (id: NodeId) => {
         const inner = network.transport(id);
         let peers = new Set<NodeId>();
+        /** Nodes that sent this one a message: it has their address (from the connection). */
+        const learned = new Set<NodeId>();
         let closed = false;
         const transport: Transport = {
           start: (handlers) =>
             inner.start({
               onMessage: (m) => {
                 if (closed && options.deliverAfterClose !== true) return;
+                learned.add(m.from);
                 handlers.onMessage(options.reuseBuffer === true ? copyEntries(m) : m);
               },
             }),
           send: (messages) => {
-            const known = messages.filter((m) => options.ignorePeers === true || peers.has(m.to));
+            const known = messages.filter(
+              (m) =>
+                options.ignorePeers === true ||
+                peers.has(m.to) ||
+                (options.onlyPeers !== true && learned.has(m.to)),
+            );
             if (options.throwOnUnknown === true && known.length < messages.length) {
               throw new RaftError('INVALID_ARGUMENT', 'unknown peer');
             }
@@ -536,6 +546,17 @@ describe('transport mutants', () => {
     expect(failed.get('every message type arrives with all its fields intact')).toMatch(
       /^the append message with term 6 arrived at n2 altered: entries\[0\]\.data: expected a Uint8Array, got \{ 0: 29, 1: 36, /,
     );
+  });
+
+  it('a transport that cannot answer a node outside setPeers() fails the joining-node case', async () => {
+    const failed = await failures(
+      transportConformanceCases,
+      // The case waits the harness's timeout for an answer that never comes.
+      { ...strictNetwork('only peers', { onlyPeers: true }), timeoutMs: 1000 },
+    );
+    expect([...failed.keys()]).toEqual([
+      'a node answers a node that contacted it before setPeers() lists it (a joining node)',
+    ]);
   });
 
   it('a transport that ignores setPeers() (delivers to any reachable node) passes: it MAY', async () => {

@@ -21,7 +21,7 @@ export interface TransportHandlers {
  * - Messages addressed to a peer the transport has no address for (not in the last
  *   `setPeers()`) are dropped; a transport that can reach such a peer anyway (in-process ones)
  *   MAY deliver them.
- * - A transport SHOULD be able to answer a node that sent it a message, even one not in
+ * - A transport MUST be able to answer a node that sent it a message, even one not in
  *   `setPeers()` (it learns the address from the connection or its handshake): a node added to
  *   the cluster starts with an empty log, so it knows no configuration, and must answer the
  *   leader that contacts it before its log tells it who the members are.

@@ -1,8 +1,9 @@
 /**
  * Conformance cases for {@link Transport} implementations, checked against the contract in the
  * interface's doc comment: every message type arrives intact, in order per peer; `send()` never
- * throws; messages to peers outside the last `setPeers()` are dropped; `onMessage` stays silent
- * after `close()`.
+ * throws; messages to peers outside the last `setPeers()` are dropped, except to a node that
+ * contacted this one (a joining node must answer the leader); `onMessage` stays silent after
+ * `close()`.
  *
  * Delivery is asynchronous and may cross a real network, so cases poll with a bound (the
  * harness's `timeoutMs`) and never sleep-and-hope. While a connection is being established a
@@ -713,6 +714,22 @@ const cases: ConformanceCase<TransportHarness>[] = [
       await s.connect(b, a);
       a.setPeers([b]);
       await s.connect(a, b);
+    },
+  ),
+
+  transportCase(
+    'a node answers a node that contacted it before setPeers() lists it (a joining node)',
+    async (s) => {
+      // A node added to a cluster starts with an empty log: it knows no configuration, so its
+      // transport has no peers, and it must answer the leader that contacts it.
+      const leader = await s.node('n1');
+      const joiner = await s.node('n2');
+      await leader.start();
+      await joiner.start();
+      leader.setPeers([joiner]);
+      joiner.setPeers([]);
+      await s.connect(leader, joiner);
+      await s.connect(joiner, leader);
     },
   ),
 
