@@ -19,6 +19,7 @@ import type {
   RaftEvent,
   RaftNode,
   RaftNodeOptions,
+  SnapshotMeta,
   StateMachine,
   TimerHandle,
 } from '../../src/index.js';
@@ -171,6 +172,61 @@ export const decimalCodec: CommandCodec<number> = {
     return Number(String.fromCharCode(...bytes));
   },
 };
+
+/**
+ * A counter that snapshots: the image is the total and the applied count, padded to `padBytes`
+ * and streamed in `chunkBytes` pieces (several chunks per snapshot), so restores are checked
+ * byte for byte.
+ */
+export class SnapCounter extends Counter {
+  count = 0;
+  readonly restores: SnapshotMeta[] = [];
+  snapshots = 0;
+  /** Throws from the stream of the next snapshot. */
+  failNextSnapshot = false;
+
+  constructor(
+    private readonly padBytes = 64,
+    private readonly chunkBytes = 16,
+  ) {
+    super();
+  }
+
+  override apply(command: number, at: { index: LogIndex; term: number }): number {
+    this.count++;
+    return super.apply(command, at);
+  }
+
+  snapshot(): AsyncIterable<Uint8Array> {
+    this.snapshots++;
+    const text = `${this.total} ${this.count}`.padEnd(this.padBytes, '.');
+    const bytes = ascii(text);
+    const fail = this.failNextSnapshot;
+    this.failNextSnapshot = false;
+    const chunkBytes = this.chunkBytes;
+    return (async function* () {
+      for (let at = 0; at < bytes.length; at += chunkBytes) {
+        if (fail && at > 0) throw new Error('the snapshot stream broke');
+        yield bytes.slice(at, at + chunkBytes);
+      }
+    })();
+  }
+
+  async restore(chunks: AsyncIterable<Uint8Array>, meta: SnapshotMeta): Promise<void> {
+    let text = '';
+    for await (const c of chunks) text += String.fromCharCode(...c);
+    const [total, count] = text.replace(/\.+$/, '').split(' ').map(Number);
+    this.total = total as number;
+    this.count = count as number;
+    this.restores.push(meta);
+  }
+}
+
+export function ascii(text: string): Uint8Array {
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return bytes;
+}
 
 // ------------------------------------------------------------------ stores
 

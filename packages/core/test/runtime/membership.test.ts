@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Member, RaftEvent } from '../../src/index.js';
-import { type Cluster, clustersPerTest, type TestNode, track } from './helpers.js';
+import { type Cluster, clustersPerTest, SnapCounter, type TestNode, track } from './helpers.js';
 
 const learner = (id: string): Member => ({ id, address: `mem://${id}`, voter: false });
 
@@ -98,6 +98,34 @@ describe('adding members', () => {
     });
     expect(await c.rejection(leader.node.promote('b'))).toMatchObject({ code: 'INVALID_ARGUMENT' });
     expect(leader.node.status().lastLogIndex).toBe(last);
+  });
+});
+
+describe('a learner joining a compacted log', () => {
+  it('catches up from a snapshot, serves linearizable reads, and can be promoted', async () => {
+    const { c, leader } = await threeNodes({
+      snapshots: true,
+      stateMachine: () => new SnapCounter(),
+      options: { snapshotThreshold: 10, trailingEntries: 0, snapshotChunkBytes: 16 },
+    });
+    for (let i = 1; i <= 30; i++) await c.settle(leader.node.propose(i));
+    await c.runUntil(() => leader.node.status().snapshotIndex >= 20, 200, 'a snapshot');
+    const d = c.add('d', {
+      snapshotThreshold: 10,
+      trailingEntries: 0,
+      snapshotChunkBytes: 16,
+    });
+    await d.node.start();
+    await c.settle(leader.node.addMember(learner('d')), 400);
+    await c.runUntil(() => d.sm.total === 465, 600, 'the learner caught up');
+    expect(d.events.some((e) => e.type === 'snapshotInstalled')).toBe(true);
+    // A learner reads through the leader's read index, like any follower.
+    await c.settle(leader.node.propose(100));
+    const r = await c.settle(d.node.read(), 200);
+    expect(d.sm.total).toBe(565);
+    expect(r.index).toBeGreaterThanOrEqual(d.node.status().commitIndex - 1);
+    const promoted = await c.settle(leader.node.promote('d'), 400);
+    expect(promoted.members.find((m) => m.id === 'd')?.voter).toBe(true);
   });
 });
 

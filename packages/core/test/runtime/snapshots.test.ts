@@ -3,7 +3,7 @@
  * a snapshot, and followers that lag past the compaction point and catch up by InstallSnapshot.
  */
 import { describe, expect, it } from 'vitest';
-import type { LogIndex, RaftEvent, SnapshotMeta } from '../../src/index.js';
+import type { RaftEvent, SnapshotMeta } from '../../src/index.js';
 import {
   ConfigError,
   createRaftNode,
@@ -17,71 +17,17 @@ import {
 } from '../../src/index.js';
 import type { TestNode } from './helpers.js';
 import {
+  ascii,
   Cluster,
-  Counter,
   decimalCodec,
   FakeAbortSignal,
   ManualClock,
   membershipOf,
+  SnapCounter,
   seededRandom,
   TIMING,
   track,
 } from './helpers.js';
-
-/**
- * A counter that snapshots: the image is the total and the applied count, padded to `padBytes`
- * and streamed in `chunkBytes` pieces (several chunks per snapshot), so restores are checked
- * byte for byte.
- */
-class SnapCounter extends Counter {
-  count = 0;
-  readonly restores: SnapshotMeta[] = [];
-  snapshots = 0;
-  /** Throws from the stream of the next snapshot. */
-  failNextSnapshot = false;
-
-  constructor(
-    private readonly padBytes = 64,
-    private readonly chunkBytes = 16,
-  ) {
-    super();
-  }
-
-  override apply(command: number, at: { index: LogIndex; term: number }): number {
-    this.count++;
-    return super.apply(command, at);
-  }
-
-  snapshot(): AsyncIterable<Uint8Array> {
-    this.snapshots++;
-    const text = `${this.total} ${this.count}`.padEnd(this.padBytes, '.');
-    const bytes = ascii(text);
-    const fail = this.failNextSnapshot;
-    this.failNextSnapshot = false;
-    const chunkBytes = this.chunkBytes;
-    return (async function* () {
-      for (let at = 0; at < bytes.length; at += chunkBytes) {
-        if (fail && at > 0) throw new Error('the snapshot stream broke');
-        yield bytes.slice(at, at + chunkBytes);
-      }
-    })();
-  }
-
-  async restore(chunks: AsyncIterable<Uint8Array>, meta: SnapshotMeta): Promise<void> {
-    let text = '';
-    for await (const c of chunks) text += String.fromCharCode(...c);
-    const [total, count] = text.replace(/\.+$/, '').split(' ').map(Number);
-    this.total = total as number;
-    this.count = count as number;
-    this.restores.push(meta);
-  }
-}
-
-function ascii(text: string): Uint8Array {
-  const bytes = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
-  return bytes;
-}
 
 const SNAP_OPTIONS = { snapshotThreshold: 20, trailingEntries: 5, snapshotChunkBytes: 16 };
 
