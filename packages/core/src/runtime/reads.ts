@@ -159,7 +159,13 @@ export class Reads {
     this.batch = [];
     this.leaseBatch = [];
     const engine = this.host.engine();
-    if (engine === null) return; // stop() or a failure rejects them.
+    if (engine === null) {
+      // stop() and failures reject waiting reads themselves; these were taken out of the batch.
+      const err = new RaftError('UNAVAILABLE', 'the node stopped before the read was registered');
+      for (const p of reads) settle(p, false, err);
+      for (const p of lease) settle(p, false, err);
+      return;
+    }
     if (engine.isLeader()) {
       if (lease.length > 0) {
         if (this.leaseHolds(engine)) this.confirmed(lease, engine.basicStatus().commitIndex);
