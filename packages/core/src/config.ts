@@ -117,7 +117,7 @@ export interface RaftNodeOptions<Cmd, Res> {
   readonly leaseReads?: boolean;
   /**
    * The bound on clock drift that lease reads rely on, as a fraction of elapsed time: the lease
-   * lasts `(electionTimeoutMs - tickMs) * (1 - maxClockDrift)` after the heartbeat round that
+   * lasts `(round(electionTimeoutMs / tickMs) - 1) * tickMs * (1 - maxClockDrift)` after the heartbeat round that
    * confirmed it left. In [0, 0.5]. Default 0.1.
    */
   readonly maxClockDrift?: number;

@@ -244,6 +244,17 @@ const RECENT_RESULTS_LIMIT = 4096;
 /** Hosts' timers overflow past 2^31 - 1 ms (about 24.8 days) and would fire at once. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
+/**
+ * How long a leader's lease lasts after the heartbeat round that confirmed it left. A voter that
+ * answered the round ignores vote requests until `electionTicks` of its ticks have passed (the
+ * engine counts whole ticks, and the first one may come right after the heartbeat), so at least
+ * `(electionTicks - 1) * tickMs` on its clock; shortened by the drift bound.
+ */
+function leaseMs(opts: ResolvedOptions): number {
+  const electionTicks = Math.round(opts.electionTimeoutMs / opts.tickMs);
+  return (electionTicks - 1) * opts.tickMs * (1 - opts.maxClockDrift);
+}
+
 /** An error for a call made before anything was appended. */
 function notApplied(
   code: 'SHUTDOWN' | 'UNAVAILABLE' | 'INVALID_ARGUMENT' | 'ENTRY_TOO_LARGE' | 'ABORTED',
@@ -401,9 +412,7 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
       this.clock,
       {
         requestTimeoutMs: this.opts.requestTimeoutMs,
-        leaseMs: this.opts.leaseReads
-          ? (this.opts.electionTimeoutMs - this.opts.tickMs) * (1 - this.opts.maxClockDrift)
-          : 0,
+        leaseMs: this.opts.leaseReads ? leaseMs(this.opts) : 0,
       },
       {
         engine: host.engine,

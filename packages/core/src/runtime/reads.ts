@@ -107,6 +107,8 @@ export class Reads {
    *  before the messages of that round left. Ascending; the last ROUND_HISTORY. */
   private rounds: { round: number; at: number }[] = [];
   private lastRound = -1;
+  /** The highest round whose record was dropped from `rounds` (0: none). */
+  private droppedUpTo = 0;
 
   constructor(
     private readonly id: NodeId,
@@ -298,7 +300,11 @@ export class Reads {
     if (round <= this.lastRound || this.options.leaseMs === 0) return;
     this.lastRound = round;
     this.rounds.push({ round, at: this.clock.now() });
-    if (this.rounds.length > ROUND_HISTORY * 2) this.rounds = this.rounds.slice(-ROUND_HISTORY);
+    if (this.rounds.length > ROUND_HISTORY * 2) {
+      const cut = this.rounds.length - ROUND_HISTORY;
+      this.droppedUpTo = (this.rounds[cut - 1] as { round: number }).round;
+      this.rounds = this.rounds.slice(cut);
+    }
   }
 
   /** Rejects every read (shutdown, failure). */
@@ -320,6 +326,9 @@ export class Reads {
   private leaseHolds(engine: RawNode): boolean {
     const lease = engine.lease();
     if (lease.revoked || !engine.committedInTerm()) return false;
+    // The record of the confirmed round (or of the first round noted after it) may have been
+    // dropped: then the oldest kept record is a later round, which says nothing. No lease.
+    if (lease.confirmedRound <= this.droppedUpTo) return false;
     // The first recorded time at which the confirmed round had left: no earlier than its send.
     let sentAt = -1;
     for (const r of this.rounds) {
