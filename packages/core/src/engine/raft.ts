@@ -169,6 +169,9 @@ export interface EngineStatus {
 }
 
 const EMPTY = new Uint8Array(0);
+/** A departing member that has not learned its removal after this many election timeouts is
+ *  dropped (it is unreachable, or gone). */
+const DEPARTING_ELECTIONS = 4;
 
 /**
  * Why `m` cannot have come from a correct peer, or null. An append carries the slice of the
@@ -227,9 +230,21 @@ export class Raft {
   /** Leader only: a TimeoutNow left this term, so another node may win an election before any
    *  timeout: no lease for the rest of the term. */
   private leaseRevoked = false;
-  /** Leader only: a configuration without this node as a voter committed; it hands over and
-   *  steps down at the next flush. */
+  /** Leader only: a configuration without this node as a voter committed; it hands over (a
+   *  transfer to the most up-to-date voter) and steps down. */
   private stepDownPending = false;
+  /**
+   * Leader only: members the configuration in force removed, still replicated to until they
+   * know it (they hold the entry that removes them, and a heartbeat told them it committed), so
+   * that a removed node stops campaigning instead of disrupting; dropped after
+   * DEPARTING_TICKS elections' worth of ticks if unreachable.
+   */
+  private readonly departing = new Map<
+    NodeId,
+    { readonly member: Member; readonly index: LogIndex; round: number; ticks: number }
+  >();
+  /** Members and departing members: the nodes the transport must reach (cached). */
+  private peerList: readonly Member[] | null = null;
 
   /** The last heartbeat round this node broadcast as leader (ReadIndex; never decreases). */
   private round = 0;
@@ -341,26 +356,78 @@ export class Raft {
   }
 
   private setMembership(membership: Membership, index: LogIndex): void {
+    const previous = this.membership;
     this.membership = membership;
     this.membershipIndex = index;
     this.voters = membership.members.filter((m) => m.voter).map((m) => m.id);
-    if (this.role === 'leader') this.syncProgress();
+    this.peerList = null;
+    if (this.role === 'leader') this.syncProgress(previous);
   }
 
-  /** Leader: one Progress per member of the configuration in force, the leader's included. */
-  private syncProgress(): void {
+  /** Members of the configuration in force, and members it removed that the leader still
+   *  replicates to (see `departing`). The same array until it changes. */
+  peers(): readonly Member[] {
+    if (this.peerList === null) {
+      const list = [...this.membership.members];
+      for (const d of this.departing.values())
+        if (!list.some((m) => m.id === d.member.id)) list.push(d.member);
+      this.peerList = list;
+    }
+    return this.peerList;
+  }
+
+  /** Leader: one Progress per member of the configuration in force (the leader's included),
+   *  and per departing member; `previous` is the configuration just replaced. */
+  private syncProgress(previous: Membership): void {
     const members = this.membership.members;
     for (const m of members) {
+      if (this.departing.delete(m.id)) this.peerList = null;
       if (this.progress.has(m.id)) continue;
       this.progress.set(m.id, new Progress(this.log.lastIndex() + 1, this.maxInflightAppends));
       this.dirty.set(m.id, true);
     }
     for (const id of [...this.progress.keys()]) {
-      if (id === this.id || members.some((m) => m.id === id)) continue;
-      this.progress.delete(id);
-      this.dirty.delete(id);
+      if (id === this.id || members.some((m) => m.id === id) || this.departing.has(id)) continue;
       if (this.leadTransferee === id) this.leadTransferee = null;
+      const member = previous.members.find((m) => m.id === id);
+      if (member === undefined) {
+        this.progress.delete(id);
+        this.dirty.delete(id);
+        continue;
+      }
+      this.departing.set(id, {
+        member,
+        index: this.membershipIndex,
+        round: Number.POSITIVE_INFINITY,
+        ticks: 0,
+      });
+      this.peerList = null;
     }
+  }
+
+  /** A departing member's match or the commit index moved: is it time to tell it, or done? */
+  private updateDeparting(id: NodeId, answeredRound: number): void {
+    const d = this.departing.get(id);
+    const pr = this.progress.get(id);
+    if (d === undefined || pr === undefined) return;
+    if (answeredRound >= d.round) {
+      // It answered a heartbeat that carried commit >= the entry that removes it: it knows.
+      this.dropDeparting(id);
+      return;
+    }
+    if (
+      d.round === Number.POSITIVE_INFINITY &&
+      pr.match >= d.index &&
+      this.log.committed >= d.index
+    )
+      d.round = this.round + 1;
+  }
+
+  private dropDeparting(id: NodeId): void {
+    this.departing.delete(id);
+    this.progress.delete(id);
+    this.dirty.delete(id);
+    this.peerList = null;
   }
 
   /**
@@ -476,6 +543,10 @@ export class Raft {
     this.timeoutNowSent = false;
     this.leaseRevoked = false;
     this.stepDownPending = false;
+    if (this.departing.size > 0) {
+      this.departing.clear();
+      this.peerList = null;
+    }
     this.roundWanted = false;
     if (this.reads.size > 0) for (const id of this.reads.drain()) this.readsDropped.push(id);
   }
@@ -557,6 +628,15 @@ export class Raft {
       );
       this.leadTransferee = null;
       this.timeoutNowSent = false;
+      // A leader that is no longer a voter steps down anyway.
+      if (this.stepDownPending) {
+        this.stepDown();
+        return;
+      }
+    }
+    if (this.departing.size > 0) {
+      for (const [id, d] of this.departing)
+        if (++d.ticks >= DEPARTING_ELECTIONS * this.electionTicks) this.dropDeparting(id);
     }
     if (this.electionElapsed >= this.electionTicks) {
       this.electionElapsed = 0;
@@ -670,15 +750,16 @@ export class Raft {
     }
     if (
       m.type === 'vote' &&
-      this.membership.members.length > 0 &&
-      this.membershipIndex <= this.log.committed &&
+      !m.transfer &&
+      this.leaderId !== null &&
+      this.electionElapsed < this.electionTicks &&
       !this.voters.includes(m.from)
     ) {
-      // A node that is not a voter in our committed configuration (removed, or a learner)
-      // cannot be elected by it: its campaign must not bump our term or cost us a leader
-      // (hashicorp/raft #524). While our latest configuration is uncommitted, another one may
-      // win (the simulator found three nodes holding three different uncommitted changes, each
-      // ignoring the only candidate the others could elect): then we listen.
+      // A node that is not a voter in our configuration (removed, or a learner) campaigning
+      // while we hear a leader must not bump our term or cost us the leader (hashicorp/raft
+      // #524), CheckQuorum or not. Without a leader we listen: our configuration may be stale
+      // (a lagging node, or one holding an uncommitted change), and the candidate may be the
+      // only one the others can elect (the simulator and a review found both).
       this.logger.debug(
         { from: m.from, term: m.term },
         `${this.id} ignored a vote request from ${m.from}, not a voter here`,
@@ -1060,6 +1141,7 @@ export class Raft {
       if (this.maybeCommit()) this.markAllDirty(true);
       else if (!this.dirty.has(m.from)) this.dirty.set(m.from, false);
       if (m.from === this.leadTransferee) this.maybeSendTimeoutNow(m.from, pr);
+      if (this.departing.size > 0 && this.departing.has(m.from)) this.updateDeparting(m.from, 0);
     } else if (pr.state === 'replicate') {
       pr.inflights.freeLE(m.matchIndex);
       if (!this.dirty.has(m.from)) this.dirty.set(m.from, false);
@@ -1074,6 +1156,10 @@ export class Raft {
     if (m.round > pr.round) {
       pr.round = m.round;
       if (this.reads.size > 0) this.releaseReads();
+    }
+    if (this.departing.size > 0 && this.departing.has(m.from)) {
+      this.updateDeparting(m.from, m.round);
+      if (!this.progress.has(m.from)) return;
     }
     // If acknowledgements were lost the window stays full forever: free one slot so the next
     // append goes out, and a rejection (gap) moves the follower back to probing.
@@ -1111,6 +1197,8 @@ export class Raft {
       // Thesis §4.2.2: a leader removed from the voters leads until that change commits.
       if (!this.isVoter() && this.membershipIndex <= this.log.committed)
         this.stepDownPending = true;
+      if (this.departing.size > 0)
+        for (const id of this.departing.keys()) this.updateDeparting(id, 0);
       return true;
     }
     return false;
@@ -1193,11 +1281,15 @@ export class Raft {
     this.timeoutNowSent = true;
     this.leaseRevoked = true;
     this.send({ type: 'timeoutNow', from: this.id, to, term: this.term });
+    if (this.stepDownPending) this.stepDown();
   }
 
-  /** The leader's removal committed: let the most up-to-date voter take over, then follow. */
+  /**
+   * The leader's removal committed: hand leadership to the most up-to-date voter, as a transfer
+   * (proposals are refused from now on, the target is caught up, then TimeoutNow and the step
+   * down); without a voter to hand to, or once the transfer gives up, it just steps down.
+   */
   private handOver(): void {
-    this.stepDownPending = false;
     let best: NodeId | null = null;
     let bestMatch = -1;
     for (const id of this.voters) {
@@ -1207,12 +1299,24 @@ export class Raft {
         bestMatch = match;
       }
     }
-    if (best !== null && bestMatch === this.log.lastIndex())
-      this.send({ type: 'timeoutNow', from: this.id, to: best, term: this.term });
+    const pr = best === null ? undefined : this.progress.get(best);
+    if (best === null || pr === undefined) {
+      this.stepDown();
+      return;
+    }
+    this.leadTransferee = best;
+    this.transferElapsed = 0;
+    this.timeoutNowSent = false;
     this.logger.info(
-      { term: this.term, successor: best },
-      `${this.id} steps down: it is no longer a voter`,
+      { to: best },
+      `${this.id} is no longer a voter: it hands leadership to ${best}`,
     );
+    this.maybeSendTimeoutNow(best, pr);
+    if (this.role === 'leader') this.dirty.set(best, true);
+  }
+
+  private stepDown(): void {
+    this.logger.info({ term: this.term }, `${this.id} steps down: it is no longer a voter`);
     this.becomeFollower(this.term, null);
   }
 
@@ -1249,7 +1353,8 @@ export class Raft {
       }
     }
     this.dirty.clear();
-    if (this.stepDownPending && this.role === 'leader') this.handOver();
+    if (this.stepDownPending && this.role === 'leader' && this.leadTransferee === null)
+      this.handOver();
   }
 
   private maybeSendAppend(to: NodeId, pr: Progress, sendIfEmpty: boolean): boolean {

@@ -378,6 +378,12 @@ export class RawNode {
     if (lastApplied && !this.asyncApply) r.log.appliedTo(lastApplied.index);
   }
 
+  /** The nodes the transport must reach: the configuration in force, and on the leader the
+   *  members it removed that have not learned it yet. The same array until it changes. */
+  peers(): readonly Member[] {
+    return this.raft.peers();
+  }
+
   /** The configuration in force (the latest in the log). The same array until it changes. */
   members(): readonly Member[] {
     return this.raft.membership.members;

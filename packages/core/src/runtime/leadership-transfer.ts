@@ -14,7 +14,7 @@
  * Without `to`, the voter whose log matches the leader's furthest is chosen.
  */
 import type { RawNode } from '../engine/raw-node.js';
-import { NotLeaderError, RaftError } from '../errors.js';
+import { NotLeaderError, RaftError, TimeoutError } from '../errors.js';
 import type { Clock, TimerHandle } from '../interfaces/clock.js';
 import type { NodeId, Term } from '../types.js';
 import type { AbortSignalLike } from './raft-node.js';
@@ -83,11 +83,7 @@ export class LeadershipTransfers {
       };
       const timer: TimerHandle = this.clock.setTimer(timeoutMs, () => {
         remove();
-        reject(
-          new RaftError('TIMEOUT', `no other node took over within ${timeoutMs} ms`, {
-            retryable: true,
-          }),
-        );
+        reject(new TimeoutError(`no other node took over within ${timeoutMs} ms`));
       });
       const onAbort = (): void => {
         remove();
@@ -115,10 +111,8 @@ export class LeadershipTransfers {
     if (engine === null || !engine.isLeader() || engine.leadTransferee() !== null) return;
     this.settleAll((w) =>
       w.reject(
-        new RaftError(
-          'TIMEOUT',
+        new TimeoutError(
           'the transfer was abandoned: the target did not take over within an election timeout',
-          { retryable: true },
         ),
       ),
     );

@@ -101,10 +101,8 @@ export class MembershipChanges {
             ? new TimeoutError(
                 `the membership change was not committed within ${timeoutMs} ms; it may still be`,
               )
-            : new RaftError(
-                'TIMEOUT',
-                `the leader did not commit an entry of its term within ${timeoutMs} ms; nothing was changed`,
-                { outcome: 'notApplied', retryable: true },
+            : new TimeoutError(
+                `the leader did not commit an entry of its term within ${timeoutMs} ms; nothing was appended`,
               ),
         );
       });
@@ -144,13 +142,34 @@ export class MembershipChanges {
     for (const w of waiting) if (!w.settled) this.append(engine, w);
   }
 
-  /** A membership entry applied on this node. */
+  /** True while a change waits for its entry to apply (then call `applied` for every entry). */
+  get waiting(): boolean {
+    return this.appended.size > 0;
+  }
+
+  /** An entry applied on this node. */
   applied(entry: LogEntry): void {
     const w = this.appended.get(entry.index);
     if (w === undefined) return;
     this.appended.delete(entry.index);
-    if (w.term !== entry.term) this.fail(w, new LeadershipLostError());
+    // Another leader's entry took the index (a no-op, a command, or its own change): ours was
+    // overwritten and will never apply, as for a proposal.
+    if (w.term !== entry.term || entry.kind !== 'membership')
+      this.fail(w, new LeadershipLostError('another leader overwrote the membership change'));
     else this.finish(w, decodeMembership(entry.data));
+  }
+
+  /** A snapshot from the leader covered `index`: which entries it holds is not known here. */
+  coveredBy(index: LogIndex): void {
+    for (const [at, w] of this.appended) {
+      if (at > index) continue;
+      this.fail(
+        w,
+        new TimeoutError(
+          'a snapshot from the leader covered the membership change before it applied here; whether it committed is unknown',
+        ),
+      );
+    }
   }
 
   /** Rejects every change (shutdown, failure). `appended` changes may still commit. */

@@ -318,6 +318,7 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
   private softState: SoftState = { role: 'follower', leaderId: null };
   private term: Term = 0;
   private peers: readonly Member[] | null = null;
+  private members: readonly Member[] | null = null;
   private leaderWaiters: LeaderWaiter[] = [];
 
   /** Proposals with a known log position. */
@@ -1149,7 +1150,7 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
   // ------------------------------------------------------------------ applying
 
   private onApplied(entry: LogEntry, result: Res | undefined, error: ApplyError | undefined): void {
-    if (entry.kind === 'membership') this.changes.applied(entry);
+    if (this.changes.waiting) this.changes.applied(entry);
     const p = this.positioned.take(entry.index);
     if (p !== undefined) this.settleApplied(p, entry, result, error);
     if (this.positioned.hasOverflow) {
@@ -1263,6 +1264,7 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
 
   private onSnapshotInstalled(meta: SnapshotMeta): void {
     this.snapshotter.adopt(meta);
+    this.changes.coveredBy(meta.index);
     // Proposals at positions the snapshot covers: their entries are committed, but which
     // entries they were (ours, or another leader's) this node cannot tell any more.
     for (const p of this.positioned.takeUpTo(meta.index)) {
@@ -1313,12 +1315,16 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
   private updatePeers(): void {
     if (this.lifecycle !== 'running' && this.lifecycle !== 'starting') return;
     const engine = this.engine as RawNode;
+    const peers = engine.peers();
+    if (peers !== this.peers) {
+      this.peers = peers;
+      this.transport.setPeers(peers.filter((m) => m.id !== this.id));
+      this.sender.keepOnly(peers);
+    }
     const members = engine.members();
-    if (members === this.peers) return;
-    const first = this.peers === null;
-    this.peers = members;
-    this.transport.setPeers(members.filter((m) => m.id !== this.id));
-    this.sender.keepOnly(members);
+    if (members === this.members) return;
+    const first = this.members === null;
+    this.members = members;
     if (!first) {
       this.emitter.emit({
         type: 'membershipChanged',

@@ -175,6 +175,7 @@ export class Reads {
       }
       if (reads.length === 0) return;
       const id = this.nextId++;
+      for (const p of reads) p.requestId = id;
       this.local.set(id, reads);
       engine.readIndex(id);
       this.poll();
@@ -189,6 +190,7 @@ export class Reads {
       return;
     }
     const requestId = this.nextId++;
+    for (const p of reads) p.requestId = requestId;
     this.forwarded.set(requestId, { to: leaderId, reads });
     this.host.send({
       type: 'readIndex',
@@ -407,8 +409,13 @@ export class Reads {
     }
   }
 
-  /** Settles `p` with `err`; the batch that holds it skips it when it is served. */
+  /** Settles `p` with `err`; a batch whose reads all gave up is forgotten (the engine or the
+   *  leader may still answer it: the answer is then ignored). */
   private expire(p: Pending<ReadResult>, err: RaftError): void {
     settle(p, false, err);
+    const id = p.requestId;
+    if (id === 0) return;
+    if (this.local.get(id)?.every((r) => r.settled)) this.local.delete(id);
+    if (this.forwarded.get(id)?.reads.every((r) => r.settled)) this.forwarded.delete(id);
   }
 }

@@ -180,17 +180,36 @@ describe('one change at a time', () => {
 });
 
 describe('removing members', () => {
-  it('a removed follower gets nothing more, and its campaigns disturb nobody', () => {
+  it('a removed follower is told until it knows, then gets nothing more and never campaigns', () => {
     const net = cluster();
     net.elect('n1');
     change(net, 'n1', { type: 'remove', id: 'n3' });
     expect(shape(net, 'n2')).toEqual(['n1', 'n2']);
+    // The leader keeps replicating to n3 until n3 holds its removal and knows it committed.
+    net.tickAll(3);
+    expect(shape(net, 'n3')).toEqual(['n1', 'n2']);
+    const n3 = net.status('n3');
+    expect(n3.commitIndex).toBeGreaterThanOrEqual(n3.membershipIndex);
+    expect(Object.keys(net.status('n1').progress ?? {})).toEqual(['n2']);
     const term = net.status('n1').term;
     const since = net.delivered.length;
     net.propose('n1', 'after');
+    net.tickAll(60);
     expect(net.deliveredWhere((m) => m.to === 'n3', since)).toEqual([]);
-    // The leader stopped replicating to n3 when it appended the change, so n3 may never learn
-    // that it was removed: it campaigns.
+    expect(net.sent.slice(since).filter(({ message: m }) => m.from === 'n3')).toEqual([]);
+    expect(net.status('n1')).toMatchObject({ role: 'leader', term });
+  });
+
+  it('a removed follower that never learned it campaigns without disturbing the cluster', () => {
+    const net = cluster();
+    net.elect('n1');
+    net.isolate('n3');
+    change(net, 'n1', { type: 'remove', id: 'n3' });
+    const term = net.status('n1').term;
+    // Unreachable past the bound: the leader gives up on telling it.
+    net.tickAll(50, ['n1', 'n2']);
+    expect(Object.keys(net.status('n1').progress ?? {})).toEqual(['n2']);
+    net.heal();
     net.node('n3').campaign();
     net.stabilize();
     net.tickAll(30);
