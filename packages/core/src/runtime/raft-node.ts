@@ -198,8 +198,10 @@ export interface RaftNode<Cmd, Res> {
    */
   addMember(member: Member, options?: MembershipCallOptions): Promise<Membership>;
   /**
-   * Removes a member (leader only); as `addMember`. Removing the leader itself: it leads until
-   * the change commits, then hands leadership to the most up-to-date voter and steps down.
+   * Removes a member (leader only); as `addMember`. The leader keeps replicating to the removed
+   * node until it knows it was removed (at most four election timeouts), so it stops
+   * campaigning. Removing the leader itself: it leads until the change commits, then hands
+   * leadership to the most up-to-date voter (refusing proposals meanwhile) and steps down.
    */
   removeMember(id: NodeId, options?: MembershipCallOptions): Promise<Membership>;
   /**
