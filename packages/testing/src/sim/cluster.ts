@@ -488,7 +488,7 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
   const fail = (property: string, detail: string): never => {
     const states = [...nodes.values()].map((sn) => {
       const st = sn.node.status();
-      return `  ${sn.id}${sn.up ? '' : ' (down)'} ${st.role} term=${st.term} leader=${st.leaderId} commit=${st.commitIndex} applied=${st.appliedIndex} last=${st.lastLogIndex} durable=[${sn.disk.durableFirstIndex()},${sn.disk.durableLastIndex()}] snapshot=${st.snapshotIndex} pendingDisk=${sn.disk.pendingOperations} state=${sn.node.state}${st.progress ? ` progress=${JSON.stringify(st.progress)}` : ''}`;
+      return `  ${sn.id}${sn.up ? '' : ' (down)'} ${st.role} term=${st.term} leader=${st.leaderId} commit=${st.commitIndex} applied=${st.appliedIndex} last=${st.lastLogIndex} durable=[${sn.disk.durableFirstIndex()},${sn.disk.durableLastIndex()}] snapshot=${st.snapshotIndex} members=${st.members.map((m) => `${m.id}${m.voter ? '' : '(l)'}`).join(',')} pendingDisk=${sn.disk.pendingOperations} state=${sn.node.state}${st.progress ? ` progress=${JSON.stringify(st.progress)}` : ''}`;
     });
     throw new ScenarioFailure(
       seed,
