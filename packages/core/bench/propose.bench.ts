@@ -34,6 +34,7 @@ import {
   MemorySnapshotStore,
   MemoryStableStore,
 } from '@raft/core';
+import { Counter, Histogram } from './support.js';
 
 const { values } = parseArgs({
   options: {
@@ -76,23 +77,6 @@ const command: Command =
     ? { key: 'k1', value: 'x'.repeat(Math.max(0, size - 24)) }
     : new Uint8Array(size).fill(7);
 
-/** Counts the commands applied: cheap, deterministic, touches every command. Its snapshot is
- *  the count (8 bytes): the benchmark measures Raft, not a state machine's image. */
-class Counter implements StateMachine<Command, number> {
-  count = 0;
-  apply(): number {
-    return ++this.count;
-  }
-  snapshot(): Uint8Array[] {
-    const image = new Uint8Array(8);
-    new DataView(image.buffer).setFloat64(0, this.count);
-    return [image];
-  }
-  async restore(chunks: AsyncIterable<Uint8Array>): Promise<void> {
-    for await (const c of chunks) this.count = new DataView(c.buffer, c.byteOffset).getFloat64(0);
-  }
-}
-
 /** The same without snapshot support (`--snapshots false`): nothing is ever compacted. */
 class PlainCounter implements StateMachine<Command, number> {
   count = 0;
@@ -111,7 +95,7 @@ async function startCluster(): Promise<{
   const nodes = ids.map((id) =>
     createRaftNode<Command, number>({
       id,
-      stateMachine: snapshots ? new Counter() : new PlainCounter(),
+      stateMachine: snapshots ? new Counter<Command>() : new PlainCounter(),
       codec,
       logStore: new MemoryLogStore(),
       stableStore: new MemoryStableStore(),
@@ -130,32 +114,6 @@ async function startCluster(): Promise<{
   const leader = nodes.find((n) => n.status().id === leaderId);
   if (!leader) throw new Error('no leader elected');
   return { leader, stop: async () => void (await Promise.all(nodes.map((n) => n.stop()))) };
-}
-
-/**
- * Latencies in a fixed histogram of 1 µs buckets up to 1 s (and one overflow bucket), so the
- * benchmark's own memory stays constant however long it runs and the heap series shows the
- * library alone.
- */
-class Histogram {
-  private readonly buckets = new Uint32Array(1_000_001);
-  count = 0;
-  record(ms: number): void {
-    const bucket = Math.min(1_000_000, Math.round(ms * 1000));
-    this.buckets[bucket] = (this.buckets[bucket] as number) + 1;
-    this.count++;
-  }
-  /** The p-th percentile in ms (bucket resolution: 1 µs). */
-  percentile(p: number): number {
-    if (this.count === 0) return Number.NaN;
-    const rank = Math.min(this.count - 1, Math.floor((p / 100) * this.count));
-    let seen = 0;
-    for (let i = 0; i < this.buckets.length; i++) {
-      seen += this.buckets[i] as number;
-      if (seen > rank) return i / 1000;
-    }
-    return Number.NaN;
-  }
 }
 
 interface Result {

@@ -38,14 +38,7 @@
  * A benchmark, never a test: figures depend on the machine; compare ratios, not absolutes.
  */
 import { parseArgs } from 'node:util';
-import type {
-  CommandCodec,
-  Membership,
-  RaftMessage,
-  RaftNode,
-  RaftNodeOptions,
-  StateMachine,
-} from '@raft/core';
+import type { CommandCodec, Membership, RaftMessage, RaftNode, RaftNodeOptions } from '@raft/core';
 import {
   createRaftNode,
   DEFAULT_OPTIONS,
@@ -55,6 +48,7 @@ import {
   MemoryStableStore,
   RaftError,
 } from '@raft/core';
+import { Counter, Histogram } from './support.js';
 
 const { values } = parseArgs({
   options: {
@@ -135,52 +129,6 @@ type Command = Uint8Array;
 const codec: CommandCodec<Command> = { encode: (c) => c, decode: (b) => b };
 const command: Command = new Uint8Array(16).fill(7);
 
-/** Counts the commands applied. Its snapshot is the count, so the log is compacted (the
- *  default thresholds) and the heap stays flat across cells without measuring an image. */
-class Counter implements StateMachine<Command, number> {
-  count = 0;
-  apply(): number {
-    return ++this.count;
-  }
-  snapshot(): Uint8Array[] {
-    const image = new Uint8Array(8);
-    new DataView(image.buffer).setFloat64(0, this.count);
-    return [image];
-  }
-  async restore(chunks: AsyncIterable<Uint8Array>): Promise<void> {
-    for await (const c of chunks) this.count = new DataView(c.buffer, c.byteOffset).getFloat64(0);
-  }
-}
-
-/** Latencies in fixed 1 µs buckets up to 1 s (and one overflow bucket); the max is exact. */
-class Histogram {
-  private readonly buckets = new Uint32Array(1_000_001);
-  count = 0;
-  max = 0;
-  reset(): void {
-    this.buckets.fill(0);
-    this.count = 0;
-    this.max = 0;
-  }
-  record(ms: number): void {
-    const bucket = Math.min(1_000_000, Math.round(ms * 1000));
-    this.buckets[bucket] = (this.buckets[bucket] as number) + 1;
-    this.count++;
-    if (ms > this.max) this.max = ms;
-  }
-  /** The p-th percentile in ms (bucket resolution: 1 µs). */
-  percentile(p: number): number {
-    if (this.count === 0) return Number.NaN;
-    const rank = Math.min(this.count - 1, Math.floor((p / 100) * this.count));
-    let seen = 0;
-    for (let i = 0; i < this.buckets.length; i++) {
-      seen += this.buckets[i] as number;
-      if (seen > rank) return i / 1000;
-    }
-    return Number.NaN;
-  }
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
@@ -196,12 +144,12 @@ function tick(): void {
 
 const ids = ['n1', 'n2', 'n3'];
 const network = new MemoryNetwork();
-const machines = new Map<string, Counter>();
+const machines = new Map<string, Counter<Command>>();
 const membership: Membership = { members: ids.map((id) => ({ id, address: id, voter: true })) };
 let nodes: RaftNode<Command, number>[];
 try {
   nodes = ids.map((id) => {
-    const stateMachine = new Counter();
+    const stateMachine = new Counter<Command>();
     machines.set(id, stateMachine);
     return createRaftNode<Command, number>({
       id,
@@ -226,8 +174,8 @@ interface Roles {
   leader: RaftNode<Command, number>;
   leaderId: string;
   follower: RaftNode<Command, number>;
-  leaderMachine: Counter;
-  followerMachine: Counter;
+  leaderMachine: Counter<Command>;
+  followerMachine: Counter<Command>;
 }
 let roles: Roles | null = null;
 
@@ -249,8 +197,8 @@ async function findRoles(): Promise<Roles | null> {
     leader,
     leaderId,
     follower,
-    leaderMachine: machines.get(leaderId) as Counter,
-    followerMachine: machines.get(followerId) as Counter,
+    leaderMachine: machines.get(leaderId) as Counter<Command>,
+    followerMachine: machines.get(followerId) as Counter<Command>,
   };
 }
 
@@ -282,7 +230,7 @@ let sink = 0;
 /** A workload's call, and what a client does once it resolves (a read reads the counter). */
 interface Operation {
   readonly call: () => Promise<unknown>;
-  readonly machine: Counter | null;
+  readonly machine: Counter<Command> | null;
 }
 
 function operation(workload: Workload, r: Roles): Operation {
