@@ -8,6 +8,7 @@
  */
 import type { Clock, TimerHandle } from '../interfaces/clock.js';
 import type { LogIndex, Term } from '../types.js';
+import type { AbortSignalLike } from './raft-node.js';
 
 let capturedResolve: (value: never) => void = () => {};
 let capturedReject: (err: unknown) => void = () => {};
@@ -283,5 +284,37 @@ export class DeadlineQueue<T> {
   /** Deadline the timer is armed for (tests). */
   get armedAt(): number | null {
     return this.timer === null ? null : this.timerAt;
+  }
+}
+
+/**
+ * Bounds `p`: with the default timeout (`timeoutMs` undefined) it joins the shared `deadlines`
+ * (no timer of its own); otherwise it gets a timer. An aborted `signal` settles it too. The
+ * timer and the listener go with `p.cleanup` when it settles. `expire` settles it with the
+ * error it is given; `timedOut` and `aborted` build those errors.
+ */
+export function watchPending<T, E>(
+  p: Pending<T>,
+  deadlines: DeadlineQueue<T>,
+  clock: Clock,
+  timeoutMs: number | undefined,
+  signal: AbortSignalLike | undefined,
+  expire: (p: Pending<T>, err: E) => void,
+  timedOut: (timeoutMs: number) => E,
+  aborted: (reason: unknown) => E,
+): void {
+  let timer: TimerHandle | null = null;
+  let onAbort: (() => void) | null = null;
+  if (timeoutMs === undefined) deadlines.push(p);
+  else timer = clock.setTimer(timeoutMs, () => expire(p, timedOut(timeoutMs)));
+  if (signal) {
+    onAbort = () => expire(p, aborted(signal.reason));
+    signal.addEventListener('abort', onAbort);
+  }
+  if (timer !== null || onAbort !== null) {
+    p.cleanup = () => {
+      timer?.cancel();
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+    };
   }
 }

@@ -64,7 +64,7 @@ import type { TransferOptions, TransferResult } from './leadership-transfer.js';
 import { LeadershipTransfers } from './leadership-transfer.js';
 import type { MembershipCallOptions, PromoteOptions } from './membership-changes.js';
 import { MembershipChanges } from './membership-changes.js';
-import { DeadlineQueue, Pending, PositionedProposals, settle } from './proposals.js';
+import { DeadlineQueue, Pending, PositionedProposals, settle, watchPending } from './proposals.js';
 import type { ReadOptions, ReadResult } from './reads.js';
 import { Reads } from './reads.js';
 import { ReadyLoop } from './ready-loop.js';
@@ -257,6 +257,14 @@ function leaseMs(opts: ResolvedOptions): number {
   return (electionTicks - 1) * opts.tickMs * (1 - opts.maxClockDrift);
 }
 
+const proposalTimedOut = (ms: number): RaftError =>
+  new TimeoutError(`proposal timed out after ${ms} ms`);
+const proposalAborted = (reason: unknown): RaftError =>
+  new RaftError('ABORTED', 'the caller stopped waiting; the proposal may still apply', {
+    cause: reason,
+    outcome: 'unknown',
+  });
+
 /** An error for a call made before anything was appended. */
 function notApplied(
   code: 'SHUTDOWN' | 'UNAVAILABLE' | 'INVALID_ARGUMENT' | 'ENTRY_TOO_LARGE' | 'ABORTED',
@@ -353,7 +361,7 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
     this.forwarded = new ForwardedProposals(this.random, this.clock.now());
     this.ledger = new ForwardLedger(this.id, this.opts.maxCommandBytes);
     this.deadlines = new DeadlineQueue(this.clock, (p) =>
-      this.expire(p, new TimeoutError(`proposal timed out after ${this.opts.requestTimeoutMs} ms`)),
+      this.expire(p, proposalTimedOut(this.opts.requestTimeoutMs)),
     );
     this.applier = new Applier(options.stateMachine, this.codec, this.logger, {
       isRunning: () => this.lifecycle === 'running',
@@ -869,7 +877,16 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
     const p = new Pending<Result<Res>>(
       Math.ceil(this.now() + (timeoutMs ?? this.opts.requestTimeoutMs)),
     );
-    this.watch(p, timeoutMs, signal);
+    watchPending(
+      p,
+      this.deadlines,
+      this.clock,
+      timeoutMs,
+      signal,
+      this.expireBound,
+      proposalTimedOut,
+      proposalAborted,
+    );
     let position: { index: LogIndex; term: Term };
     try {
       position = engine.propose(data);
@@ -911,39 +928,8 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
     this.nowCache = -1;
   };
 
-  /** Arms the deadline (shared FIFO for the default timeout) and the abort listener. */
-  private watch(
-    p: Pending<Result<Res>>,
-    timeoutMs: number | undefined,
-    signal: AbortSignalLike | undefined,
-  ): void {
-    let timer: TimerHandle | null = null;
-    let onAbort: (() => void) | null = null;
-    if (timeoutMs === undefined) {
-      this.deadlines.push(p);
-    } else {
-      timer = this.clock.setTimer(timeoutMs, () =>
-        this.expire(p, new TimeoutError(`proposal timed out after ${timeoutMs} ms`)),
-      );
-    }
-    if (signal) {
-      onAbort = () =>
-        this.expire(
-          p,
-          new RaftError('ABORTED', 'the caller stopped waiting; the proposal may still apply', {
-            cause: signal.reason,
-            outcome: 'unknown',
-          }),
-        );
-      signal.addEventListener('abort', onAbort);
-    }
-    if (timer !== null || onAbort !== null) {
-      p.cleanup = () => {
-        timer?.cancel();
-        if (onAbort) signal?.removeEventListener('abort', onAbort);
-      };
-    }
-  }
+  private readonly expireBound = (p: Pending<Result<Res>>, err: RaftError): void =>
+    this.expire(p, err);
 
   private expire(p: Pending<Result<Res>>, err: RaftError): void {
     if (p.settled) return;

@@ -23,11 +23,11 @@
  */
 import type { RawNode } from '../engine/raw-node.js';
 import { NotLeaderError, RaftError, TimeoutError } from '../errors.js';
-import type { Clock, TimerHandle } from '../interfaces/clock.js';
+import type { Clock } from '../interfaces/clock.js';
 import type { RaftMessage, ReadIndexMessage, ReadIndexResponseMessage } from '../messages.js';
 import { queueMicrotask } from '../platform.js';
 import type { LogIndex, NodeId } from '../types.js';
-import { DeadlineQueue, Pending, settle } from './proposals.js';
+import { DeadlineQueue, Pending, settle, watchPending } from './proposals.js';
 import type { AbortSignalLike } from './raft-node.js';
 
 /**
@@ -82,6 +82,10 @@ interface Waiting {
 
 const ROUND_HISTORY = 64;
 
+const readTimedOut = (ms: number): RaftError => new TimeoutError(`read timed out after ${ms} ms`);
+const readAborted = (reason: unknown): RaftError =>
+  new RaftError('ABORTED', 'the caller stopped waiting for the read', { cause: reason });
+
 /**
  * See the module comment. The reads of one event-loop turn form one batch: one engine read (one
  * heartbeat round, or one request to the leader), one lease check, one result object. A read
@@ -123,7 +127,7 @@ export class Reads {
     private readonly host: ReadsHost,
   ) {
     this.deadlines = new DeadlineQueue(clock, (p) =>
-      this.expire(p, new TimeoutError(`read timed out after ${options.requestTimeoutMs} ms`)),
+      this.expire(p, readTimedOut(options.requestTimeoutMs)),
     );
   }
 
@@ -143,7 +147,16 @@ export class Reads {
     const p = new Pending<ReadResult>(
       Math.ceil(this.host.now() + (timeoutMs ?? this.options.requestTimeoutMs)),
     );
-    this.watch(p, timeoutMs, options?.signal);
+    watchPending(
+      p,
+      this.deadlines,
+      this.clock,
+      timeoutMs,
+      options?.signal,
+      this.expireBound,
+      readTimedOut,
+      readAborted,
+    );
     if (consistency === 'lease') this.leaseBatch.push(p);
     else this.batch.push(p);
     if (!this.flushQueued) {
@@ -379,35 +392,8 @@ export class Reads {
     return rejected === undefined ? m : { ...m, rejected };
   }
 
-  private watch(
-    p: Pending<ReadResult>,
-    timeoutMs: number | undefined,
-    signal: AbortSignalLike | undefined,
-  ): void {
-    let timer: TimerHandle | null = null;
-    let onAbort: (() => void) | null = null;
-    if (timeoutMs === undefined) this.deadlines.push(p);
-    else
-      timer = this.clock.setTimer(timeoutMs, () =>
-        this.expire(p, new TimeoutError(`read timed out after ${timeoutMs} ms`)),
-      );
-    if (signal) {
-      onAbort = () =>
-        this.expire(
-          p,
-          new RaftError('ABORTED', 'the caller stopped waiting for the read', {
-            cause: signal.reason,
-          }),
-        );
-      signal.addEventListener('abort', onAbort);
-    }
-    if (timer !== null || onAbort !== null) {
-      p.cleanup = () => {
-        timer?.cancel();
-        if (onAbort) signal?.removeEventListener('abort', onAbort);
-      };
-    }
-  }
+  private readonly expireBound = (p: Pending<ReadResult>, err: RaftError): void =>
+    this.expire(p, err);
 
   /** Settles `p` with `err`; a batch whose reads all gave up is forgotten (the engine or the
    *  leader may still answer it: the answer is then ignored). */
