@@ -40,6 +40,7 @@ export type { Clock, Random, TimerHandle } from './interfaces/clock.js';
 export type { LogBounds, LogStore } from './interfaces/log-store.js';
 export type { SnapshotSink, SnapshotSource, SnapshotStore } from './interfaces/snapshot-store.js';
 export type { StableStore } from './interfaces/stable-store.js';
+export type { RaftStores } from './interfaces/stores.js';
 export type {
   ApplyContext,
   CommandCodec,

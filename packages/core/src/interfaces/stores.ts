@@ -1,0 +1,23 @@
+import type { LogStore } from './log-store.js';
+import type { SnapshotStore } from './snapshot-store.js';
+import type { StableStore } from './stable-store.js';
+
+/**
+ * The three durable stores of one node, as a storage adapter's `open…Stores(options)` factory
+ * returns them (`openFileStores`, `openSqliteStores`, `openRedisStores`): pass the three to
+ * `createRaftNode`, and call `close()` once the node has stopped.
+ *
+ * Contract:
+ * - The three stores share one storage (one directory, one database, one key prefix) that
+ *   belongs to exactly one node: opening it twice at once MUST fail with a
+ *   {@link StorageError}, never let two writers interleave.
+ * - `close()` closes each store that is still open and releases the storage (locks, file
+ *   handles, connections). It is idempotent, and harmless after the node's own `stop()`, which
+ *   closes the three stores itself.
+ */
+export interface RaftStores {
+  readonly logStore: LogStore;
+  readonly stableStore: StableStore;
+  readonly snapshotStore: SnapshotStore;
+  close(): Promise<void>;
+}
