@@ -1,0 +1,326 @@
+/**
+ * The log store of `@raft/store-file`: an append-only, segmented log (see record.ts for the
+ * framing and log-recovery.ts for what open() does with what a crash left).
+ *
+ * ```
+ *   append(entries) ─► one buffer for the batch ─► one write at the end of the newest segment
+ *                   ─► one fdatasync ─► update the in-memory index ─► resolve
+ *   truncate(from)  ─► a truncate marker, fdatasync
+ *   compact(upTo)   ─► a compact marker, fdatasync ─► delete the segments that hold nothing
+ *                      live any more, fsync the directory
+ *   newest segment ≥ segmentBytes ─► the next write goes to a new segment
+ * ```
+ *
+ * - Group commit: the runtime hands every proposal of an event-loop turn to one `append`, so
+ *   they share one write and one fdatasync.
+ * - Suffix replacement rewrites nothing: the new entries follow the old ones in the file and
+ *   replace them in the index (recovery does the same, record by record).
+ * - A failed write or fdatasync leaves the store failed: every later call rejects. Retrying an
+ *   fsync after an error can report success for data the kernel already dropped (the
+ *   PostgreSQL "fsyncgate"), so the node must stop and recover from what is on disk.
+ */
+import { promises as fsp } from 'node:fs';
+import {
+  type LogBounds,
+  type LogEntry,
+  type Logger,
+  type LogIndex,
+  type LogStore,
+  RaftError,
+  StorageError,
+} from '@raft/core';
+import { EntryIndex } from './entry-index.js';
+import { asStorageError, CorruptLogError } from './errors.js';
+import { fdatasync, fsyncDir, readAt, writeAll } from './fs-io.js';
+import { recoverLog } from './log-recovery.js';
+import {
+  encodeEntries,
+  encodeMarker,
+  parseRecord,
+  RECORD_HEADER_BYTES,
+  RecordType,
+  type RecordTypeCode,
+} from './record.js';
+import { closeSegment, createSegment, type Segment } from './segment.js';
+
+/** Counters of what the store did, for benchmarks and dashboards. */
+export interface FileLogStoreStats {
+  /** Appends that wrote at least one entry. */
+  readonly appends: number;
+  readonly entriesAppended: number;
+  readonly bytesWritten: number;
+  /** fdatasync and fsync calls made by the log (records and directory). */
+  readonly syncs: number;
+  /** Segment files now. */
+  readonly segments: number;
+}
+
+/** See the module comment. */
+export class FileLogStore implements LogStore {
+  private index = new EntryIndex();
+  private segments: Segment[] = [];
+  private state: 'new' | 'open' | 'closed' = 'new';
+  private failure: unknown = null;
+  private appends = 0;
+  private entriesAppended = 0;
+  private bytesWritten = 0;
+  private syncs = 0;
+
+  constructor(
+    private readonly dir: string,
+    private readonly segmentBytes: number,
+    private readonly logger: Logger,
+  ) {}
+
+  async open(): Promise<LogBounds> {
+    if (this.state === 'open') return this.bounds();
+    if (this.state === 'closed') throw new StorageError('the log store is closed');
+    try {
+      await fsp.mkdir(this.dir, { recursive: true });
+      const recovered = await recoverLog(this.dir, this.logger);
+      this.index = recovered.index;
+      this.segments = recovered.segments;
+    } catch (err) {
+      throw asStorageError(err, `open the log in ${this.dir}`);
+    }
+    this.state = 'open';
+    return this.bounds();
+  }
+
+  async read(from: LogIndex, to: LogIndex): Promise<LogEntry[]> {
+    this.check();
+    const first = this.index.firstIndex;
+    const end = this.index.lastIndex + 1;
+    if (!Number.isInteger(from) || !Number.isInteger(to) || from < first || to < from || to > end) {
+      throw new RaftError(
+        'INVALID_ARGUMENT',
+        `read [${from}, ${to}) is outside the log [${first}, ${end})`,
+      );
+    }
+    const out: LogEntry[] = new Array(to - from);
+    let i = from;
+    try {
+      while (i < to) {
+        // One read per run of entries that sit back to back in one segment.
+        const seq = this.index.segmentOf(i);
+        const start = this.index.offsetOf(i);
+        let bytes = this.index.lengthOf(i);
+        let j = i + 1;
+        while (
+          j < to &&
+          this.index.segmentOf(j) === seq &&
+          this.index.offsetOf(j) === start + bytes
+        ) {
+          bytes += this.index.lengthOf(j);
+          j++;
+        }
+        const segment = this.segment(seq);
+        const buf = await readAt(segment.fd, start, bytes);
+        decodeRun(buf, segment.path, start, i, j, out, from);
+        i = j;
+      }
+    } catch (err) {
+      throw asStorageError(err, `read [${from}, ${to})`);
+    }
+    return out;
+  }
+
+  async append(entries: readonly LogEntry[]): Promise<void> {
+    this.check();
+    const head = entries[0];
+    if (head === undefined) return;
+    const first = this.index.firstIndex;
+    const last = this.index.lastIndex;
+    if (head.index > last + 1) {
+      throw new StorageError(`append at ${head.index} would leave a gap after ${last}`);
+    }
+    if (!(head.index >= first)) {
+      throw new StorageError(`append at ${head.index} is before the first index ${first}`);
+    }
+    for (let k = 1; k < entries.length; k++) {
+      if ((entries[k] as LogEntry).index !== head.index + k) {
+        throw new StorageError(
+          `append of non-contiguous entries: ${(entries[k] as LogEntry).index} after ${head.index + k - 1}`,
+        );
+      }
+    }
+    let buf: Buffer;
+    try {
+      buf = encodeEntries(entries);
+    } catch (err) {
+      throw new StorageError(`append at ${head.index}: ${String(err)}`, { cause: err });
+    }
+    const segment = await this.writeDurably(buf, 'append');
+    let at = segment.size - buf.length;
+    for (const e of entries) {
+      const length = RECORD_HEADER_BYTES + e.data.length;
+      this.index.put(e.index, segment.seq, at, length);
+      at += length;
+    }
+    this.appends++;
+    this.entriesAppended += entries.length;
+  }
+
+  async compact(upTo: LogIndex): Promise<void> {
+    this.check();
+    requireInteger('compact', upTo);
+    if (upTo < this.index.firstIndex) return;
+    await this.writeMarker(RecordType.compact, upTo);
+    this.index.compactTo(upTo);
+    // Segments older than the one holding the new first entry hold nothing live (entry-index.ts).
+    const keepFrom =
+      this.index.lastIndex >= this.index.firstIndex
+        ? this.index.segmentOf(this.index.firstIndex)
+        : this.newest().seq;
+    const doomed = this.segments.filter((s) => s.seq < keepFrom);
+    if (doomed.length === 0) return;
+    try {
+      for (const s of doomed) {
+        await closeSegment(s);
+        await fsp.rm(s.path, { force: true });
+      }
+      this.segments = this.segments.filter((s) => s.seq >= keepFrom);
+      await fsyncDir(this.dir);
+      this.syncs++;
+    } catch (err) {
+      this.failure = err;
+      throw asStorageError(err, 'delete compacted segments');
+    }
+  }
+
+  async truncate(from: LogIndex): Promise<void> {
+    this.check();
+    requireInteger('truncate', from);
+    if (from > this.index.lastIndex) return;
+    await this.writeMarker(RecordType.truncate, from);
+    this.index.truncateFrom(from);
+  }
+
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    const segments = this.segments;
+    this.segments = [];
+    let first: unknown = null;
+    for (const s of segments) {
+      try {
+        await closeSegment(s);
+      } catch (err) {
+        first ??= err;
+      }
+    }
+    if (first !== null) throw asStorageError(first, 'close the log');
+  }
+
+  /** The current bounds (valid once open). */
+  bounds(): LogBounds {
+    return { firstIndex: this.index.firstIndex, lastIndex: this.index.lastIndex };
+  }
+
+  /** What the store has done since it was opened. */
+  stats(): FileLogStoreStats {
+    return {
+      appends: this.appends,
+      entriesAppended: this.entriesAppended,
+      bytesWritten: this.bytesWritten,
+      syncs: this.syncs,
+      segments: this.segments.length,
+    };
+  }
+
+  private async writeMarker(type: RecordTypeCode, index: LogIndex): Promise<void> {
+    await this.writeDurably(
+      encodeMarker(type, index),
+      type === RecordType.compact ? 'compact' : 'truncate',
+    );
+  }
+
+  /** Appends `buf` to the newest segment (a new one when it is full) and fdatasyncs it. */
+  private async writeDurably(buf: Buffer, what: string): Promise<Segment> {
+    try {
+      let segment = this.newest();
+      if (segment.size >= this.segmentBytes) segment = await this.roll();
+      await writeAll(segment.fd, buf, segment.size);
+      segment.size += buf.length;
+      this.bytesWritten += buf.length;
+      await fdatasync(segment.fd);
+      this.syncs++;
+      return segment;
+    } catch (err) {
+      this.failure = err;
+      throw asStorageError(err, what);
+    }
+  }
+
+  /** Starts a new segment from the current bounds; the old newest one stays open for reads. */
+  private async roll(): Promise<Segment> {
+    const seq = this.newest().seq + 1;
+    const segment = await createSegment(this.dir, seq, this.index.firstIndex, this.index.lastIndex);
+    this.syncs += 2;
+    this.segments.push(segment);
+    return segment;
+  }
+
+  private newest(): Segment {
+    return this.segments[this.segments.length - 1] as Segment;
+  }
+
+  private segment(seq: number): Segment {
+    // Few segments are live at once (compaction deletes the old ones): a scan from the end.
+    for (let k = this.segments.length - 1; k >= 0; k--) {
+      const s = this.segments[k] as Segment;
+      if (s.seq === seq) return s;
+    }
+    throw new StorageError(`segment ${seq} is not open`);
+  }
+
+  private check(): void {
+    if (this.state !== 'open') {
+      throw new StorageError(
+        this.state === 'closed' ? 'the log store is closed' : 'the log store is not open',
+      );
+    }
+    if (this.failure !== null) {
+      throw new StorageError('the log store failed earlier and must be reopened', {
+        cause: this.failure,
+      });
+    }
+  }
+}
+
+/** Decodes the records of entries `[from, to)` that `buf` holds (read at `offset` of `path`). */
+function decodeRun(
+  buf: Buffer,
+  path: string,
+  offset: number,
+  from: number,
+  to: number,
+  out: LogEntry[],
+  base: number,
+): void {
+  let at = 0;
+  for (let i = from; i < to; i++) {
+    const r = parseRecord(buf, at, buf.length);
+    if (typeof r === 'string' || r.type !== RecordType.entry || r.index !== i) {
+      throw new CorruptLogError(
+        path,
+        offset + at,
+        typeof r === 'string' ? r : `expected entry ${i}, found a record for ${r.index}`,
+      );
+    }
+    const start = at + RECORD_HEADER_BYTES;
+    out[i - base] = {
+      index: r.index,
+      term: r.term,
+      kind: r.kind,
+      data: new Uint8Array(buf.buffer, buf.byteOffset + start, r.dataLength),
+    };
+    at = start + r.dataLength;
+  }
+}
+
+function requireInteger(what: string, index: LogIndex): void {
+  if (!Number.isSafeInteger(index)) {
+    throw new RaftError('INVALID_ARGUMENT', `${what}(${index}): the index must be an integer`);
+  }
+}

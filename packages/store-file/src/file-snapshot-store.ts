@@ -1,0 +1,308 @@
+/**
+ * The snapshot store of `@raft/store-file`: one directory per snapshot under `snapshots/`.
+ *
+ * ```
+ *   create(meta) ─► snapshots/.tmp-<n>/data, written as chunks arrive (CRC-32 kept running)
+ *   commit()     ─► fdatasync data ─► meta.json (meta, size, crc) fdatasynced ─► fsync the
+ *                   temp directory ─► rename to snap-<index>-<seq> ─► fsync snapshots/
+ *                   ─► delete committed snapshots beyond the newest `retain`
+ *   abort()      ─► delete the temp directory
+ *   open()       ─► the committed snapshot with the highest (index, seq); its data is
+ *                   checksummed as it is read front to back, and a mismatch fails the read
+ *                   that reaches the end
+ * ```
+ *
+ * `seq` is given at commit, so of two snapshots with the same index the one committed last
+ * wins. A source keeps its file descriptor: a snapshot pruned while a transfer reads it stays
+ * readable (POSIX keeps an unlinked file alive while it is open) until the source is closed.
+ * Temporary directories a crash left behind are deleted when the store opens.
+ */
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import {
+  type Membership,
+  RaftError,
+  type SnapshotMeta,
+  type SnapshotSink,
+  type SnapshotSource,
+  type SnapshotStore,
+  StorageError,
+} from '@raft/core';
+import { crc32 } from './crc32.js';
+import { asStorageError, CorruptLogError } from './errors.js';
+import {
+  closeFd,
+  fdatasync,
+  fileSize,
+  fsyncDir,
+  isErrno,
+  openFd,
+  readAt,
+  writeAll,
+} from './fs-io.js';
+
+const COMMITTED = /^snap-(\d{20})-(\d{10})$/;
+const META_FILE = 'meta.json';
+const DATA_FILE = 'data';
+
+interface MetaFile {
+  readonly index: number;
+  readonly term: number;
+  readonly membership: Membership;
+  readonly size: number;
+  readonly crc32: number;
+}
+
+/** See the module comment. */
+export class FileSnapshotStore implements SnapshotStore {
+  private closed = false;
+  private ready: Promise<void> | null = null;
+  private nextTmp = 0;
+  private nextSeq = 1;
+
+  constructor(
+    private readonly dir: string,
+    private readonly retain: number,
+  ) {}
+
+  async create(meta: SnapshotMeta): Promise<SnapshotSink> {
+    await this.prepare();
+    const tmp = join(this.dir, `.tmp-${process.pid}-${this.nextTmp++}`);
+    try {
+      await fsp.mkdir(tmp);
+      const fd = await openFd(join(tmp, DATA_FILE), 'w');
+      return new FileSnapshotSink(this, tmp, fd, meta);
+    } catch (err) {
+      await fsp.rm(tmp, { recursive: true, force: true }).catch(() => {});
+      throw asStorageError(err, `create a snapshot in ${this.dir}`);
+    }
+  }
+
+  async open(): Promise<SnapshotSource | null> {
+    await this.prepare();
+    try {
+      const latest = (await this.committed())[0];
+      if (latest === undefined) return null;
+      const path = join(this.dir, latest.name);
+      const meta = await readMeta(join(path, META_FILE));
+      const fd = await openFd(join(path, DATA_FILE), 'r');
+      const size = await fileSize(fd);
+      if (size !== meta.size) {
+        await closeFd(fd).catch(() => {});
+        throw new CorruptLogError(
+          join(path, DATA_FILE),
+          Math.min(size, meta.size),
+          `the snapshot has ${size} bytes, its metadata says ${meta.size}`,
+        );
+      }
+      return new FileSnapshotSource(join(path, DATA_FILE), fd, meta);
+    } catch (err) {
+      throw asStorageError(err, `open the latest snapshot in ${this.dir}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  /** Called by a sink: makes `tmp` the newest committed snapshot, then prunes. */
+  async doCommit(tmp: string): Promise<void> {
+    this.check();
+    await fsyncDir(tmp);
+    const seq = this.nextSeq++;
+    const meta = await readMeta(join(tmp, META_FILE));
+    const name = `snap-${String(meta.index).padStart(20, '0')}-${String(seq).padStart(10, '0')}`;
+    await fsp.rename(tmp, join(this.dir, name));
+    await fsyncDir(this.dir);
+    const all = await this.committed();
+    for (const old of all.slice(this.retain)) {
+      await fsp.rm(join(this.dir, old.name), { recursive: true, force: true });
+    }
+    if (all.length > this.retain) await fsyncDir(this.dir);
+  }
+
+  /** Committed snapshots, newest first (highest index, then highest seq). */
+  private async committed(): Promise<{ name: string; index: number; seq: number }[]> {
+    const found: { name: string; index: number; seq: number }[] = [];
+    for (const name of await fsp.readdir(this.dir)) {
+      const m = COMMITTED.exec(name);
+      if (m !== null) found.push({ name, index: Number(m[1]), seq: Number(m[2]) });
+    }
+    return found.sort((a, b) => b.index - a.index || b.seq - a.seq);
+  }
+
+  /** Once: creates the directory, deletes what crashed sinks left, finds the next seq. */
+  private prepare(): Promise<void> {
+    this.check();
+    this.ready ??= (async () => {
+      try {
+        await fsp.mkdir(this.dir, { recursive: true });
+        for (const name of await fsp.readdir(this.dir)) {
+          if (name.startsWith('.tmp-')) {
+            await fsp.rm(join(this.dir, name), { recursive: true, force: true });
+          }
+        }
+        const all = await this.committed();
+        this.nextSeq = Math.max(0, ...all.map((s) => s.seq)) + 1;
+      } catch (err) {
+        this.ready = null;
+        throw asStorageError(err, `open the snapshot directory ${this.dir}`);
+      }
+    })();
+    return this.ready;
+  }
+
+  check(): void {
+    if (this.closed) throw new StorageError('the snapshot store is closed');
+  }
+}
+
+class FileSnapshotSink implements SnapshotSink {
+  private size = 0;
+  private crc = 0;
+  private state: 'writing' | 'committed' | 'aborted' = 'writing';
+
+  constructor(
+    private readonly store: FileSnapshotStore,
+    private readonly tmp: string,
+    private fd: number,
+    private readonly meta: SnapshotMeta,
+  ) {}
+
+  async write(chunk: Uint8Array): Promise<void> {
+    this.writable('write');
+    try {
+      await writeAll(this.fd, chunk, this.size);
+    } catch (err) {
+      throw asStorageError(err, `write to the snapshot in ${this.tmp}`);
+    }
+    this.size += chunk.length;
+    this.crc = crc32(chunk, this.crc);
+  }
+
+  async commit(): Promise<void> {
+    this.writable('commit');
+    try {
+      await fdatasync(this.fd);
+      await closeFd(this.fd);
+      this.fd = -1;
+      const meta: MetaFile = {
+        index: this.meta.index,
+        term: this.meta.term,
+        membership: this.meta.membership,
+        size: this.size,
+        crc32: this.crc,
+      };
+      const metaFd = await openFd(join(this.tmp, META_FILE), 'w');
+      try {
+        await writeAll(metaFd, Buffer.from(JSON.stringify(meta), 'utf8'), 0);
+        await fdatasync(metaFd);
+      } finally {
+        await closeFd(metaFd);
+      }
+      await this.store.doCommit(this.tmp);
+      this.state = 'committed';
+    } catch (err) {
+      await this.abort();
+      throw asStorageError(err, `commit the snapshot at index ${this.meta.index}`);
+    }
+  }
+
+  async abort(): Promise<void> {
+    if (this.state !== 'writing') return;
+    this.state = 'aborted';
+    if (this.fd >= 0) await closeFd(this.fd).catch(() => {});
+    this.fd = -1;
+    await fsp.rm(this.tmp, { recursive: true, force: true }).catch(() => {});
+  }
+
+  private writable(what: string): void {
+    if (this.state !== 'writing') {
+      throw new StorageError(`${what}() on a snapshot sink that is already ${this.state}`);
+    }
+    this.store.check();
+  }
+}
+
+class FileSnapshotSource implements SnapshotSource {
+  readonly meta: SnapshotMeta;
+  readonly size: number;
+  private fd: number;
+  /** Bytes checksummed so far, reading front to back. */
+  private verified = 0;
+  private crc = 0;
+
+  constructor(
+    private readonly path: string,
+    fd: number,
+    private readonly file: MetaFile,
+  ) {
+    this.fd = fd;
+    this.size = file.size;
+    this.meta = { index: file.index, term: file.term, membership: file.membership };
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    if (!Number.isInteger(offset) || offset < 0 || offset > this.size) {
+      throw new RaftError('INVALID_ARGUMENT', `offset ${offset} is outside [0, ${this.size}]`);
+    }
+    if (!Number.isInteger(length) || length <= 0) {
+      throw new RaftError('INVALID_ARGUMENT', `length must be a positive integer, got ${length}`);
+    }
+    if (this.fd < 0) throw new StorageError('the snapshot source is closed');
+    const n = Math.min(length, this.size - offset);
+    if (n === 0) return new Uint8Array(0);
+    let buf: Buffer;
+    try {
+      buf = await readAt(this.fd, offset, n);
+    } catch (err) {
+      throw asStorageError(err, `read the snapshot ${this.path}`);
+    }
+    if (buf.length !== n) {
+      throw new CorruptLogError(this.path, offset + buf.length, 'the snapshot file is cut short');
+    }
+    if (offset === this.verified) {
+      this.crc = crc32(buf, this.crc);
+      this.verified += n;
+      if (this.verified === this.size && this.crc !== this.file.crc32) {
+        throw new CorruptLogError(this.path, 0, 'the snapshot fails its checksum');
+      }
+    }
+    return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
+  }
+
+  async close(): Promise<void> {
+    if (this.fd < 0) return;
+    const fd = this.fd;
+    this.fd = -1;
+    await closeFd(fd).catch(() => {});
+  }
+}
+
+async function readMeta(path: string): Promise<MetaFile> {
+  let text: string;
+  try {
+    text = await fsp.readFile(path, 'utf8');
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) throw new CorruptLogError(path, 0, 'the snapshot has no metadata');
+    throw err;
+  }
+  let v: Partial<MetaFile>;
+  try {
+    v = JSON.parse(text) as Partial<MetaFile>;
+  } catch {
+    throw new CorruptLogError(path, 0, 'the snapshot metadata is not JSON');
+  }
+  if (
+    !Number.isSafeInteger(v.index) ||
+    !Number.isSafeInteger(v.term) ||
+    !Number.isSafeInteger(v.size) ||
+    !Number.isInteger(v.crc32) ||
+    typeof v.membership !== 'object' ||
+    v.membership === null ||
+    !Array.isArray(v.membership.members)
+  ) {
+    throw new CorruptLogError(path, 0, 'the snapshot metadata has invalid fields');
+  }
+  return v as MetaFile;
+}

@@ -1,0 +1,177 @@
+/**
+ * Rebuilding the log's index from its segments at open.
+ *
+ * ```
+ *   segments in write order ─► first segment's header gives the starting bounds
+ *     each record, in order:  entry i       → i ≤ lastIndex + 1; drop what is ≥ i; record i
+ *                             truncate(i)   → drop what is ≥ i
+ *                             compact(i)    → drop what is ≤ i; first = i + 1
+ *     a later segment's header MUST equal the bounds reached so far (else one is missing)
+ *   first bad record:
+ *     in an older segment                            → CorruptLogError (file, offset)
+ *     in the newest one, and it and everything after
+ *       it belong to the last append (a torn write)  → truncate the file there, log a warning
+ *     in the newest one, with an earlier append after → CorruptLogError (file, offset)
+ * ```
+ *
+ * A torn write is what a crash during the last append leaves: its bytes cut short, zeros, or
+ * some of its sectors and not others. That append was never acknowledged (the store resolves
+ * only after its fdatasync), so dropping it loses nothing. Damage that valid records of a later
+ * append follow cannot be a torn write: it is refused, never skipped.
+ */
+import { promises as fsp } from 'node:fs';
+import type { Logger } from '@raft/core';
+import { EntryIndex } from './entry-index.js';
+import { CorruptLogError } from './errors.js';
+import { fdatasync, ftruncate, openFd } from './fs-io.js';
+import {
+  parseRecord,
+  parseSegmentHeader,
+  RECORD_HEADER_BYTES,
+  type RecordHeader,
+  RecordType,
+  SEGMENT_HEADER_BYTES,
+} from './record.js';
+import { closeSegment, createSegment, listSegments, type Segment } from './segment.js';
+
+/** What open() rebuilds: the index and the segments, the last one open for appending. */
+export interface RecoveredLog {
+  readonly index: EntryIndex;
+  readonly segments: Segment[];
+}
+
+export async function recoverLog(dir: string, logger: Logger): Promise<RecoveredLog> {
+  const files = await listSegments(dir);
+  const index = new EntryIndex();
+  const segments: Segment[] = [];
+  if (files.length === 0) {
+    index.reset(1, 0);
+    segments.push(await createSegment(dir, 1, 1, 0));
+    return { index, segments };
+  }
+  try {
+    for (let i = 0; i < files.length; i++) {
+      const file = files[i] as { seq: number; path: string };
+      const newest = i === files.length - 1;
+      const buf = await fsp.readFile(file.path);
+      const header = parseSegmentHeader(buf);
+      if (typeof header === 'string') throw new CorruptLogError(file.path, 0, header);
+      if (i === 0) index.reset(header.firstIndex, header.lastIndex);
+      else if (header.firstIndex !== index.firstIndex || header.lastIndex !== index.lastIndex) {
+        throw new CorruptLogError(
+          file.path,
+          0,
+          `the segment starts from the log [${header.firstIndex}, ${header.lastIndex}] but the ` +
+            `segments before it end at [${index.firstIndex}, ${index.lastIndex}]: a segment ` +
+            'file is missing or was replaced',
+        );
+      }
+      const size = scanRecords(file.path, file.seq, buf, index, newest, logger);
+      const fd = await openFd(file.path, newest ? 'r+' : 'r');
+      segments.push({ seq: file.seq, path: file.path, fd, size });
+      if (size < buf.length) {
+        await ftruncate(fd, size);
+        await fdatasync(fd);
+      }
+    }
+  } catch (err) {
+    await closeAll(segments);
+    throw err;
+  }
+  const missing = index.firstMissing();
+  if (missing !== null) {
+    await closeAll(segments);
+    throw new CorruptLogError(
+      (files[0] as { path: string }).path,
+      SEGMENT_HEADER_BYTES,
+      `entries from ${missing} on have no record in any segment: a segment file is missing`,
+    );
+  }
+  return { index, segments };
+}
+
+async function closeAll(segments: readonly Segment[]): Promise<void> {
+  for (const s of segments) await closeSegment(s).catch(() => {});
+}
+
+/** Applies the segment's records to `index`; returns the end of its valid records. */
+function scanRecords(
+  path: string,
+  seq: number,
+  buf: Buffer,
+  index: EntryIndex,
+  newest: boolean,
+  logger: Logger,
+): number {
+  let at = SEGMENT_HEADER_BYTES;
+  let prev: RecordHeader | null = null;
+  while (at < buf.length) {
+    const r = parseRecord(buf, at, buf.length);
+    if (typeof r === 'string') {
+      if (newest && isTornTail(buf, at, prev)) {
+        logger.warn(
+          { file: path, offset: at, droppedBytes: buf.length - at, reason: r },
+          'log: dropping the torn tail of the last append (a crash interrupted it)',
+        );
+        return at;
+      }
+      throw new CorruptLogError(
+        path,
+        at,
+        newest
+          ? `${r}, and records of a later append follow it (not a torn write)`
+          : `${r} (in a segment older than the newest one: not a torn write)`,
+      );
+    }
+    const length = RECORD_HEADER_BYTES + r.dataLength;
+    if (r.type === RecordType.entry) {
+      if (r.index > index.lastIndex + 1 || r.index < index.firstIndex) {
+        throw new CorruptLogError(
+          path,
+          at,
+          `entry ${r.index} does not follow the log [${index.firstIndex}, ${index.lastIndex}]`,
+        );
+      }
+      index.put(r.index, seq, at, length);
+    } else if (r.type === RecordType.truncate) {
+      index.truncateFrom(r.index);
+    } else {
+      index.compactTo(r.index);
+    }
+    prev = r;
+    at += length;
+  }
+  return at;
+}
+
+/**
+ * Whether the bad bytes at `at` are a torn last append: no valid record follows them, or the
+ * valid records that follow run to the end of the file and belong to one append, the same one
+ * as the bytes before them when that append had started before `at`.
+ */
+function isTornTail(buf: Buffer, at: number, prev: RecordHeader | null): boolean {
+  const next = findRecord(buf, at + 1);
+  if (next === null) return true;
+  const writeEnd = next.header.writeEnd;
+  if (prev !== null && prev.index < prev.writeEnd && prev.writeEnd !== writeEnd) return false;
+  let p = next.at;
+  while (p < buf.length) {
+    const r = parseRecord(buf, p, buf.length);
+    if (typeof r === 'string' || r.writeEnd !== writeEnd) return false;
+    p += RECORD_HEADER_BYTES + r.dataLength;
+  }
+  return true;
+}
+
+/** The first offset at or after `from` where a valid record starts, or null. */
+function findRecord(buf: Buffer, from: number): { at: number; header: RecordHeader } | null {
+  for (let p = from; p + RECORD_HEADER_BYTES <= buf.length; p++) {
+    const type = buf[p + 8] as number;
+    // Cheap filters before the checksum: a known type and kind, zero padding.
+    if (type < RecordType.entry || type > RecordType.compact) continue;
+    if ((buf[p + 9] as number) > 2 || buf[p + 10] !== 0 || buf[p + 11] !== 0) continue;
+    const r = parseRecord(buf, p, buf.length);
+    if (typeof r !== 'string') return { at: p, header: r };
+  }
+  return null;
+}

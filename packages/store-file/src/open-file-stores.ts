@@ -1,0 +1,131 @@
+/**
+ * `openFileStores(options)`: the durable, embedded storage of one node in one directory.
+ *
+ * ```
+ * <dir>/LOCK          pid and host of the process that has it open
+ * <dir>/log/*.seg     the log (file-log-store.ts)
+ * <dir>/state         the hard state (file-stable-store.ts)
+ * <dir>/snapshots/    snapshots (file-snapshot-store.ts)
+ * ```
+ */
+import { promises as fsp } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ConfigError, type Logger, noopLogger, type RaftStores } from '@raft/core';
+import { type DirLock, lockDirectory } from './dir-lock.js';
+import { asStorageError } from './errors.js';
+import { FileLogStore } from './file-log-store.js';
+import { FileSnapshotStore } from './file-snapshot-store.js';
+import { FileStableStore } from './file-stable-store.js';
+
+/** Options of {@link openFileStores}. */
+export interface FileStoresOptions {
+  /** The node's data directory; created if missing. One directory per node, never shared. */
+  readonly dir: string;
+  /**
+   * A log segment is closed, and the next append starts a new one, once it holds this many
+   * bytes. Compaction deletes whole segments, so smaller segments free disk sooner after a
+   * snapshot; larger ones mean fewer files. Default 64 MiB; at least 4 KiB.
+   */
+  readonly segmentBytes?: number;
+  /** Committed snapshots kept (the newest by index). Default 2; at least 1. */
+  readonly retainSnapshots?: number;
+  /** Where recovery reports what it did (a dropped torn tail is a warning). Default: none. */
+  readonly logger?: Logger;
+}
+
+/** The three stores over one directory, plus their statistics. */
+export interface FileStores extends RaftStores {
+  readonly logStore: FileLogStore;
+  /** The data directory, absolute. */
+  readonly dir: string;
+}
+
+export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+const MIN_SEGMENT_BYTES = 4096;
+const DEFAULT_RETAIN_SNAPSHOTS = 2;
+
+/**
+ * Opens (creating if needed) the data directory `options.dir` and locks it against any other
+ * opener, in this process or another, until `close()`.
+ *
+ * Rejects with a `ConfigError` for bad options, a `DirectoryLockedError` (a StorageError naming
+ * the holder's pid) when the directory is in use, and a StorageError when it cannot be created.
+ * The log itself is recovered by `logStore.open()` (the node calls it at start): a torn last
+ * append is dropped with a warning, earlier damage fails with a `CorruptLogError` naming the
+ * file and offset.
+ *
+ * @example
+ * ```ts
+ * const stores = await openFileStores({ dir: './data/n1' });
+ * const node = createRaftNode({ id: 'n1', ...stores, stateMachine, codec, transport });
+ * await node.start({ bootstrap });
+ * // …
+ * await node.stop();
+ * await stores.close();
+ * ```
+ */
+export async function openFileStores(options: FileStoresOptions): Promise<FileStores> {
+  const { dir, segmentBytes, retainSnapshots, logger } = validate(options);
+  let lock: DirLock;
+  try {
+    await fsp.mkdir(dir, { recursive: true });
+    lock = await lockDirectory(dir);
+  } catch (err) {
+    throw asStorageError(err, `open ${dir}`);
+  }
+  const logStore = new FileLogStore(join(dir, 'log'), segmentBytes, logger);
+  const stableStore = new FileStableStore(dir);
+  const snapshotStore = new FileSnapshotStore(join(dir, 'snapshots'), retainSnapshots);
+  let closing: Promise<void> | null = null;
+  return {
+    dir,
+    logStore,
+    stableStore,
+    snapshotStore,
+    close() {
+      closing ??= (async () => {
+        try {
+          await logStore.close();
+          await stableStore.close();
+          await snapshotStore.close();
+        } finally {
+          await lock.release();
+        }
+      })();
+      return closing;
+    },
+  };
+}
+
+function validate(options: FileStoresOptions): {
+  dir: string;
+  segmentBytes: number;
+  retainSnapshots: number;
+  logger: Logger;
+} {
+  if (typeof options !== 'object' || options === null) {
+    throw new ConfigError('options', 'expected an object with at least `dir`');
+  }
+  if (typeof options.dir !== 'string' || options.dir.length === 0) {
+    throw new ConfigError('dir', `expected a non-empty path, got ${String(options.dir)}`);
+  }
+  const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+  if (!Number.isSafeInteger(segmentBytes) || segmentBytes < MIN_SEGMENT_BYTES) {
+    throw new ConfigError(
+      'segmentBytes',
+      `expected an integer of at least ${MIN_SEGMENT_BYTES}, got ${String(options.segmentBytes)}`,
+    );
+  }
+  const retainSnapshots = options.retainSnapshots ?? DEFAULT_RETAIN_SNAPSHOTS;
+  if (!Number.isSafeInteger(retainSnapshots) || retainSnapshots < 1) {
+    throw new ConfigError(
+      'retainSnapshots',
+      `expected an integer of at least 1, got ${String(options.retainSnapshots)}`,
+    );
+  }
+  const logger = options.logger ?? noopLogger;
+  if (typeof logger.warn !== 'function') {
+    throw new ConfigError('logger', 'expected a pino-shaped logger (with warn)');
+  }
+  return { dir: resolve(options.dir), segmentBytes, retainSnapshots, logger };
+}

@@ -1,0 +1,159 @@
+/**
+ * The framing of log records and segment headers.
+ *
+ * ```
+ * segment header, 32 bytes
+ *   0  "RAFTLOG" 0x01    magic and format version
+ *   8  u32 crc           CRC-32 of bytes [12, 32)
+ *  12  u32 reserved      0
+ *  16  f64 firstIndex    the log's bounds when the segment was created: the state its records
+ *  24  f64 lastIndex     start from, so older segments can be deleted without changing it
+ *
+ * record, 36-byte header then the entry's data
+ *   0  u32 crc           CRC-32 of bytes [4, 36 + dataLength)
+ *   4  u32 dataLength
+ *   8  u8  type          1 entry, 2 truncate(index), 3 compact(index)
+ *   9  u8  kind          entry kind (0 command, 1 noop, 2 membership); 0 for markers
+ *  10  u16 reserved      0
+ *  12  f64 index         the entry's index, or the marker's argument
+ *  20  f64 term          the entry's term; 0 for markers
+ *  28  f64 writeEnd      index of the last entry of the same append (a marker: its index)
+ * ```
+ *
+ * Indexes and terms are float64 (exact for every integer below 2^53, like a JS number).
+ * `writeEnd` ties the records of one append together: recovery tells a torn last append (drop
+ * it) from damage to what an earlier append made durable (refuse to open).
+ */
+import type { EntryKind, LogEntry } from '@raft/core';
+import { crc32 } from './crc32.js';
+
+export const SEGMENT_HEADER_BYTES = 32;
+export const RECORD_HEADER_BYTES = 36;
+export const SEGMENT_MAGIC = Buffer.from([0x52, 0x41, 0x46, 0x54, 0x4c, 0x4f, 0x47, 0x01]);
+
+export const RecordType = { entry: 1, truncate: 2, compact: 3 } as const;
+export type RecordTypeCode = (typeof RecordType)[keyof typeof RecordType];
+
+const KIND_CODES: Readonly<Record<EntryKind, number>> = { command: 0, noop: 1, membership: 2 };
+const KINDS: readonly EntryKind[] = ['command', 'noop', 'membership'];
+
+/** A record header as read from disk. */
+export interface RecordHeader {
+  readonly type: RecordTypeCode;
+  readonly kind: EntryKind;
+  readonly index: number;
+  readonly term: number;
+  readonly writeEnd: number;
+  readonly dataLength: number;
+}
+
+/** Bytes one entry takes on disk. */
+export function recordBytes(entry: LogEntry): number {
+  return RECORD_HEADER_BYTES + entry.data.length;
+}
+
+/**
+ * Frames `entries` (contiguous) as one buffer: the single write of an append. Every record's
+ * `writeEnd` is the last entry's index.
+ */
+export function encodeEntries(entries: readonly LogEntry[]): Buffer {
+  let total = 0;
+  for (const e of entries) total += RECORD_HEADER_BYTES + e.data.length;
+  const buf = Buffer.allocUnsafeSlow(total);
+  const writeEnd = (entries[entries.length - 1] as LogEntry).index;
+  let at = 0;
+  for (const e of entries) {
+    const kind = KIND_CODES[e.kind];
+    if (kind === undefined) throw new TypeError(`entry ${e.index} has an unknown kind`);
+    at = frame(buf, at, RecordType.entry, kind, e.index, e.term, writeEnd, e.data);
+  }
+  return buf;
+}
+
+/** Frames one truncate or compact marker. */
+export function encodeMarker(type: RecordTypeCode, index: number): Buffer {
+  const buf = Buffer.allocUnsafeSlow(RECORD_HEADER_BYTES);
+  frame(buf, 0, type, 0, index, 0, index, EMPTY);
+  return buf;
+}
+
+const EMPTY = new Uint8Array(0);
+
+function frame(
+  buf: Buffer,
+  at: number,
+  type: number,
+  kind: number,
+  index: number,
+  term: number,
+  writeEnd: number,
+  data: Uint8Array,
+): number {
+  buf.writeUInt32LE(data.length, at + 4);
+  buf[at + 8] = type;
+  buf[at + 9] = kind;
+  buf.writeUInt16LE(0, at + 10);
+  buf.writeDoubleLE(index, at + 12);
+  buf.writeDoubleLE(term, at + 20);
+  buf.writeDoubleLE(writeEnd, at + 28);
+  buf.set(data, at + RECORD_HEADER_BYTES);
+  const end = at + RECORD_HEADER_BYTES + data.length;
+  buf.writeUInt32LE(crc32(buf.subarray(at + 4, end)), at);
+  return end;
+}
+
+/**
+ * The header of the record at `at`, or a reason it is not a valid record: too short for its
+ * header or its data, an unknown type or kind, a non-integer index or term, or a checksum that
+ * does not match. `limit` is the end of the valid bytes.
+ */
+export function parseRecord(buf: Buffer, at: number, limit: number): RecordHeader | string {
+  if (limit - at < RECORD_HEADER_BYTES) return 'the record header is cut short';
+  const dataLength = buf.readUInt32LE(at + 4);
+  const end = at + RECORD_HEADER_BYTES + dataLength;
+  if (end > limit) return `the record claims ${dataLength} data bytes past the end of the file`;
+  const type = buf[at + 8] as number;
+  if (type < RecordType.entry || type > RecordType.compact) return `unknown record type ${type}`;
+  const kind = KINDS[buf[at + 9] as number];
+  if (kind === undefined) return `unknown entry kind ${buf[at + 9]}`;
+  const index = buf.readDoubleLE(at + 12);
+  const term = buf.readDoubleLE(at + 20);
+  const writeEnd = buf.readDoubleLE(at + 28);
+  if (
+    !Number.isSafeInteger(index) ||
+    !Number.isSafeInteger(term) ||
+    !Number.isSafeInteger(writeEnd)
+  )
+    return 'the index, term or write end is not an integer';
+  if (buf.readUInt32LE(at) !== crc32(buf.subarray(at + 4, end))) return 'checksum mismatch';
+  return { type: type as RecordTypeCode, kind, index, term, writeEnd, dataLength };
+}
+
+/** A segment header for a segment that starts from the bounds `[firstIndex, lastIndex]`. */
+export function encodeSegmentHeader(firstIndex: number, lastIndex: number): Buffer {
+  const buf = Buffer.alloc(SEGMENT_HEADER_BYTES);
+  SEGMENT_MAGIC.copy(buf, 0);
+  buf.writeDoubleLE(firstIndex, 16);
+  buf.writeDoubleLE(lastIndex, 24);
+  buf.writeUInt32LE(crc32(buf.subarray(12, SEGMENT_HEADER_BYTES)), 8);
+  return buf;
+}
+
+/** The bounds a segment header carries, or why it is not a valid header. */
+export function parseSegmentHeader(
+  buf: Buffer,
+): { readonly firstIndex: number; readonly lastIndex: number } | string {
+  if (buf.length < SEGMENT_HEADER_BYTES) return 'the segment header is cut short';
+  if (!buf.subarray(0, 8).equals(SEGMENT_MAGIC)) {
+    return buf.subarray(0, 7).equals(SEGMENT_MAGIC.subarray(0, 7))
+      ? `unsupported segment format version ${buf[7]}`
+      : 'not a log segment (bad magic)';
+  }
+  if (buf.readUInt32LE(8) !== crc32(buf.subarray(12, SEGMENT_HEADER_BYTES)))
+    return 'segment header checksum mismatch';
+  const firstIndex = buf.readDoubleLE(16);
+  const lastIndex = buf.readDoubleLE(24);
+  if (!Number.isSafeInteger(firstIndex) || !Number.isSafeInteger(lastIndex) || firstIndex < 1)
+    return 'segment header bounds are not valid indexes';
+  return { firstIndex, lastIndex };
+}
