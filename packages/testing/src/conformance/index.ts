@@ -8,6 +8,13 @@
  * Every export is listed by name: this file is the reviewed public surface.
  */
 export type { ConformanceCase, NamedHarness } from './conformance-case.js';
+export type {
+  CrashConsistencyOptions,
+  CrashConsistencyReport,
+  CrashStorage,
+  CrashStores,
+} from './crash-consistency.js';
+export { checkCrashConsistency } from './crash-consistency.js';
 export type { LogStoreHarness, LogStoreHarnessInstance } from './log-store.js';
 export { logStoreConformanceCases } from './log-store.js';
 export type {
