@@ -9,6 +9,7 @@ import type { LogStore } from './interfaces/log-store.js';
 import type { SnapshotStore } from './interfaces/snapshot-store.js';
 import type { StableStore } from './interfaces/stable-store.js';
 import type { CommandCodec, StateMachine } from './interfaces/state-machine.js';
+import type { RaftStores } from './interfaces/stores.js';
 import type { Transport } from './interfaces/transport.js';
 import type { Logger } from './logger.js';
 import type { NodeId } from './types.js';
@@ -22,10 +23,20 @@ export interface RaftNodeOptions<Cmd, Res> {
   readonly id: NodeId;
   readonly stateMachine: StateMachine<Cmd, Res>;
   readonly codec: CommandCodec<Cmd>;
-  readonly logStore: LogStore;
-  readonly stableStore: StableStore;
   /**
-   * Where snapshots go. With a state machine that implements `snapshot()` and `restore()`, the
+   * The node's durable storage in one piece, as a storage adapter's `open…Stores()` returns it
+   * (`openFileStores`, `openSqliteStores`, `openRedisStores`): the three stores, and a
+   * `close()` that `stop()` calls after closing them (releasing the adapter's lock, files or
+   * connections). Give either `stores` or `logStore` and `stableStore` (with an optional
+   * `snapshotStore`), not both.
+   */
+  readonly stores?: RaftStores;
+  /** Required unless `stores` is given. */
+  readonly logStore?: LogStore;
+  /** Required unless `stores` is given. */
+  readonly stableStore?: StableStore;
+  /**
+   * Where snapshots go (not with `stores`, which brings its own). With a state machine that implements `snapshot()` and `restore()`, the
    * node takes snapshots as the log grows, compacts the log behind them, and streams them to
    * followers that fall behind the compacted log. Without one (the default) nothing is
    * compacted: the log grows for ever and a restart replays it whole.
@@ -178,6 +189,7 @@ const OPTION_KEYS = [
   'id',
   'stateMachine',
   'codec',
+  'stores',
   'logStore',
   'stableStore',
   'snapshotStore',
@@ -292,7 +304,20 @@ export function validateOptions<Cmd, Res>(options: RaftNodeOptions<Cmd, Res>): R
   };
   requireMethods('stateMachine', options.stateMachine, ['apply']);
   requireMethods('codec', options.codec, ['encode', 'decode']);
-  requireMethods('logStore', options.logStore, [
+  if (options.stores !== undefined) {
+    requireMethods('stores', options.stores, ['close']);
+    for (const field of ['logStore', 'stableStore', 'snapshotStore'] as const) {
+      if (options[field] !== undefined) {
+        throw new ConfigError(field, 'give either `stores` or the separate stores, not both');
+      }
+    }
+  }
+  const logStore = options.stores?.logStore ?? options.logStore;
+  const stableStore = options.stores?.stableStore ?? options.stableStore;
+  const snapshotStore = options.stores?.snapshotStore ?? options.snapshotStore;
+  const storeField = (field: string): string =>
+    options.stores !== undefined ? `stores.${field}` : field;
+  requireMethods(storeField('logStore'), logStore, [
     'open',
     'read',
     'append',
@@ -300,8 +325,8 @@ export function validateOptions<Cmd, Res>(options: RaftNodeOptions<Cmd, Res>): R
     'truncate',
     'close',
   ]);
-  if (options.snapshotStore !== undefined)
-    requireMethods('snapshotStore', options.snapshotStore, ['create', 'open', 'close']);
+  if (snapshotStore !== undefined)
+    requireMethods(storeField('snapshotStore'), snapshotStore, ['create', 'open', 'close']);
   const sm = options.stateMachine as { snapshot?: unknown; restore?: unknown };
   if ((sm.snapshot === undefined) !== (sm.restore === undefined)) {
     throw new ConfigError(
@@ -313,7 +338,7 @@ export function validateOptions<Cmd, Res>(options: RaftNodeOptions<Cmd, Res>): R
     if (sm[m] !== undefined && typeof sm[m] !== 'function')
       throw new ConfigError('stateMachine', `${m} must be a method`);
   }
-  requireMethods('stableStore', options.stableStore, ['load', 'save', 'close']);
+  requireMethods(storeField('stableStore'), stableStore, ['load', 'save', 'close']);
   requireMethods('transport', options.transport, ['start', 'send', 'setPeers', 'close']);
   if (options.clock !== undefined) requireMethods('clock', options.clock, ['now', 'setTimer']);
   if (options.random !== undefined && typeof options.random !== 'function') {

@@ -4,16 +4,17 @@ import type { StableStore } from './stable-store.js';
 
 /**
  * The three durable stores of one node, as a storage adapter's `open…Stores(options)` factory
- * returns them (`openFileStores`, `openSqliteStores`, `openRedisStores`): pass the three to
- * `createRaftNode`, and call `close()` once the node has stopped.
+ * returns them (`openFileStores`, `openSqliteStores`, `openRedisStores`). Pass it whole as
+ * `createRaftNode({ stores })`: the node's `stop()` closes the three stores, then calls
+ * `close()`.
  *
  * Contract:
  * - The three stores share one storage (one directory, one database, one key prefix) that
  *   belongs to exactly one node: opening it twice at once MUST fail with a
  *   {@link StorageError}, never let two writers interleave.
  * - `close()` closes each store that is still open and releases the storage (locks, file
- *   handles, connections). It is idempotent, and harmless after the node's own `stop()`, which
- *   closes the three stores itself.
+ *   handles, connections). It MUST be idempotent and MUST NOT fail because a store was closed
+ *   already (the node closes each store before it).
  */
 export interface RaftStores {
   readonly logStore: LogStore;

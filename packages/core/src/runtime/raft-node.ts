@@ -41,6 +41,7 @@ import type { LogStore } from '../interfaces/log-store.js';
 import type { SnapshotSource, SnapshotStore } from '../interfaces/snapshot-store.js';
 import type { StableStore } from '../interfaces/stable-store.js';
 import type { CommandCodec, StateMachine } from '../interfaces/state-machine.js';
+import type { RaftStores } from '../interfaces/stores.js';
 import type { Transport } from '../interfaces/transport.js';
 import type { Logger } from '../logger.js';
 import { childLogger, noopLogger } from '../logger.js';
@@ -300,6 +301,8 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
   private readonly logStore: LogStore;
   private readonly stableStore: StableStore;
   private readonly snapshotStore: SnapshotStore | null;
+  /** The adapter's bundle when the stores came as `stores`: closed last by stop(). */
+  private readonly stores: RaftStores | null;
   private readonly stateMachine: StateMachine<Cmd, Res>;
   private readonly transport: Transport;
   private readonly clock: Clock;
@@ -349,9 +352,11 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
     this.opts = validateOptions(options);
     this.id = options.id;
     this.codec = options.codec;
-    this.logStore = options.logStore;
-    this.stableStore = options.stableStore;
-    this.snapshotStore = options.snapshotStore ?? null;
+    // validateOptions checked that these exist, from `stores` or given one by one.
+    this.logStore = (options.stores?.logStore ?? options.logStore) as LogStore;
+    this.stableStore = (options.stores?.stableStore ?? options.stableStore) as StableStore;
+    this.snapshotStore = options.stores?.snapshotStore ?? options.snapshotStore ?? null;
+    this.stores = options.stores ?? null;
     this.stateMachine = options.stateMachine;
     this.transport = options.transport;
     this.clock = options.clock ?? systemClock;
@@ -627,6 +632,9 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
     await close('stable store', () => this.stableStore.close());
     const snapshotStore = this.snapshotStore;
     if (snapshotStore !== null) await close('snapshot store', () => snapshotStore.close());
+    // Last: what the storage adapter holds besides the three stores (its lock, its connection).
+    const stores = this.stores;
+    if (stores !== null) await close('storage', () => stores.close());
     this.lifecycle = 'stopped';
     if (this.stopFailure !== undefined) {
       throw RaftError.is(this.stopFailure, 'STORAGE')
