@@ -8,6 +8,8 @@
  * Every export is listed by name: this file is the reviewed public surface.
  */
 export type { ConformanceCase, NamedHarness } from './conformance-case.js';
+export type { PropertyCounterexample } from './conformance-error.js';
+export { ConformanceError, ConformancePropertyError } from './conformance-error.js';
 export type {
   CrashConsistencyOptions,
   CrashConsistencyReport,

@@ -6,6 +6,8 @@
  */
 import type { EntryKind, LogBounds, LogEntry, LogIndex, LogStore } from '@raft/core';
 import type { ConformanceCase } from './conformance-case.js';
+import { describeAppend, LogModel, type LogOperation, logOperations } from './log-store-model.js';
+import { type PropertySteps, propertyCase } from './store-property.js';
 import type { StoreHarness, StoreHarnessInstance } from './store-session.js';
 import { StoreSession, storeCase } from './store-session.js';
 import {
@@ -140,6 +142,99 @@ function logCase(
     (instance, timeoutMs) => new LogStoreSession(instance, timeoutMs, false),
     body,
   );
+}
+
+/**
+ * Runs one generated sequence against the store and the model: after every step the store's
+ * bounds must be the model's (read through the edges: the first and last entries read back, one
+ * before and one past reject), and at the end its whole content, before and after a reopen.
+ */
+async function runLogOperations(
+  s: LogStoreSession,
+  operations: readonly LogOperation[],
+  steps: PropertySteps,
+): Promise<void> {
+  const model = new LogModel();
+  steps.begin('open()');
+  await s.expectOpen(1, 0);
+  for (const op of operations) {
+    switch (op.op) {
+      case 'append': {
+        const batch = model.batch(op);
+        steps.begin(describeAppend(batch, model));
+        await s.append(batch);
+        model.append(batch);
+        break;
+      }
+      case 'compact': {
+        const upTo = model.compactTarget(op);
+        steps.begin(`compact(${upTo}) of ${model.describe()}`);
+        await s.compact(upTo);
+        model.compact(upTo);
+        break;
+      }
+      case 'truncate': {
+        const from = model.truncateTarget(op);
+        steps.begin(`truncate(${from}) of ${model.describe()}`);
+        await s.truncate(from);
+        model.truncate(from);
+        break;
+      }
+      case 'read': {
+        const [from, to] = model.readRange(op);
+        steps.begin(`read(${from}, ${to}) of ${model.describe()}`);
+        assertEqual(await s.read(from, to), model.slice(from, to), `read(${from}, ${to})`);
+        break;
+      }
+      case 'readOutside': {
+        const [from, to] = model.outsideRange(op);
+        steps.begin(`read(${from}, ${to}) of ${model.describe()}, out of range`);
+        await s.expectReadRejected(from, to, `(outside the log ${model.describe()})`);
+        break;
+      }
+      case 'reopen': {
+        steps.begin(`close(), reopen, open() of ${model.describe()}`);
+        await s.expectRestart(model.firstIndex, model.lastIndex);
+        break;
+      }
+    }
+    await expectBounds(s, model);
+  }
+  steps.begin(`read of the whole log ${model.describe()}`);
+  await s.expectLog(model.entries, model.firstIndex);
+  steps.begin(`close(), reopen, open() and read of the whole log ${model.describe()}`);
+  await s.expectRestart(model.firstIndex, model.lastIndex);
+  await s.expectLog(model.entries, model.firstIndex);
+}
+
+/**
+ * Requires the store's bounds to be the model's, with a few reads at the edges (the log has no
+ * call that reports bounds but open(), and reading it whole after every step would cost a
+ * durable store too much): the first and last entries read back equal, and the reads one
+ * before firstIndex and one past lastIndex reject.
+ */
+async function expectBounds(s: LogStoreSession, model: LogModel): Promise<void> {
+  const first = model.firstIndex;
+  const last = model.lastIndex;
+  const where = `(bounds check: the log should be ${model.describe()})`;
+  if (last < first) {
+    assertEqual(await s.read(first, first), [], `read(${first}, ${first}) ${where}`);
+  } else {
+    assertEqual(
+      await s.read(first, first + 1),
+      model.slice(first, first + 1),
+      `read(${first}, ${first + 1}) ${where}`,
+    );
+    if (last > first) {
+      assertEqual(
+        await s.read(last, last + 1),
+        model.slice(last, last + 1),
+        `read(${last}, ${last + 1}) ${where}`,
+      );
+    }
+  }
+  await s.expectReadRejected(first - 1, first, `(one before firstIndex ${first}) ${where}`);
+  await s.expectReadRejected(last + 1, last + 2, `(one past lastIndex ${last}) ${where}`);
 }
 
 /** A payload that differs for every (index, term, position), so a misplaced byte shows. */
@@ -640,6 +735,13 @@ const cases: ConformanceCase<LogStoreHarness>[] = [
       await s.expectRestart(first, last);
       await s.expectLog(log.slice(first - 1, last), first);
     },
+  ),
+
+  propertyCase(
+    'random sequences of append, compact, truncate, read and reopen agree with a reference model',
+    (instance, timeoutMs) => new LogStoreSession(instance, timeoutMs, false),
+    logOperations,
+    runLogOperations,
   ),
 ];
 

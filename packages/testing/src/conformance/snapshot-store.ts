@@ -7,6 +7,17 @@
  */
 import type { SnapshotMeta, SnapshotSink, SnapshotSource, SnapshotStore } from '@raft/core';
 import type { ConformanceCase } from './conformance-case.js';
+import {
+  MAX_HELD_SOURCES,
+  MAX_OPEN_SINKS,
+  type ModelSnapshot,
+  type ReadSpec,
+  resolveRead,
+  SnapshotModel,
+  type SnapshotOperation,
+  snapshotOperations,
+} from './snapshot-store-model.js';
+import { type PropertySteps, payloadBytes, propertyCase } from './store-property.js';
 import type { StoreHarness, StoreHarnessInstance } from './store-session.js';
 import { StoreSession, storeCase } from './store-session.js';
 import {
@@ -229,6 +240,153 @@ function snapshotCase(
 
 function describeMeta(meta: SnapshotMeta): string {
   return `{ index: ${meta.index}, term: ${meta.term}, ${meta.membership.members.length} members }`;
+}
+
+/**
+ * Runs one generated sequence against the store and the model: every open() returns the
+ * snapshot the model says is the latest, byte-exact at any offset; held sources keep reading
+ * their snapshot whatever was committed since; and a final reopen shows the latest again.
+ */
+async function runSnapshotOperations(
+  s: SnapshotStoreSession,
+  operations: readonly SnapshotOperation[],
+  steps: PropertySteps,
+): Promise<void> {
+  const model = new SnapshotModel<SnapshotSink, SnapshotSource>();
+  for (const op of operations) {
+    switch (op.op) {
+      case 'create': {
+        if (model.sinks.length >= MAX_OPEN_SINKS) {
+          steps.begin(`create() skipped: ${MAX_OPEN_SINKS} sinks are open`);
+          break;
+        }
+        steps.begin(`create(${describeMeta(op.meta)}) as sink #${model.nextLabel()}`);
+        model.created(op.meta, await s.create(op.meta));
+        break;
+      }
+      case 'write': {
+        const sink = model.sink(op.sink);
+        if (sink === undefined) {
+          steps.begin('write() skipped: no sink is open');
+          break;
+        }
+        const chunk = payloadBytes(op.chunk);
+        const what = `write() to sink #${sink.label}`;
+        steps.begin(`${what} of ${chunk.length} bytes${op.chunk.view ? ' (a view)' : ''}`);
+        await s.write(sink.handle, chunk, what);
+        model.wrote(sink, chunk);
+        // The caller may reuse its buffer once write() resolved: a sink that kept it shows.
+        chunk.fill(0xee);
+        break;
+      }
+      case 'commit': {
+        const sink = model.sink(op.sink);
+        if (sink === undefined) {
+          steps.begin('commit() skipped: no sink is open');
+          break;
+        }
+        steps.begin(`commit() of sink #${sink.label}, ${describeMeta(sink.meta)}`);
+        await s.commit(sink.handle, `commit() of sink #${sink.label}`);
+        model.committedSink(sink);
+        break;
+      }
+      case 'abort': {
+        const sink = model.sink(op.sink);
+        if (sink === undefined) {
+          steps.begin('abort() skipped: no sink is open');
+          break;
+        }
+        steps.begin(`abort() of sink #${sink.label}`);
+        await s.abort(sink.handle, `abort() of sink #${sink.label}`);
+        model.forget(sink);
+        break;
+      }
+      case 'open':
+        await expectLatest(s, model, steps, op.reads, op.hold);
+        break;
+      case 'readHeld': {
+        const source = model.source(op.source);
+        if (source === undefined) {
+          steps.begin('read() of a held source skipped: none is held');
+          break;
+        }
+        const { offset, length } = resolveRead(op.read, source.snapshot.content.length);
+        steps.begin(
+          `read(${offset}, ${length}) of the source held on sink #${source.snapshot.label}'s snapshot`,
+        );
+        await expectRead(s, source.handle, source.snapshot, op.read);
+        break;
+      }
+      case 'closeHeld': {
+        const source = model.source(op.source);
+        if (source === undefined) {
+          steps.begin('SnapshotSource.close() skipped: none is held');
+          break;
+        }
+        steps.begin(`close() of the source held on sink #${source.snapshot.label}'s snapshot`);
+        await s.closeSource(source.handle);
+        model.released(source);
+        break;
+      }
+      case 'reopen': {
+        const open = model.sinks.map((sink) => `#${sink.label}`).join(', ') || 'none';
+        if (op.crash) {
+          steps.begin(`close() with the open sinks left open (a crash: ${open}), reopen`);
+          for (const sink of model.sinks) s.abandon(sink.handle);
+        } else {
+          steps.begin(`close() after aborting the open sinks (${open}), reopen`);
+        }
+        // The session closes the held sources and aborts the sinks it still tracks.
+        await s.restart();
+        model.reopened();
+        break;
+      }
+    }
+  }
+  steps.begin('close(), reopen at the end');
+  await s.restart();
+  model.reopened();
+  await expectLatest(s, model, steps, [], false);
+}
+
+/** open() returns the model's latest snapshot (or null), checked whole and by `reads`. */
+async function expectLatest(
+  s: SnapshotStoreSession,
+  model: SnapshotModel<SnapshotSink, SnapshotSource>,
+  steps: PropertySteps,
+  reads: readonly ReadSpec[],
+  hold: boolean,
+): Promise<void> {
+  const latest = model.latest();
+  if (latest === undefined) {
+    steps.begin('open(), expecting null: nothing committed');
+    await s.expectNone();
+    return;
+  }
+  const size = latest.content.length;
+  steps.begin(
+    `open(), expecting sink #${latest.label}'s snapshot ${describeMeta(latest.meta)} of ${size} bytes`,
+  );
+  const source = await s.openExpecting(latest.meta, size);
+  await s.expectRead(source, 0, size + 1, latest.content);
+  for (const read of reads) await expectRead(s, source, latest, read);
+  if (hold && model.sources.length < MAX_HELD_SOURCES) model.held(source, latest);
+  else await s.closeSource(source);
+}
+
+async function expectRead(
+  s: SnapshotStoreSession,
+  source: SnapshotSource,
+  snapshot: ModelSnapshot,
+  read: ReadSpec,
+): Promise<void> {
+  const size = snapshot.content.length;
+  const { offset, length } = resolveRead(read, size);
+  if (read.past) {
+    await s.expectReadRejected(source, offset, length, `(offset past size ${size})`);
+  } else {
+    await s.expectRead(source, offset, length, snapshot.content.subarray(offset, offset + length));
+  }
 }
 
 const MEMBERSHIP = {
@@ -613,6 +771,13 @@ const cases: ConformanceCase<SnapshotStoreHarness>[] = [
         await s.expectSnapshot(meta(5), concat(committed), 'open() after a reopen');
       }
     },
+  ),
+
+  propertyCase(
+    'random sequences of create, write, commit, abort, open, read and reopen agree with a reference model',
+    (instance, timeoutMs) => new SnapshotStoreSession(instance, timeoutMs, true),
+    snapshotOperations,
+    runSnapshotOperations,
   ),
 ];
 

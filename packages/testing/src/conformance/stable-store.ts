@@ -5,6 +5,8 @@
  */
 import type { HardState, StableStore } from '@raft/core';
 import type { ConformanceCase } from './conformance-case.js';
+import { type StableOperation, stableOperations } from './stable-store-model.js';
+import { type PropertySteps, propertyCase } from './store-property.js';
 import type { StoreHarness, StoreHarnessInstance } from './store-session.js';
 import { StoreSession, storeCase } from './store-session.js';
 import { assertEqual, expectOnlyStorageFailure, race, settle } from './support.js';
@@ -68,6 +70,42 @@ function stableCase(
 function describeState(state: HardState): string {
   const vote = state.votedFor === null ? 'null' : JSON.stringify(state.votedFor);
   return `{ term: ${state.term}, votedFor: ${vote}, commit: ${state.commit} }`;
+}
+
+/**
+ * Runs one generated sequence: every load(), and the load() after every reopen, returns the
+ * last state saved (null before any save), and so does a final reopen.
+ */
+async function runStableOperations(
+  s: StableStoreSession,
+  operations: readonly StableOperation[],
+  steps: PropertySteps,
+): Promise<void> {
+  let saved: HardState | null = null;
+  const expecting = (): string => `expecting ${saved === null ? 'null' : describeState(saved)}`;
+  steps.begin('load() of the fresh store');
+  await s.expectLoad(null);
+  for (const op of operations) {
+    switch (op.op) {
+      case 'save':
+        steps.begin(`save(${describeState(op.state)})`);
+        await s.save(op.state);
+        saved = op.state;
+        break;
+      case 'load':
+        steps.begin(`load(), ${expecting()}`);
+        await s.expectLoad(saved);
+        break;
+      case 'reopen':
+        steps.begin(`close(), reopen, load(), ${expecting()}`);
+        await s.restart();
+        await s.expectLoad(saved, 'load() after a reopen');
+        break;
+    }
+  }
+  steps.begin(`close(), reopen, load() at the end, ${expecting()}`);
+  await s.restart();
+  await s.expectLoad(saved, 'load() after a reopen');
 }
 
 const cases: ConformanceCase<StableStoreHarness>[] = [
@@ -154,6 +192,13 @@ const cases: ConformanceCase<StableStoreHarness>[] = [
     await s.restart();
     await s.expectLoad(durable, 'load() after a reopen');
   }),
+
+  propertyCase(
+    'random sequences of save, load and reopen load the last state saved',
+    (instance, timeoutMs) => new StableStoreSession(instance, timeoutMs, true),
+    stableOperations,
+    runStableOperations,
+  ),
 ];
 
 /**

@@ -35,6 +35,24 @@ export interface StoreHarness<S> extends NamedHarness {
   create(): MaybePromise<StoreHarnessInstance<S>>;
   /** Bound on every single store call (and harness call), in milliseconds. Default 5000. */
   readonly timeoutMs?: number;
+  /**
+   * How many random operation sequences each property case runs (each over a fresh storage
+   * from `create()`). A positive integer; default 30. Lower it for a store whose calls are slow
+   * (a disk that takes milliseconds per fsync), raise it for a longer soak; 0 is refused (a
+   * property case that runs nothing would pass without checking anything).
+   */
+  readonly propertyRuns?: number;
+  /**
+   * Seed of the property cases' generator, to replay a failure: the failure message of a
+   * property case prints it. Default: a new seed for every check, printed on failure.
+   */
+  readonly propertySeed?: number;
+  /**
+   * With `propertySeed`, the path to one counterexample of one property case, as its failure
+   * message prints it: the case then starts from that shrunk sequence. A path belongs to the
+   * case that printed it, so run that case alone (a path is meaningless to the other cases).
+   */
+  readonly propertyPath?: string;
 }
 
 /** The store under test plus the bookkeeping that lets every case close what it opened. */
@@ -84,16 +102,33 @@ export function storeCase<S, T extends StoreSession<S & { close(): Promise<void>
     name,
     run: async (harness) => {
       const timeoutMs = positiveOption(harness.timeoutMs, 'timeoutMs', DEFAULT_TIMEOUT_MS);
-      const instance = await settle('the harness create()', timeoutMs, () => harness.create());
-      const s = session(instance, timeoutMs);
-      await withCleanup(
-        () => body(s),
-        () =>
-          withCleanup(
-            () => s.close(),
-            () => settle('the harness cleanup()', timeoutMs, () => instance.cleanup()),
-          ),
-      );
+      await withFreshSession(harness, timeoutMs, session, body);
     },
   };
+}
+
+/**
+ * Creates a fresh storage through the harness, runs `body` on a session over it, then closes the
+ * store and cleans the storage up, pass or fail. Every harness call is bounded by `timeoutMs`.
+ */
+export async function withFreshSession<
+  S,
+  T extends StoreSession<S & { close(): Promise<void> }>,
+  R,
+>(
+  harness: StoreHarness<S>,
+  timeoutMs: number,
+  session: (instance: StoreHarnessInstance<S>, timeoutMs: number) => T,
+  body: (session: T) => Promise<R>,
+): Promise<R> {
+  const instance = await settle('the harness create()', timeoutMs, () => harness.create());
+  const s = session(instance, timeoutMs);
+  return withCleanup(
+    () => body(s),
+    () =>
+      withCleanup(
+        () => s.close(),
+        () => settle('the harness cleanup()', timeoutMs, () => instance.cleanup()),
+      ),
+  );
 }

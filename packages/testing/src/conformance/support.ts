@@ -3,20 +3,13 @@
  * is exported from the package. Kept free of any test framework so the cases run anywhere.
  */
 import { RaftError, type RaftErrorCode } from '@raft/core';
+import { ConformanceError } from './conformance-error.js';
 
 /** Default bound, in milliseconds, on every single wait a case performs. */
 export const DEFAULT_TIMEOUT_MS = 5_000;
 
 /** How often bounded waits re-check their condition. */
 const POLL_INTERVAL_MS = 5;
-
-/** A broken contract (as opposed to a crash of the harness itself, which propagates as is). */
-export class ConformanceError extends Error {
-  constructor(message: string, options?: { readonly cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.name = 'ConformanceError';
-  }
-}
 
 /** Throws a {@link ConformanceError}. */
 export function fail(message: string, cause?: unknown): never {
