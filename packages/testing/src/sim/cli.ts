@@ -6,7 +6,9 @@
  *   pnpm sim --seed 1234                 replay one seed and print its report
  *   options: --workers N (default: cores), --steps N (chaos events, default 2000),
  *            --nodes N (default: drawn per seed), --max-failures N (default 10),
- *            --profile default|figure8 (fault profile, see SCENARIO_PROFILES)
+ *            --profile default|figure8|disk-stall (fault profile, see SCENARIO_PROFILES;
+ *            disk-stall: one disk stalled for 3-8 election timeouts on a healthy network, and
+ *            no election or stopped write allowed meanwhile)
  *
  * Exits 1 if any scenario failed; each failure prints its seed and a replay command.
  */

@@ -13,6 +13,20 @@
  *            leadership transfers                             linearizable (built-in workload)
  * ```
  *
+ * The `disk-stall` profile ({@link ScenarioConfig.diskStall}) replaces the nemesis with one
+ * targeted fault on a healthy network, and checks liveness while it lasts:
+ *
+ * ```
+ *   boot ──► stable leader (one election ──► stall one disk (the leader's or a ──► stall over,
+ *            timeout, same leader and term   follower's) for 3-8 election        its proposals
+ *            on every node)                  timeouts; a writer proposes to      settled ──► heal
+ *                                            the leader all along                phase, as above
+ *   checked after every event from the stall on: no term changes, nobody campaigns, the leader
+ *   stays; then every proposal made during the stall committed or failed with a RaftError, the
+ *   leader's commit index moved during the stall (the followers acknowledge the appends that
+ *   keep leaving), and a follower's stall did not stop the acknowledgements to clients
+ * ```
+ *
  * The built-in workload (kv-workload.ts) is a replicated key-value store: clients write, CAS and
  * read (ReadIndex on leaders and followers, leases when the seed turns them on) and every
  * operation goes into a history that {@link checkLinearizability} must accept.
@@ -90,6 +104,15 @@ export interface ScenarioConfig {
   /** Your state machine instead of the built-in one (a running hash of the commands). */
   // biome-ignore lint/suspicious/noExplicitAny: any command and result types are accepted.
   readonly stateMachine?: ScenarioStateMachine<any, any>;
+  /**
+   * The disk-stall scenario instead of the nemesis (see the module comment): no faults (this
+   * implies `faults: false`), network delays of at most 10 ms, 3 to 5 nodes with at least three
+   * voters; once a leader is stable, the disk of `stallTarget` is stalled for
+   * `stallElectionTimeouts` election timeouts. `steps` then bounds the events until the stall is
+   * over and its proposals have settled (the chaos phase ends as soon as they have). Default
+   * false.
+   */
+  readonly diskStall?: boolean;
 }
 
 /** The fault and tuning knobs of a scenario; each is drawn from the seed unless fixed. */
@@ -161,11 +184,18 @@ export interface ScenarioKnobs {
   readonly clockDrift: number;
   /** Keys the built-in KV clients use (few keys: more contention per key). */
   readonly kvKeys: number;
+  /** Disk-stall scenario only: whose disk stalls (a follower: a voter other than the leader). */
+  readonly stallTarget: 'leader' | 'follower';
+  /** Disk-stall scenario only: how long the disk stalls, in election timeouts (drawn from
+   *  [3, 8)). */
+  readonly stallElectionTimeouts: number;
 }
 
 /**
- * Named scenario profiles. `figure8` aims at §5.4.2: three nodes, one entry per append, and
- * leaders isolated the moment they are elected (their first entries stay on their own disk) or
+ * Named scenario profiles. `disk-stall` is the disk-stall scenario (see
+ * {@link ScenarioConfig.diskStall}): the target, the stall's length, and PreVote and CheckQuorum
+ * (each on or off, evenly) are drawn from the seed. `figure8` aims at §5.4.2: three nodes, one
+ * entry per append, and leaders isolated the moment they are elected (their first entries stay on their own disk) or
  * the moment they apply (what they send next is cut off), so that an entry of an earlier term
  * can reach a majority alone, exactly the window the Figure 8 rule closes.
  */
@@ -182,6 +212,11 @@ export const SCENARIO_PROFILES = {
       commitCrashRate: 0,
       dropRate: 0,
     },
+  },
+  'disk-stall': {
+    profile: 'disk-stall',
+    diskStall: true,
+    steps: 60_000,
   },
 } as const satisfies Record<string, Omit<ScenarioConfig, 'seed'>>;
 
@@ -210,6 +245,8 @@ export interface ScenarioReport {
   readonly membershipChanges: number;
   /** Leadership transfers that completed. */
   readonly transfers: number;
+  /** What the disk-stall scenario did (absent in other scenarios). */
+  readonly diskStall?: DiskStallReport;
   /** The built-in workload's history as checked for linearizability (zeros with a user state
    *  machine). */
   readonly history: {
@@ -218,6 +255,29 @@ export interface ScenarioReport {
     readonly reads: number;
     readonly indeterminate: number;
   };
+}
+
+/** What a disk-stall scenario stalled, and what became of the proposals made meanwhile. */
+export interface DiskStallReport {
+  readonly target: 'leader' | 'follower';
+  /** The node whose disk stalled, and the leader at the time (the same for `leader`). */
+  readonly node: NodeId;
+  readonly leader: NodeId;
+  readonly term: number;
+  readonly stallMs: number;
+  readonly preVote: boolean;
+  readonly checkQuorum: boolean;
+  /** Proposals made while the disk stalled (clients' and the stall writer's). */
+  readonly proposals: number;
+  /** Of those: acknowledged as committed, and acknowledged before the stall ended. */
+  readonly committed: number;
+  readonly committedDuringStall: number;
+  /** Of those: rejected with a RaftError, counted by code (NOT_LEADER from a follower that
+   *  rejects proposals, TIMEOUT, ...). */
+  readonly failed: Readonly<Record<string, number>>;
+  /** The leader's commit index at the start and at the end of the stall. */
+  readonly commitAtStart: number;
+  readonly commitAtEnd: number;
 }
 
 /** A failed scenario: the seed, where it stopped, the last trace lines, how to replay it. */
@@ -332,6 +392,28 @@ interface SimNode {
   incarnation: number;
 }
 
+/** The disk-stall scenario's stall (see {@link ScenarioConfig.diskStall}). */
+interface StallState {
+  /** Whose disk stalls, and the leader when it began (the same node when the leader's does). */
+  readonly node: SimNode;
+  readonly leader: SimNode;
+  readonly term: number;
+  /** Virtual times: the stall lasts `[start, end)`. */
+  readonly start: number;
+  readonly end: number;
+  readonly commitAtStart: number;
+  commitAtEnd: number;
+  /** Proposals made during the stall, and what became of them. */
+  proposals: number;
+  unsettled: number;
+  committed: number;
+  committedDuringStall: number;
+  /** By RaftError code. */
+  readonly failed: Record<string, number>;
+  /** The first breach of the stall's liveness properties seen, if any. */
+  breach: string | null;
+}
+
 /** The index whose cumulative weight first exceeds `r`. */
 function pickWeighted(weights: readonly number[], r: number): number {
   let rest = r;
@@ -351,8 +433,12 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
   const seed = config.seed;
   const root = new Prng(seed);
   const knobs = root.fork('knobs');
-  const faults = config.faults ?? true;
-  const n = config.nodes ?? knobs.pick([2, 3, 3, 4, 5, 5, 6, 7]);
+  const stallMode = config.diskStall === true;
+  /** The disk-stall scenario's own draws, a stream apart: the other knobs keep their values. */
+  const stallPrng = root.fork('stall');
+  const faults = !stallMode && (config.faults ?? true);
+  // The disk-stall scenario needs a quorum without the stalled follower: three voters at least.
+  const n = config.nodes ?? knobs.pick(stallMode ? [3, 3, 4, 5] : [2, 3, 3, 4, 5, 5, 6, 7]);
   const chaosSteps = config.steps ?? 2000;
   const livenessSteps = config.livenessSteps ?? 30_000;
   const traceLimit = config.traceLines ?? 60;
@@ -369,8 +455,14 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
     faults ? draw(value, drawn) : off;
   const maxEntriesPerAppend = draw(k.maxEntriesPerAppend, knobs.pick([1, 2, 4, 64, 4096]));
   const maxInflightAppends = draw(k.maxInflightAppends, knobs.pick([1, 2, 8, 64]));
-  const preVote = draw(k.preVote, knobs.chance(0.8));
-  const checkQuorum = draw(k.checkQuorum, knobs.chance(0.8));
+  // The disk-stall scenario tries each setting as often as the other, with a draw of its own
+  // (the knobs stream still takes its draw, so the knobs after it keep their values).
+  const setting = (p: number): boolean => {
+    const drawn = knobs.chance(p);
+    return stallMode ? stallPrng.chance(0.5) : drawn;
+  };
+  const preVote = draw(k.preVote, setting(0.8));
+  const checkQuorum = draw(k.checkQuorum, setting(0.8));
   const followerProposals = draw(
     k.followerProposals,
     knobs.chance(0.8) ? ('forward' as const) : ('reject' as const),
@@ -378,7 +470,8 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
   const reportUnreachable = draw(k.reportUnreachable, knobs.chance(0.5));
   const dropRate = chaos(k.dropRate, knobs.pick([0, 0.01, 0.05, 0.15]), 0);
   const duplicateRate = chaos(k.duplicateRate, knobs.pick([0, 0.02, 0.1]), 0);
-  const maxNetDelay = draw(k.maxNetDelayMs, knobs.pick([2, 5, 15, 40]));
+  // Well below the heartbeat interval in the disk-stall scenario: a healthy network.
+  const maxNetDelay = draw(k.maxNetDelayMs, knobs.pick(stallMode ? [1, 2, 5, 10] : [2, 5, 15, 40]));
   const maxDiskDelay = draw(k.maxDiskDelayMs, knobs.pick([0.5, 2, 8]));
   // Short-lived leaders that crash soon after election leave entries of their term on few
   // nodes: the precondition of Figure 8 (§5.4.2) and of most interesting log repairs.
@@ -391,7 +484,10 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
   const staleReplays = chaos(k.staleReplays, knobs.pick([0, 0, 5, 20]), 0);
   const slowApplyRate = chaos(k.slowApplyRate, knobs.pick([0, 0, 0.01, 0.05]), 0);
   const abortRate = chaos(k.abortRate, knobs.pick([0, 0, 0.05, 0.2]), 0);
-  const learners = Math.min(n - 1, draw(k.learners, knobs.pick([0, 0, 0, 0, 1, 2])));
+  const learners = Math.min(
+    stallMode ? n - 3 : n - 1,
+    draw(k.learners, knobs.pick([0, 0, 0, 0, 1, 2])),
+  );
   const snapshotThreshold = draw(k.snapshotThreshold, knobs.pick([0, 0, 3, 10, 40, 200]));
   const trailingEntries = draw(k.trailingEntries, knobs.pick([0, 0, 2, 10, 100]));
   const snapshotChunkBytes = draw(k.snapshotChunkBytes, knobs.pick([5, 16, 64, 4096]));
@@ -404,6 +500,11 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
   const leaseReads = draw(k.leaseReads, knobs.chance(0.5)) && checkQuorum;
   const clockDrift = chaos(k.clockDrift, knobs.pick([0, 0.01, 0.03]), 0);
   const kvKeys = draw(k.kvKeys, knobs.pick([1, 2, 3, 5]));
+  const stallTarget = draw(
+    k.stallTarget,
+    stallPrng.chance(0.5) ? ('leader' as const) : ('follower' as const),
+  );
+  const stallElectionTimeouts = draw(k.stallElectionTimeouts, stallPrng.range(3, 8));
   const weights = [
     ...(k.nemesisWeights ?? [25, 10, 10, 25, 30, 8, 8]),
     membershipWeight,
@@ -504,12 +605,14 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
     members: ids.map((id) => ({ id, address: id, voter: voterIds.includes(id) })),
   };
   log(
-    `seed=${seed} nodes=${n} learners=${learners} membership=${membershipWeight} transfer=${transferWeight} lease=${leaseReads} drift=${clockDrift} keys=${kvKeys} drop=${dropRate} dup=${duplicateRate} netDelay<=${maxNetDelay} diskDelay<=${maxDiskDelay} maxEntries=${maxEntriesPerAppend} inflight=${maxInflightAppends} preVote=${preVote} checkQuorum=${checkQuorum} followers=${followerProposals} unreachable=${reportUnreachable} leaderCrash=${leaderCrashRate} commitCrash=${commitCrashRate} leaderIsolate=${leaderIsolateRate} commitIsolate=${commitIsolateRate} ackCrash=${ackCrashRate} pendingLeaderCrash=${pendingLeaderCrashRate} staleReplays=${staleReplays} slowApply=${slowApplyRate} abort=${abortRate} snapshotThreshold=${snapshotThreshold} trailing=${trailingEntries} chunk=${snapshotChunkBytes} snapshotCrash=${snapshotCrashRate} transferCrash=${transferCrashRate} installCrash=${installCrashRate}`,
+    `seed=${seed} nodes=${n} learners=${learners} membership=${membershipWeight} transfer=${transferWeight} lease=${leaseReads} drift=${clockDrift} keys=${kvKeys} drop=${dropRate} dup=${duplicateRate} netDelay<=${maxNetDelay} diskDelay<=${maxDiskDelay} maxEntries=${maxEntriesPerAppend} inflight=${maxInflightAppends} preVote=${preVote} checkQuorum=${checkQuorum} followers=${followerProposals} unreachable=${reportUnreachable} leaderCrash=${leaderCrashRate} commitCrash=${commitCrashRate} leaderIsolate=${leaderIsolateRate} commitIsolate=${commitIsolateRate} ackCrash=${ackCrashRate} pendingLeaderCrash=${pendingLeaderCrashRate} staleReplays=${staleReplays} slowApply=${slowApplyRate} abort=${abortRate} snapshotThreshold=${snapshotThreshold} trailing=${trailingEntries} chunk=${snapshotChunkBytes} snapshotCrash=${snapshotCrashRate} transferCrash=${transferCrashRate} installCrash=${installCrashRate}${stallMode ? ` stall=${stallTarget} x${stallElectionTimeouts.toFixed(2)}` : ''}`,
   );
 
   const nodes = new Map<NodeId, SimNode>();
   const nemesisPrng = root.fork('nemesis');
   let phase: 'chaos' | 'heal' = 'chaos';
+  /** The disk-stall scenario's stall, once it has begun (see beginStall). */
+  let stall: StallState | null = null;
   let crashes = 0;
   let partitions = 0;
   let snapshotsTaken = 0;
@@ -680,6 +783,15 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
     };
     guard(() => checker.onStart(id, disk.durableEntries(), disk.durableFirstIndex()));
     node.subscribe((ev) => {
+      // Events come out of Readies, which a stalled disk holds back: also those of a change made
+      // during the stall may come after it. The chaos phase watches for them until it ends.
+      if (
+        stall !== null &&
+        phase === 'chaos' &&
+        (ev.type === 'roleChanged' || ev.type === 'leaderChanged' || ev.type === 'termChanged')
+      ) {
+        stall.breach ??= `${id} reported ${ev.type} ${JSON.stringify(ev)} after the stall began`;
+      }
       if (ev.type === 'roleChanged') {
         sn.role = ev.role;
         log(`${id} ${ev.role} term=${ev.term}`);
@@ -862,12 +974,29 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
     done: () => void,
   ): void => {
     const raw = codec.encode(w);
+    // A proposal made while the disk stalls must settle: committed, or a typed error.
+    const tracked = stall !== null && phase === 'chaos' && scheduler.now < stall.end ? stall : null;
+    if (tracked !== null) {
+      tracked.proposals++;
+      tracked.unsettled++;
+    }
     outcome.then(
       (r) => {
+        if (tracked !== null) {
+          tracked.unsettled--;
+          tracked.committed++;
+          if (scheduler.now < tracked.end) tracked.committedDuringStall++;
+        }
         guard(() => checker.onAcked(r.index, r.term, raw, { id, result: fingerprint(r.result) }));
         done();
       },
       (err: unknown) => {
+        if (tracked !== null) {
+          tracked.unsettled--;
+          if (RaftError.is(err)) tracked.failed[err.code] = (tracked.failed[err.code] ?? 0) + 1;
+          else
+            tracked.breach ??= `${id}, proposed during the stall, failed with an untyped error: ${String(err)}`;
+        }
         if (RaftError.is(err, 'APPLY_FAILED')) {
           // Applied, with the state machine's exception as the result.
           const cause = thrownFingerprint(err.cause);
@@ -1058,6 +1187,141 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
     );
   };
 
+  // The disk-stall scenario (ScenarioConfig.diskStall): wait for a stable leader, then stall.
+  const stallMs = stallElectionTimeouts * electionTimeoutMs;
+  let stableSince = -1;
+  let stableLeader: SimNode | undefined;
+  let stableTerm = -1;
+  /** Every node agrees on one leader and its term (it leads, the others follow it). */
+  const agreedLeader = (): { leader: SimNode; term: number } | undefined => {
+    const all = [...nodes.values()];
+    const leaders = all.filter((sn) => sn.up && sn.node.status().role === 'leader');
+    if (leaders.length !== 1) return undefined;
+    const leader = leaders[0] as SimNode;
+    const term = leader.node.status().term;
+    const agreed = all.every((sn) => {
+      const st = sn.node.status();
+      return (
+        sn.up &&
+        st.term === term &&
+        (sn === leader || (st.role === 'follower' && st.leaderId === leader.id))
+      );
+    });
+    return agreed ? { leader, term } : undefined;
+  };
+  const watchForStableLeader = (): void => {
+    if (phase !== 'chaos' || stall !== null) return;
+    const agreed = agreedLeader();
+    if (agreed === undefined) {
+      stableSince = -1;
+    } else if (stableSince < 0 || agreed.leader !== stableLeader || agreed.term !== stableTerm) {
+      stableSince = scheduler.now;
+      stableLeader = agreed.leader;
+      stableTerm = agreed.term;
+    } else if (scheduler.now - stableSince >= electionTimeoutMs) {
+      // A leader heard by everyone for an election timeout: its no-op has long committed.
+      beginStall(agreed.leader, agreed.term);
+      return;
+    }
+    scheduler.schedule(stallPrng.range(5, 15), watchForStableLeader, 'stall-watch');
+  };
+  const beginStall = (leader: SimNode, term: number): void => {
+    const voters = leader.node.status().members.filter((m) => m.voter && m.id !== leader.id);
+    const victim =
+      stallTarget === 'leader'
+        ? leader
+        : (nodes.get(stallPrng.pick(voters.map((m) => m.id))) as SimNode);
+    victim.disk.stall(stallMs);
+    const commitIndex = leader.node.status().commitIndex;
+    const state: StallState = {
+      node: victim,
+      leader,
+      term,
+      start: scheduler.now,
+      end: scheduler.now + stallMs,
+      commitAtStart: commitIndex,
+      commitAtEnd: commitIndex,
+      proposals: 0,
+      unsettled: 0,
+      committed: 0,
+      committedDuringStall: 0,
+      failed: {},
+      breach: null,
+    };
+    stall = state;
+    log(
+      `STALL disk of ${victim.id} (${stallTarget}, leader ${leader.id} at term ${term}) for ${stallMs.toFixed(0)} ms`,
+    );
+    // Scheduled before any disk operation the stall holds back: it runs first at that time.
+    scheduler.schedule(
+      stallMs,
+      () => {
+        state.commitAtEnd = leader.node.status().commitIndex;
+        log(`STALL over: ${victim.id}, ${state.proposals} proposals meanwhile`);
+      },
+      'stall-end',
+    );
+    scheduler.schedule(stallPrng.range(0, 10), stallWrite, 'stall-writer');
+  };
+  /** Keeps proposing to the leader while the disk stalls (beside the clients, which wait for
+   *  each answer): puts to keys of their own, so every one of them is in the history. */
+  const stallWrite = (): void => {
+    const st = stall;
+    if (st === null || phase !== 'chaos' || scheduler.now >= st.end) return;
+    const seq = commandSeq++;
+    const id = `stall:${seq}`;
+    let pending: PendingOperation | null = null;
+    let cmd: unknown;
+    if (kv) {
+      const key = `s${seq}`;
+      const value = `v${seq}`;
+      cmd = { t: 'put', k: key, v: value } satisfies KvCommand;
+      pending = history.invoke(id, { type: 'put', key, value }, scheduler.now);
+    } else {
+      cmd = machine.command(commandRandom, seq);
+    }
+    const w = { id, cmd, raw: new Uint8Array(0) };
+    const outcome = st.leader.node.propose(w);
+    observe(id, w, outcome, () => {});
+    outcome.then(
+      () => pending?.ok({}, scheduler.now),
+      (err: unknown) => {
+        if (RaftError.is(err) && err.outcome === 'notApplied') pending?.discard();
+        else pending?.unknown();
+      },
+    );
+    scheduler.schedule(stallPrng.range(5, 25), stallWrite, 'stall-writer');
+  };
+  /** After every event from the stall on: nobody changed term or campaigned, and the leader
+   *  still leads, heard by every other node. */
+  const checkStall = (): void => {
+    const st = stall;
+    if (st === null || st.breach !== null) return;
+    for (const sn of nodes.values()) {
+      const s = sn.node.status();
+      let breach: string | null = null;
+      if (s.term !== st.term) breach = `${sn.id} is at term ${s.term}, not ${st.term}`;
+      else if (sn === st.leader && s.role !== 'leader')
+        breach = `the leader ${sn.id} became ${s.role}`;
+      else if (sn !== st.leader && (s.role !== 'follower' || s.leaderId !== st.leader.id))
+        breach = `${sn.id} is ${s.role} with leader ${s.leaderId}, not a follower of ${st.leader.id}`;
+      if (breach !== null) {
+        const into = (scheduler.now - st.start) / electionTimeoutMs;
+        st.breach = `${breach}, ${into.toFixed(2)} election timeouts after the stall began`;
+        return;
+      }
+    }
+  };
+  /** The stall is over (and an election timeout more, to see any late election), and every
+   *  proposal made during it has settled; or a breach was seen. */
+  const stallDone = (): boolean => {
+    const st = stall;
+    if (st === null) return false;
+    if (st.breach !== null) return true;
+    return scheduler.now >= st.end + electionTimeoutMs && st.unsettled === 0;
+  };
+  if (stallMode) scheduler.schedule(stallPrng.range(5, 15), watchForStableLeader, 'stall-watch');
+
   // Nemesis.
   const nemesis = nemesisPrng;
   const strike = (): void => {
@@ -1144,12 +1408,53 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
     }
     return violation !== null;
   };
-  await scheduler.runUntil(() => stopped() || scheduler.steps >= chaosSteps, chaosSteps + 1);
+  await scheduler.runUntil(() => {
+    if (stopped()) return true;
+    if (stallMode) {
+      checkStall();
+      if (stallDone()) return true;
+    }
+    return scheduler.steps >= chaosSteps;
+  }, chaosSteps + 1);
   if (violation)
     fail(
       (violation as SafetyViolation).violation.property,
       (violation as SafetyViolation).violation.message,
     );
+  const stalled = stall as StallState | null;
+  if (stallMode) {
+    if (stalled === null) {
+      fail(
+        'disk stall',
+        `no leader was stable for an election timeout within ${chaosSteps} events`,
+      );
+    } else if (stalled.breach !== null) {
+      fail('disk stall liveness', stalled.breach);
+    } else if (!stallDone()) {
+      fail(
+        'disk stall liveness',
+        `${stalled.unsettled} of the ${stalled.proposals} proposals made during the stall had not settled after ${chaosSteps} events`,
+      );
+    } else if (stalled.committed === 0) {
+      fail(
+        'disk stall liveness',
+        `none of the ${stalled.proposals} proposals made during the stall committed (failed: ${JSON.stringify(stalled.failed)})`,
+      );
+    } else if (stalled.commitAtEnd <= stalled.commitAtStart) {
+      // The followers acknowledge the appends that leave meanwhile: with the leader's disk
+      // stalled they are a quorum without it (thesis §10.2.1), with a follower's the others and
+      // the leader are.
+      fail(
+        'disk stall liveness',
+        `the leader's commit index stayed at ${stalled.commitAtStart} while ${stalled.node.id} (${stallTarget}) stalled`,
+      );
+    } else if (stallTarget === 'follower' && stalled.committedDuringStall === 0) {
+      fail(
+        'disk stall liveness',
+        `no proposal was acknowledged while the follower ${stalled.node.id} stalled (commit ${stalled.commitAtStart} -> ${stalled.commitAtEnd})`,
+      );
+    }
+  }
 
   // Heal: every fault off, every node back, then the cluster must make progress.
   phase = 'heal';
@@ -1293,6 +1598,25 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
     snapshotsInstalled,
     membershipChanges,
     transfers,
+    ...(stalled !== null
+      ? {
+          diskStall: {
+            target: stallTarget,
+            node: stalled.node.id,
+            leader: stalled.leader.id,
+            term: stalled.term,
+            stallMs,
+            preVote,
+            checkQuorum,
+            proposals: stalled.proposals,
+            committed: stalled.committed,
+            committedDuringStall: stalled.committedDuringStall,
+            failed: stalled.failed,
+            commitAtStart: stalled.commitAtStart,
+            commitAtEnd: stalled.commitAtEnd,
+          },
+        }
+      : {}),
     history: counts,
   };
 }
