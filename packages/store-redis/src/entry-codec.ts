@@ -106,5 +106,12 @@ export function decodeEntry(index: LogIndex, value: Buffer | null | undefined): 
     throw new StorageError(`read: entry ${index} has an unknown kind code ${value[0]}`);
   }
   const term = value.readUInt32BE(1) * TWO_32 + value.readUInt32BE(5);
-  return { index, term, kind, data: value.subarray(ENTRY_HEADER_BYTES) };
+  // A plain Uint8Array view, not a Buffer: a Buffer serializes differently (toJSON) and
+  // compares unequal to a Uint8Array in deep-equality checks.
+  const data = new Uint8Array(
+    value.buffer,
+    value.byteOffset + ENTRY_HEADER_BYTES,
+    value.length - ENTRY_HEADER_BYTES,
+  );
+  return { index, term, kind, data };
 }

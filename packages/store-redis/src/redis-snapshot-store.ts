@@ -443,7 +443,11 @@ class RedisSnapshotSource implements SnapshotSource {
         );
       }
     }
-    if (got.length === 1) return got[0] as Buffer;
+    if (got.length === 1) {
+      const piece = got[0] as Buffer;
+      // A plain Uint8Array view of the reply, as a Buffer would not compare equal to one.
+      return new Uint8Array(piece.buffer, piece.byteOffset, piece.length);
+    }
     const out = new Uint8Array(end - offset);
     let at = 0;
     for (const piece of got as Buffer[]) {
