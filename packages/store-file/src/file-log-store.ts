@@ -38,8 +38,10 @@ import {
   encodeMarker,
   parseRecord,
   RECORD_HEADER_BYTES,
+  RecordHeader,
   RecordType,
   type RecordTypeCode,
+  viewOf,
 } from './record.js';
 import { closeSegment, createSegment, type Segment } from './segment.js';
 
@@ -59,6 +61,8 @@ export interface FileLogStoreStats {
 export class FileLogStore implements LogStore {
   private index = new EntryIndex();
   private segments: Segment[] = [];
+  /** Segment bytes recovery verified, for the read that follows open (dropped after it). */
+  private verified = new Map<number, Buffer>();
   private state: 'new' | 'open' | 'closed' = 'new';
   private failure: unknown = null;
   private appends = 0;
@@ -80,6 +84,7 @@ export class FileLogStore implements LogStore {
       const recovered = await recoverLog(this.dir, this.logger);
       this.index = recovered.index;
       this.segments = recovered.segments;
+      this.verified = recovered.verified;
     } catch (err) {
       throw asStorageError(err, `open the log in ${this.dir}`);
     }
@@ -115,13 +120,29 @@ export class FileLogStore implements LogStore {
           j++;
         }
         const segment = this.segment(seq);
-        const buf = await readAt(segment.fd, start, bytes);
-        decodeRun(buf, segment.path, start, i, j, out, from);
+        const cached = this.verified.get(seq);
+        if (cached !== undefined && start + bytes <= cached.length) {
+          decodeRun(
+            cached.subarray(start, start + bytes),
+            segment.path,
+            start,
+            i,
+            j,
+            out,
+            from,
+            false,
+          );
+        } else {
+          const buf = await readAt(segment.fd, start, bytes);
+          decodeRun(buf, segment.path, start, i, j, out, from, true);
+        }
         i = j;
       }
     } catch (err) {
       throw asStorageError(err, `read [${from}, ${to})`);
     }
+    // The node reads its log once, right after open; later reads are rare and small.
+    this.verified.clear();
     return out;
   }
 
@@ -180,6 +201,7 @@ export class FileLogStore implements LogStore {
         await fsp.rm(s.path, { force: true });
       }
       this.segments = this.segments.filter((s) => s.seq >= keepFrom);
+      for (const s of doomed) this.verified.delete(s.seq);
       await fsyncDir(this.dir);
       this.syncs++;
     } catch (err) {
@@ -201,6 +223,7 @@ export class FileLogStore implements LogStore {
     this.state = 'closed';
     const segments = this.segments;
     this.segments = [];
+    this.verified.clear();
     let first: unknown = null;
     for (const s of segments) {
       try {
@@ -297,15 +320,18 @@ function decodeRun(
   to: number,
   out: LogEntry[],
   base: number,
+  verify: boolean,
 ): void {
   let at = 0;
+  const r = new RecordHeader();
+  const view = viewOf(buf);
   for (let i = from; i < to; i++) {
-    const r = parseRecord(buf, at, buf.length);
-    if (typeof r === 'string' || r.type !== RecordType.entry || r.index !== i) {
+    const bad = parseRecord(buf, view, at, buf.length, r, verify);
+    if (bad !== null || r.type !== RecordType.entry || r.index !== i) {
       throw new CorruptLogError(
         path,
         offset + at,
-        typeof r === 'string' ? r : `expected entry ${i}, found a record for ${r.index}`,
+        bad ?? `expected entry ${i}, found a record for ${r.index}`,
       );
     }
     const start = at + RECORD_HEADER_BYTES;

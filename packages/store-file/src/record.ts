@@ -25,7 +25,7 @@
  * it) from damage to what an earlier append made durable (refuse to open).
  */
 import type { EntryKind, LogEntry } from '@raft/core';
-import { crc32 } from './crc32.js';
+import { crc32, crc32Of } from './crc32.js';
 
 export const SEGMENT_HEADER_BYTES = 32;
 export const RECORD_HEADER_BYTES = 36;
@@ -37,14 +37,17 @@ export type RecordTypeCode = (typeof RecordType)[keyof typeof RecordType];
 const KIND_CODES: Readonly<Record<EntryKind, number>> = { command: 0, noop: 1, membership: 2 };
 const KINDS: readonly EntryKind[] = ['command', 'noop', 'membership'];
 
-/** A record header as read from disk. */
-export interface RecordHeader {
-  readonly type: RecordTypeCode;
-  readonly kind: EntryKind;
-  readonly index: number;
-  readonly term: number;
-  readonly writeEnd: number;
-  readonly dataLength: number;
+/**
+ * A record header as read from disk. Parsing fills one of these in place (recovery and reads
+ * go through millions of records: an object per record was most of their garbage).
+ */
+export class RecordHeader {
+  type: RecordTypeCode = RecordType.entry;
+  kind: EntryKind = 'command';
+  index = 0;
+  term = 0;
+  writeEnd = 0;
+  dataLength = 0;
 }
 
 /** Bytes one entry takes on disk. */
@@ -98,35 +101,57 @@ function frame(
   buf.writeDoubleLE(writeEnd, at + 28);
   buf.set(data, at + RECORD_HEADER_BYTES);
   const end = at + RECORD_HEADER_BYTES + data.length;
-  buf.writeUInt32LE(crc32(buf.subarray(at + 4, end)), at);
+  buf.writeUInt32LE(crc32Of(buf, at + 4, end), at);
   return end;
 }
 
 /**
- * The header of the record at `at`, or a reason it is not a valid record: too short for its
- * header or its data, an unknown type or kind, a non-integer index or term, or a checksum that
- * does not match. `limit` is the end of the valid bytes.
+ * Reads the record at `at` of `buf` (whose {@link viewOf} is `view`) into `out`; returns null, or why it is not a valid record: too short
+ * for its header or its data, an unknown type or kind, a non-integer index or term, or a
+ * checksum that does not match. `limit` is the end of the valid bytes. `verify: false` skips
+ * the checksum (for bytes verified already).
  */
-export function parseRecord(buf: Buffer, at: number, limit: number): RecordHeader | string {
+export function parseRecord(
+  buf: Uint8Array,
+  view: DataView,
+  at: number,
+  limit: number,
+  out: RecordHeader,
+  verify = true,
+): string | null {
   if (limit - at < RECORD_HEADER_BYTES) return 'the record header is cut short';
-  const dataLength = buf.readUInt32LE(at + 4);
+  const dataLength = view.getUint32(at + 4, true);
   const end = at + RECORD_HEADER_BYTES + dataLength;
   if (end > limit) return `the record claims ${dataLength} data bytes past the end of the file`;
   const type = buf[at + 8] as number;
   if (type < RecordType.entry || type > RecordType.compact) return `unknown record type ${type}`;
   const kind = KINDS[buf[at + 9] as number];
   if (kind === undefined) return `unknown entry kind ${buf[at + 9]}`;
-  const index = buf.readDoubleLE(at + 12);
-  const term = buf.readDoubleLE(at + 20);
-  const writeEnd = buf.readDoubleLE(at + 28);
+  const index = view.getFloat64(at + 12, true);
+  const term = view.getFloat64(at + 20, true);
+  const writeEnd = view.getFloat64(at + 28, true);
   if (
     !Number.isSafeInteger(index) ||
     !Number.isSafeInteger(term) ||
     !Number.isSafeInteger(writeEnd)
   )
     return 'the index, term or write end is not an integer';
-  if (buf.readUInt32LE(at) !== crc32(buf.subarray(at + 4, end))) return 'checksum mismatch';
-  return { type: type as RecordTypeCode, kind, index, term, writeEnd, dataLength };
+  if (verify && view.getUint32(at, true) !== crc32Of(buf, at + 4, end)) return 'checksum mismatch';
+  out.type = type as RecordTypeCode;
+  out.kind = kind;
+  out.index = index;
+  out.term = term;
+  out.writeEnd = writeEnd;
+  out.dataLength = dataLength;
+  return null;
+}
+
+/**
+ * A DataView over `buf`, for {@link parseRecord}: V8 inlines DataView reads, where Buffer's
+ * readDoubleLE assembles bytes in JS. Make one per buffer, not one per record.
+ */
+export function viewOf(buf: Uint8Array): DataView {
+  return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
 /** A segment header for a segment that starts from the bounds `[firstIndex, lastIndex]`. */
