@@ -7,6 +7,7 @@
 import {
   decodeMessage,
   encodeMessage,
+  type LogBounds,
   type LogEntry,
   type LogStore,
   MemoryLogStore,
@@ -25,6 +26,8 @@ import {
 } from '@raft/core';
 import {
   type ConformanceCase,
+  ConformanceError,
+  ConformancePropertyError,
   type LogStoreHarness,
   logStoreConformanceCases,
   runConformance,
@@ -253,6 +256,258 @@ describe('log store compaction mutants', () => {
       failed.get('compact(upTo) drops the entries up to upTo: firstIndex becomes upTo + 1'),
     ).toBe('open() after a reopen: firstIndex: expected 5, got 1');
     expect(failed.has('appended entries survive a reopen')).toBe(false);
+  });
+});
+
+// ------------------------------------------------------- log stores only a property case catches
+
+/**
+ * A MemoryLogStore behind a patch made once per storage: the patch's own state stands for what
+ * a durable store keeps on its disk, so it survives reopens (unlike {@link logHarness}, whose
+ * patch is made anew at every reopen). Counts the storages made and cleaned up.
+ */
+function durableMutant(
+  name: string,
+  patch: (inner: MemoryLogStore) => Partial<LogStore>,
+  options: { readonly propertySeed?: number } = {},
+): LogStoreHarness & { readonly storages: { created: number; cleaned: number } } {
+  const storages = { created: 0, cleaned: 0 };
+  return {
+    name,
+    propertySeed: options.propertySeed ?? PROPERTY_SEED,
+    storages,
+    create: () => {
+      storages.created++;
+      const inner = new MemoryLogStore();
+      const patched = patch(inner);
+      const wrap = (): LogStore => ({
+        open: () => inner.open(),
+        read: (from, to) => inner.read(from, to),
+        append: (entries) => inner.append(entries),
+        compact: (upTo) => inner.compact(upTo),
+        truncate: (from) => inner.truncate(from),
+        close: () => inner.close(),
+        ...patched,
+      });
+      return {
+        store: wrap(),
+        reopen: wrap,
+        cleanup: () => {
+          storages.cleaned++;
+        },
+      };
+    },
+  };
+}
+
+/**
+ * A segmented store that records where its first segment starts at the first compaction and
+ * never again: reads and bounds use the true first index, but a suffix replacement computes
+ * its cut from the stale one, so after a second compaction it keeps `firstIndex - base` old
+ * entries past the cut and writes the new ones after them. The example cases compact twice
+ * without replacing after, or replace after one compaction only.
+ */
+const staleSegmentBase = (inner: MemoryLogStore): Partial<LogStore> => {
+  let base: number | undefined;
+  return {
+    compact: async (upTo) => {
+      const { firstIndex } = inner.bounds();
+      await inner.compact(upTo);
+      if (base === undefined && upTo >= firstIndex) base = upTo + 1;
+    },
+    append: async (entries) => {
+      const head = entries[0];
+      const { firstIndex, lastIndex } = inner.bounds();
+      if (
+        head !== undefined &&
+        base !== undefined &&
+        base < firstIndex &&
+        head.index >= firstIndex &&
+        head.index <= lastIndex
+      ) {
+        const keptTo = Math.min(lastIndex + 1, head.index + firstIndex - base);
+        const kept = await inner.read(head.index, keptTo);
+        return inner.append([...kept, ...entries]);
+      }
+      return inner.append(entries);
+    },
+  };
+};
+
+/**
+ * A store that marks an emptied log ("empty from upTo + 1") at compact time and turns the mark
+ * into a first-index record at the next open(); an append to the emptied log before any reopen
+ * drops the mark without writing the record, so the reopen after it reports firstIndex 1. The
+ * example cases always reopen between the compaction that empties the log and the next append.
+ */
+const lostEmptyMark = (inner: MemoryLogStore): Partial<LogStore> => {
+  let marked = false;
+  let lost = false;
+  return {
+    open: async (): Promise<LogBounds> => {
+      const bounds = await inner.open();
+      marked = false;
+      return lost ? { ...bounds, firstIndex: 1 } : bounds;
+    },
+    compact: async (upTo) => {
+      const { firstIndex, lastIndex } = inner.bounds();
+      await inner.compact(upTo);
+      if (upTo >= firstIndex) {
+        lost = false;
+        marked = upTo >= lastIndex;
+      }
+    },
+    append: async (entries) => {
+      const { firstIndex, lastIndex } = inner.bounds();
+      await inner.append(entries);
+      if (marked && lastIndex < firstIndex && entries.length > 0) {
+        marked = false;
+        lost = true;
+      }
+    },
+  };
+};
+
+/** The error the log property case failed with against `harness`. */
+async function propertyFailure(harness: LogStoreHarness): Promise<ConformancePropertyError> {
+  const report = await runConformance(logPropertyCases, harness);
+  const error = report.results[0]?.error;
+  if (!(error instanceof ConformancePropertyError)) {
+    throw new Error(`expected a ConformancePropertyError, got ${String(error)}`);
+  }
+  return error;
+}
+
+const logPropertyCases = logStoreConformanceCases.filter((c) => c.name === LOG_PROPERTY);
+const logExampleCases = logStoreConformanceCases.filter((c) => c.name !== LOG_PROPERTY);
+
+describe('log store mutants only the property case catches', () => {
+  it('a store that cuts a suffix replacement at a stale offset after a second compaction', async () => {
+    const harness = durableMutant('stale segment base', staleSegmentBase);
+    const failed = await failures(logStoreConformanceCases, harness);
+    expect([...failed.keys()]).toEqual([LOG_PROPERTY]);
+    // The shrunk sequence: two compactions, then a replacement; its failing step is a read.
+    const message = failed.get(LOG_PROPERTY) ?? '';
+    expect(message).toMatch(/^read\(\d+, \d+\)/);
+    expect(message.match(/^ {4}\d+\. compact\(/gm)?.length).toBeGreaterThanOrEqual(2);
+    expect(message).toMatch(/^ {4}\d+\. append\(.* replacing /m);
+    // Every storage the case made (one per run and per shrink attempt) was cleaned up.
+    expect(harness.storages.created).toBeGreaterThan(30);
+    expect(harness.storages.cleaned).toBe(harness.storages.created);
+  });
+
+  it('a store that loses firstIndex on reopen after compact-past-end then append', async () => {
+    const failed = await failures(
+      logStoreConformanceCases,
+      durableMutant('lost empty mark', lostEmptyMark),
+    );
+    expect([...failed.keys()]).toEqual([LOG_PROPERTY]);
+    expect(failed.get(LOG_PROPERTY)).toMatch(
+      /^open\(\) after a reopen: firstIndex: expected \d+, got 1\n/,
+    );
+  });
+
+  it('both are caught on every one of 10 seeds, not on one lucky seed', async () => {
+    for (const patch of [staleSegmentBase, lostEmptyMark]) {
+      for (let seed = 1; seed <= 10; seed++) {
+        const report = await runConformance(
+          logPropertyCases,
+          durableMutant('mutant', patch, { propertySeed: seed }),
+        );
+        expect({ seed, status: report.results[0]?.status }).toEqual({ seed, status: 'failed' });
+      }
+    }
+  });
+
+  it('the example cases pass against both (so the property case is what catches them)', async () => {
+    for (const patch of [staleSegmentBase, lostEmptyMark]) {
+      const report = await runConformance(logExampleCases, durableMutant('mutant', patch));
+      expect(report.results.filter((r) => r.status !== 'passed')).toEqual([]);
+    }
+  });
+});
+
+describe('property cases: failure report, replay and options', () => {
+  it('a failure names the break, the steps, the shrunk sequence, the seed and the path', async () => {
+    const error = await propertyFailure(durableMutant('lost empty mark', lostEmptyMark));
+    const { seed, path, operations, steps } = error.counterexample;
+    expect(seed).toBe(PROPERTY_SEED);
+    expect(path).toMatch(/^\d+(:\d+)*$/);
+    expect(error.name).toBe('ConformanceError');
+    expect(error.cause).toBeInstanceOf(ConformanceError);
+    expect(error.message).toContain(`seed ${seed}, path "${path}"`);
+    expect(error.message).toContain(
+      `set { propertySeed: ${seed}, propertyPath: "${path}" } on the harness`,
+    );
+    expect(error.message).toContain(`shrunk ${error.counterexample.shrinks} times): ${operations}`);
+    // The operations as generated: a compaction and an append at least.
+    const ops = JSON.parse(operations) as { op: string }[];
+    expect(ops.map((o) => o.op)).toEqual(expect.arrayContaining(['compact', 'append']));
+    // The steps as run, the failing one last: the final reopen.
+    expect(steps[0]).toBe('open()');
+    expect(steps.at(-1)).toMatch(/^close\(\), reopen, open\(\)/);
+    for (const [i, step] of steps.entries()) expect(error.message).toContain(`${i + 1}. ${step}`);
+  });
+
+  it('propertySeed and propertyPath replay the counterexample exactly', async () => {
+    const first = await propertyFailure(durableMutant('stale segment base', staleSegmentBase));
+    const { seed, path } = first.counterexample;
+    const replay = durableMutant('stale segment base', staleSegmentBase, { propertySeed: seed });
+    const replayed = await propertyFailure({ ...replay, propertyPath: path });
+    expect(replayed.counterexample.operations).toBe(first.counterexample.operations);
+    expect(replayed.counterexample.steps).toEqual(first.counterexample.steps);
+    expect(replayed.message.split('\n')[0]).toBe(first.message.split('\n')[0]);
+    // From the path the shrunk sequence is the first run, and nothing smaller fails.
+    expect(replayed.counterexample.shrinks).toBe(0);
+    // The seed alone replays the whole check: the same runs, the same shrinks.
+    const again = await propertyFailure(
+      durableMutant('stale segment base', staleSegmentBase, { propertySeed: seed }),
+    );
+    expect(again.counterexample).toEqual(first.counterexample);
+  });
+
+  it('propertyRuns sets how many sequences run, each on a fresh storage', async () => {
+    const harness = durableMutant('correct', () => ({}));
+    const report = await runConformance(logPropertyCases, { ...harness, propertyRuns: 7 });
+    expect(report.ok).toBe(true);
+    expect(harness.storages).toEqual({ created: 7, cleaned: 7 });
+  });
+
+  it('bad property options fail the property cases with a ConfigError naming the field', async () => {
+    const memory: LogStoreHarness = {
+      name: 'memory',
+      create: () => {
+        const store = new MemoryLogStore();
+        return { store, reopen: () => store, cleanup: () => {} };
+      },
+    };
+    const bad: [Partial<LogStoreHarness>, string][] = [
+      [{ propertyRuns: 0 }, 'propertyRuns'],
+      [{ propertyRuns: -3 }, 'propertyRuns'],
+      [{ propertyRuns: 2.5 }, 'propertyRuns'],
+      [{ propertyRuns: Number.NaN }, 'propertyRuns'],
+      [{ propertySeed: 1.5 }, 'propertySeed'],
+      [{ propertyPath: '3:1' }, 'propertyPath'],
+      [{ propertySeed: 7, propertyPath: 'three' }, 'propertyPath'],
+    ];
+    for (const [options, field] of bad) {
+      const report = await runConformance(logStoreConformanceCases, { ...memory, ...options });
+      const failed = report.results.filter((r) => r.status === 'failed');
+      expect(failed.map((r) => r.name)).toEqual([LOG_PROPERTY]);
+      const error = failed[0]?.error;
+      expect(RaftError.is(error, 'INVALID_CONFIG') && error.field).toBe(field);
+    }
+    const stable = await runConformance(stableStoreConformanceCases, {
+      name: 'memory',
+      propertyRuns: 0,
+      create: () => {
+        const store = new MemoryStableStore();
+        return { store, reopen: () => store, cleanup: () => {} };
+      },
+    });
+    expect(stable.results.filter((r) => r.status === 'failed').map((r) => r.name)).toEqual([
+      STABLE_PROPERTY,
+    ]);
   });
 });
 

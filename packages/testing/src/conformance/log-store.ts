@@ -216,25 +216,29 @@ async function runLogOperations(
 async function expectBounds(s: LogStoreSession, model: LogModel): Promise<void> {
   const first = model.firstIndex;
   const last = model.lastIndex;
-  const where = `(bounds check: the log should be ${model.describe()})`;
+  const log = model.describe();
   if (last < first) {
-    assertEqual(await s.read(first, first), [], `read(${first}, ${first}) ${where}`);
+    assertEqual(
+      await s.read(first, first),
+      [],
+      `read(${first}, ${first}) (bounds check: the empty log ${log})`,
+    );
   } else {
     assertEqual(
       await s.read(first, first + 1),
       model.slice(first, first + 1),
-      `read(${first}, ${first + 1}) ${where}`,
+      `read(${first}, ${first + 1}) (bounds check: the first entry of ${log})`,
     );
     if (last > first) {
       assertEqual(
         await s.read(last, last + 1),
         model.slice(last, last + 1),
-        `read(${last}, ${last + 1}) ${where}`,
+        `read(${last}, ${last + 1}) (bounds check: the last entry of ${log})`,
       );
     }
   }
-  await s.expectReadRejected(first - 1, first, `(one before firstIndex ${first}) ${where}`);
-  await s.expectReadRejected(last + 1, last + 2, `(one past lastIndex ${last}) ${where}`);
+  await s.expectReadRejected(first - 1, first, `(bounds check: one before the log ${log})`);
+  await s.expectReadRejected(last + 1, last + 2, `(bounds check: one past the log ${log})`);
 }
 
 /** A payload that differs for every (index, term, position), so a misplaced byte shows. */

@@ -199,9 +199,11 @@ export function seededBytes(seed: number, size: number): Uint8Array {
 
 /**
  * Payload sizes: empty, small, and up to 4 KiB, weighted so most sequences carry each kind. A
- * size shrinks towards 0.
+ * size shrinks towards 0 (cross-shrinking, here and in the other weighted choices, lets a value
+ * drawn from a later branch shrink into the first, simplest one).
  */
 export const payloadSize: fc.Arbitrary<number> = fc.oneof(
+  { withCrossShrink: true },
   { weight: 2, arbitrary: fc.constant(0) },
   { weight: 5, arbitrary: fc.integer({ min: 1, max: 64 }) },
   { weight: 2, arbitrary: fc.integer({ min: 65, max: 4096 }) },
@@ -240,6 +242,7 @@ export const nodeId: fc.Arbitrary<string> = fc.oneof(
 
 /** Terms and indexes: mostly small, sometimes past 2^32 up to Number.MAX_SAFE_INTEGER. */
 export const bigOrSmall: fc.Arbitrary<number> = fc.oneof(
+  { withCrossShrink: true },
   { weight: 4, arbitrary: fc.integer({ min: 0, max: 20 }) },
   { weight: 1, arbitrary: fc.maxSafeNat() },
 );
