@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Logger, RaftStores } from '@raft/core';
 import { StorageError } from '@raft/core';
 import Database from 'better-sqlite3';
@@ -45,7 +46,7 @@ import { storageCall, toStorageError } from './storage-call.js';
  */
 export async function openSqliteStores(options: SqliteStoresOptions): Promise<RaftStores> {
   const resolved = resolveSqliteStoresOptions(options);
-  const path = resolve(resolved.path);
+  const path = canonicalPath(resolved.path);
   const logger = childOf(resolved.logger, { store: 'sqlite', path });
   const lock = acquireLockFile(path, logger);
   let db: Database.Database | undefined;
@@ -134,6 +135,20 @@ class SqliteStores implements RaftStores {
     this.lock.release();
     if (failure !== undefined) throw toStorageError('closing the database', failure);
     this.logger.info({}, 'sqlite stores closed');
+  }
+}
+
+/**
+ * The absolute path with its directory's symbolic links resolved, so two spellings of one
+ * database (a relative path, a symlinked directory) name the same lock file. A missing
+ * directory is left as it is: taking the lock then fails, saying so.
+ */
+function canonicalPath(path: string): string {
+  const absolute = resolve(path);
+  try {
+    return join(realpathSync(dirname(absolute)), basename(absolute));
+  } catch {
+    return absolute;
   }
 }
 

@@ -182,8 +182,18 @@ export class SqliteSnapshotStore implements SnapshotStore {
         `snapshot meta needs a non-negative integer index and term and a membership, got index ${meta?.index}, term ${meta?.term}`,
       );
     }
-    const membership = encodeMembership(meta.membership);
-    const copy = decodeMembership(membership); // what open() will return, detached from the caller
+    let membership: Uint8Array;
+    let copy: SnapshotMeta['membership'];
+    try {
+      membership = encodeMembership(meta.membership);
+      copy = decodeMembership(membership); // what open() will return, detached from the caller
+    } catch (err) {
+      throw new RaftError(
+        'INVALID_ARGUMENT',
+        'snapshot meta has a malformed membership: every member needs a string id and address and a boolean voter',
+        { cause: err },
+      );
+    }
     const id = storageCall('create a snapshot', () =>
       Number(
         this.insertSnapshot.run(meta.index, meta.term, membership, this.options.chunkBytes)

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RaftError } from '@raft/core';
 import { describe, expect, it } from 'vitest';
@@ -102,6 +102,15 @@ describe('one database, one owner', () => {
     expect(existsSync(`${path}.lock`)).toBe(false);
     const second = await t.open({ path });
     expect(await second.stableStore.load()).toEqual({ term: 3, votedFor: 'n1', commit: 0 });
+  });
+
+  it('a second open through another spelling of the path (relative, a symlinked directory) fails too', async () => {
+    const path = t.dbPath();
+    await t.open({ path });
+    const link = join(t.dir(), 'link');
+    symlinkSync(dirname(path), link, 'dir');
+    expect(await openFailure(join(link, 'raft.db'))).toContain('this process');
+    expect(await openFailure(relative(process.cwd(), path))).toContain('this process');
   });
 
   it('closing the three stores (as a node stop() does) releases the lock too', async () => {

@@ -292,6 +292,7 @@ describe('sqlite snapshot store', () => {
       { index: 1.5, term: 1, membership: MEMBERSHIP },
       { index: 1, term: Number.NaN, membership: MEMBERSHIP },
       { index: 1, term: 1, membership: {} },
+      { index: 1, term: 1, membership: { members: [{ id: 7, address: 'a', voter: true }] } },
     ]) {
       const err = await stores.snapshotStore.create(bad as never).catch((e: unknown) => e);
       expect(RaftError.is(err, 'INVALID_ARGUMENT')).toBe(true);
