@@ -5,6 +5,12 @@
  * the cases with {@link runConformance}, with one `describe…Conformance(harness)` call from
  * `@raft/testing/vitest`, or case by case from any other test framework.
  *
+ * Each store suite ends with a property case: fast-check sequences of operations, each over a
+ * fresh storage from the harness, checked against a reference model. A failure is a
+ * {@link ConformancePropertyError} whose message gives the shrunk sequence and the seed and
+ * path that replay it (the harness's `propertySeed` and `propertyPath`); `propertyRuns` sets
+ * how many sequences a check runs.
+ *
  * Every export is listed by name: this file is the reviewed public surface.
  */
 export type { ConformanceCase, NamedHarness } from './conformance-case.js';

@@ -3,6 +3,10 @@
  * interface's doc comment: bounds reported by `open()`, `[from, to)` reads, atomic suffix
  * replacement, prefix compaction and suffix truncation, durability across a restart, and how
  * errors are reported.
+ *
+ * The example cases each pin one contract point; the last case is a property: random sequences
+ * of every call, reopens included, checked after each step against a reference model
+ * (log-store-model.ts), which finds the bugs that only a combination of steps shows.
  */
 import type { EntryKind, LogBounds, LogEntry, LogIndex, LogStore } from '@raft/core';
 import type { ConformanceCase } from './conformance-case.js';

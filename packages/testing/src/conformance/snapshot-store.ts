@@ -3,7 +3,8 @@
  * the interface's doc comment: streamed writes that become visible to `open()` only on commit,
  * byte-exact ranged reads, `open()` choosing the highest index, retention that never loses the
  * newest snapshot nor a snapshot still being read, independent sinks, durability across a
- * restart, and how errors are reported.
+ * restart, and how errors are reported. The last case is a property: random sequences of
+ * interleaved sinks, opens, reads and reopens against a reference model (snapshot-store-model.ts).
  */
 import type { SnapshotMeta, SnapshotSink, SnapshotSource, SnapshotStore } from '@raft/core';
 import type { ConformanceCase } from './conformance-case.js';

@@ -1,7 +1,8 @@
 /**
  * Conformance cases for {@link StableStore} implementations, checked against the contract in the
  * interface's doc comment: `load()` returns what the last resolved `save()` stored (null on a
- * fresh store), durably across a restart, and errors are StorageError rejections.
+ * fresh store), durably across a restart, and errors are StorageError rejections. The last case
+ * is a property: random sequences of saves, loads and reopens (stable-store-model.ts).
  */
 import type { HardState, StableStore } from '@raft/core';
 import type { ConformanceCase } from './conformance-case.js';

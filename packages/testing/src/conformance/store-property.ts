@@ -80,6 +80,7 @@ export class PropertySteps {
     this.list.push(description);
   }
 
+  /** Every step recorded so far, the current one last. */
   get all(): readonly string[] {
     return this.list;
   }
