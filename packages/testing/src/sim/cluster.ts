@@ -22,9 +22,10 @@
  *            on every node)                  timeouts; a writer proposes to      settled ──► heal
  *                                            the leader all along                phase, as above
  *   checked after every event from the stall on: no term changes, nobody campaigns, the leader
- *   stays; then every proposal made during the stall committed or failed with a RaftError, the
- *   leader's commit index moved during the stall (the followers acknowledge the appends that
- *   keep leaving), and a follower's stall did not stop the acknowledgements to clients
+ *   stays; then every proposal made during the stall committed or failed with a RaftError;
+ *   and if the other voters were caught up when it began, the leader's commit index moved during
+ *   the stall (the followers acknowledge the appends that keep leaving) and a follower's stall
+ *   did not stop the acknowledgements to clients
  * ```
  *
  * The built-in workload (kv-workload.ts) is a replicated key-value store: clients write, CAS and
@@ -278,6 +279,13 @@ export interface DiskStallReport {
   /** The leader's commit index at the start and at the end of the stall. */
   readonly commitAtStart: number;
   readonly commitAtEnd: number;
+  /**
+   * When the stall began, the leader streamed to every other voter (replicate state) from a
+   * point its log still holds (match at or past the leader's snapshot). Only then must commits go
+   * on during the stall: a follower that needs a snapshot of a stalled leader (whose snapshot
+   * store stalls too), or is still receiving one, leaves no quorum without the stalled node.
+   */
+  readonly followersCaughtUp: boolean;
 }
 
 /** A failed scenario: the seed, where it stopped, the last trace lines, how to replay it. */
@@ -403,6 +411,8 @@ interface StallState {
   readonly end: number;
   readonly commitAtStart: number;
   commitAtEnd: number;
+  /** See {@link DiskStallReport.followersCaughtUp}. */
+  readonly followersCaughtUp: boolean;
   /** Proposals made during the stall, and what became of them. */
   proposals: number;
   unsettled: number;
@@ -1232,7 +1242,12 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
         ? leader
         : (nodes.get(stallPrng.pick(voters.map((m) => m.id))) as SimNode);
     victim.disk.stall(stallMs);
-    const commitIndex = leader.node.status().commitIndex;
+    const status = leader.node.status();
+    const commitIndex = status.commitIndex;
+    const followersCaughtUp = voters.every((m) => {
+      const pr = status.progress?.[m.id];
+      return pr !== undefined && pr.state === 'replicate' && pr.match >= status.snapshotIndex;
+    });
     const state: StallState = {
       node: victim,
       leader,
@@ -1241,6 +1256,7 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
       end: scheduler.now + stallMs,
       commitAtStart: commitIndex,
       commitAtEnd: commitIndex,
+      followersCaughtUp,
       proposals: 0,
       unsettled: 0,
       committed: 0,
@@ -1250,7 +1266,7 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
     };
     stall = state;
     log(
-      `STALL disk of ${victim.id} (${stallTarget}, leader ${leader.id} at term ${term}) for ${stallMs.toFixed(0)} ms`,
+      `STALL disk of ${victim.id} (${stallTarget}, leader ${leader.id} at term ${term}) for ${stallMs.toFixed(0)} ms${followersCaughtUp ? '' : ', a follower still catching up'}`,
     );
     // Scheduled before any disk operation the stall holds back: it runs first at that time.
     scheduler.schedule(
@@ -1440,7 +1456,7 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
         'disk stall liveness',
         `none of the ${stalled.proposals} proposals made during the stall committed (failed: ${JSON.stringify(stalled.failed)})`,
       );
-    } else if (stalled.commitAtEnd <= stalled.commitAtStart) {
+    } else if (stalled.followersCaughtUp && stalled.commitAtEnd <= stalled.commitAtStart) {
       // The followers acknowledge the appends that leave meanwhile: with the leader's disk
       // stalled they are a quorum without it (thesis §10.2.1), with a follower's the others and
       // the leader are.
@@ -1448,7 +1464,11 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
         'disk stall liveness',
         `the leader's commit index stayed at ${stalled.commitAtStart} while ${stalled.node.id} (${stallTarget}) stalled`,
       );
-    } else if (stallTarget === 'follower' && stalled.committedDuringStall === 0) {
+    } else if (
+      stalled.followersCaughtUp &&
+      stallTarget === 'follower' &&
+      stalled.committedDuringStall === 0
+    ) {
       fail(
         'disk stall liveness',
         `no proposal was acknowledged while the follower ${stalled.node.id} stalled (commit ${stalled.commitAtStart} -> ${stalled.commitAtEnd})`,
@@ -1614,6 +1634,7 @@ export async function runScenario(config: ScenarioConfig): Promise<ScenarioRepor
             failed: stalled.failed,
             commitAtStart: stalled.commitAtStart,
             commitAtEnd: stalled.commitAtEnd,
+            followersCaughtUp: stalled.followersCaughtUp,
           },
         }
       : {}),

@@ -4,10 +4,13 @@
  * the leader or of a follower (log, hard state and snapshots: one SimDisk) for 3 to 8 election
  * timeouts while a writer keeps proposing to the leader beside the KV clients, and checks after
  * every event that no term changes, nobody campaigns and the leader stays; then that every
- * proposal made during the stall committed or failed with a RaftError, that the leader's commit
- * index moved during the stall (the followers, or the leader and the other followers, are a
- * quorum), that writes were acknowledged during a follower's stall, and, as in every scenario,
- * safety, the heal phase's liveness and linearizability.
+ * proposal made during the stall committed or failed with a RaftError; when the other voters
+ * were caught up as it began, that the leader's commit index moved during the stall (the
+ * followers, or the leader and the other followers, are a quorum) and that writes were
+ * acknowledged during a follower's stall; and, as in every scenario, safety, the heal phase's
+ * liveness and linearizability. Seed 3431 (`pnpm sim --seed 3431 --profile disk-stall`) is a
+ * stalled leader whose follower was still receiving a snapshot: nothing can commit then, and
+ * nothing must be elected either.
  *
  * The seed draws the target and PreVote and CheckQuorum (each on or off, evenly); the first test
  * checks that every combination ran. A failure prints its seed and the replay line
@@ -23,7 +26,9 @@ import { runSeeds, seedRange } from '../../src/sim/seeds.js';
 
 const PROFILE = SCENARIO_PROFILES['disk-stall'];
 /** Fixed seeds each run (about half stall a leader, half a follower). */
-const SEEDS = 200;
+const SEEDS = 160;
+/** Seeds that once failed (see the module comment), run besides. */
+const REGRESSION_SEEDS = [3431];
 /** Election timeout of the simulated nodes (cluster.ts). */
 const ELECTION_TIMEOUT_MS = 150;
 
@@ -38,16 +43,16 @@ if (replay !== undefined) {
     expect(report.scenarios).toBe(seeds.length);
   }, 600_000);
 } else {
-  it(`seeds 1..${SEEDS}: a stalled disk, the leader's or a follower's, costs no election and stops no write`, async () => {
+  it(`seeds 1..${SEEDS} and ${REGRESSION_SEEDS.join(', ')}: a stalled disk, the leader's or a follower's, costs no election and stops no write`, async () => {
     const stalls: DiskStallReport[] = [];
-    const report = await runSeeds(seedRange(1, SEEDS), PROFILE, {
+    const report = await runSeeds([...seedRange(1, SEEDS), ...REGRESSION_SEEDS], PROFILE, {
       onScenario: (r) => {
         if (r.diskStall !== undefined) stalls.push(r.diskStall);
       },
     });
     expect(report.failures.map((f) => f.message)).toEqual([]);
-    expect(report.scenarios).toBe(SEEDS);
-    expect(stalls).toHaveLength(SEEDS);
+    expect(report.scenarios).toBe(SEEDS + REGRESSION_SEEDS.length);
+    expect(stalls).toHaveLength(SEEDS + REGRESSION_SEEDS.length);
     // Every combination of target, PreVote and CheckQuorum ran several times.
     const combinations = new Map<string, number>();
     for (const s of stalls) {
@@ -66,9 +71,18 @@ if (replay !== undefined) {
       const failed = Object.values(s.failed).reduce((a, b) => a + b, 0);
       expect(s.committed + failed, where).toBe(s.proposals);
       expect(s.committed, where).toBeGreaterThan(0);
-      expect(s.commitAtEnd, where).toBeGreaterThan(s.commitAtStart);
-      if (s.target === 'follower') expect(s.committedDuringStall, where).toBeGreaterThan(0);
+      if (s.followersCaughtUp) {
+        expect(s.commitAtEnd, where).toBeGreaterThan(s.commitAtStart);
+        if (s.target === 'follower') expect(s.committedDuringStall, where).toBeGreaterThan(0);
+      }
     }
+    // Commits during the stall were checked in most runs (the others began the stall while a
+    // follower still needed entries the leader had compacted away).
+    const caughtUp = stalls.filter((s) => s.followersCaughtUp);
+    expect(caughtUp.filter((s) => s.target === 'leader').length).toBeGreaterThanOrEqual(SEEDS / 4);
+    expect(caughtUp.filter((s) => s.target === 'follower').length).toBeGreaterThanOrEqual(
+      SEEDS / 4,
+    );
     // Nothing the leader was asked to do itself failed: only proposals to nodes that were not
     // the leader (NOT_LEADER, with followerProposals 'reject') and a few forwards through a
     // stalled follower that lagged past the leader's log (TIMEOUT, outcome unknown) may.
@@ -95,7 +109,7 @@ if (replay !== undefined) {
   });
 
   it('a planted bug (nothing leaves while a write waits) fails every seed that stalls a leader, with a replay line that reproduces it', async () => {
-    const seeds = [...seedRange(1, 24)];
+    const seeds = [...seedRange(1, 20)];
     const leaderSeeds: number[] = [];
     const healthy = await runSeeds(seeds, PROFILE, {
       onScenario: (r) => {
