@@ -3,6 +3,7 @@
  * bookkeeping that closes every store a test opened and deletes its prefixes.
  */
 import type { LogEntry, Logger, RaftStores } from '@raft/core';
+import { expect } from 'vitest';
 import type { RedisStoresOptions } from '../src/index.js';
 import { openRedisStores } from '../src/index.js';
 import { deletePrefix, SHARED_URL } from './redis-server.js';
@@ -91,5 +92,26 @@ export class StoresTracker {
     for (const stores of this.opened.splice(0)) await stores.close();
     for (const prefix of this.prefixes) await deletePrefix(prefix, this.url);
     this.prefixes.clear();
+  }
+}
+
+/**
+ * Requires `actual` to equal `expected` entry by entry, comparing data bytes with
+ * Buffer.equals (deep equality walks big arrays element by element, far too slowly).
+ */
+export function expectSameEntries(
+  actual: readonly LogEntry[],
+  expected: readonly LogEntry[],
+): void {
+  expect(actual.map(({ index, term, kind }) => ({ index, term, kind }))).toEqual(
+    expected.map(({ index, term, kind }) => ({ index, term, kind })),
+  );
+  for (const [i, e] of expected.entries()) {
+    const got = (actual[i] as LogEntry).data;
+    expect(got).toBeInstanceOf(Uint8Array);
+    expect(
+      Buffer.from(got.buffer, got.byteOffset, got.length).equals(e.data),
+      `data of entry ${e.index}`,
+    ).toBe(true);
   }
 }
