@@ -3,8 +3,9 @@
  * works:
  *
  * - `ts`, `typescript`, `js` and `javascript` blocks are complete programs. Each one is written
- *   to a file under `packages/testing/.readme-examples/` (gitignored; created and removed here),
- *   where bare imports of `@raft/core` and `@raft/testing` resolve to the workspace sources, and
+ *   to a file under `.readme-examples/` of the README's own package (gitignored; created and
+ *   removed here; `packages/testing` for READMEs outside the packages), where the package's own
+ *   name and its dependencies resolve to the workspace sources, and
  *   run the way `pnpm example` runs: `node --conditions=@raft/source --import tsx <file>`. It
  *   must exit with status 0 by itself within 60 s (then it is killed). The `ts` blocks must also
  *   type-check under the repository's strict compiler options.
@@ -33,8 +34,6 @@ import {
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const testingDir = join(root, 'packages', 'testing');
-/** Inside packages/testing, so that `@raft/testing` resolves as a self-reference. */
-const examplesRoot = join(testingDir, '.readme-examples');
 
 const RUN_TIMEOUT_MS = 60_000;
 const TYPECHECK_TIMEOUT_MS = 120_000;
@@ -132,11 +131,11 @@ const title = (b: CodeBlock): string => `${b.readme} block #${b.ordinal} (line $
 
 // ------------------------------------------------------------------------- child processes
 
-/** Runs node with `args` in this package, with our environment minus what vitest adds
+/** Runs node with `args` in `cwd`, with our environment minus what vitest adds
  *  (NODE_OPTIONS could carry loaders of its own). */
-function run(args: readonly string[], timeoutMs: number): Promise<RunResult> {
+function run(args: readonly string[], timeoutMs: number, cwd = testingDir): Promise<RunResult> {
   return runChild(process.execPath, args, {
-    cwd: testingDir,
+    cwd,
     timeoutMs,
     env: childEnv(/^(VITEST|NODE_OPTIONS$)/),
   });
@@ -152,27 +151,59 @@ const describeRun = (what: string, args: readonly string[], r: RunResult) =>
 
 // ------------------------------------------------------------------------- scratch files
 
-/** This run's folder: separate from any other run of this file going on at the same time. */
-const scratch = join(examplesRoot, `run-${process.pid}-${Date.now().toString(36)}`);
+/** This run's folder name: separate from any other run of this file going on at the same time. */
+const runName = `run-${process.pid}-${Date.now().toString(36)}`;
+
+/**
+ * The package a README's examples run in: the package the README belongs to when it can import
+ * @raft/testing as well (so that its own name resolves as a self-reference, and its
+ * dependencies resolve: the adapters), else @raft/testing (the root README, and @raft/core's,
+ * whose examples import @raft/core and @raft/testing).
+ */
+function homeOf(b: CodeBlock): string {
+  const dir = dirname(join(root, b.readme));
+  if (dir === root || !existsSync(join(dir, 'package.json'))) return testingDir;
+  const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+    devDependencies?: Record<string, string>;
+    dependencies?: Record<string, string>;
+  };
+  const seesTesting =
+    pkg.devDependencies?.['@raft/testing'] !== undefined ||
+    pkg.dependencies?.['@raft/testing'] !== undefined;
+  return seesTesting ? dir : testingDir;
+}
+
+/** The scratch folder of a block: `.readme-examples/<run>/` inside its home package. */
+function scratchOf(b: CodeBlock): string {
+  return join(homeOf(b), '.readme-examples', runName);
+}
 
 function fileOf(b: CodeBlock): string {
   const slug = b.readme.replace(/\.md$/i, '').replace(/[^A-Za-z0-9]+/g, '-');
-  return join(scratch, `${slug}-block-${b.ordinal}${TYPESCRIPT_TAGS.has(b.tag) ? '.ts' : '.mjs'}`);
+  return join(
+    scratchOf(b),
+    `${slug}-block-${b.ordinal}${TYPESCRIPT_TAGS.has(b.tag) ? '.ts' : '.mjs'}`,
+  );
 }
 
+const scratches = [...new Set(runBlocks.map(scratchOf))];
+
 beforeAll(() => {
-  mkdirSync(scratch, { recursive: true });
+  for (const dir of scratches) mkdirSync(dir, { recursive: true });
   for (const b of runBlocks) writeFileSync(fileOf(b), `${b.code}\n`);
 });
 
 afterAll(() => {
   killAll();
-  rmSync(scratch, { recursive: true, force: true });
-  try {
-    // Only when no other run still has its folder there.
-    if (readdirSync(examplesRoot).length === 0) rmSync(examplesRoot, { recursive: true });
-  } catch {
-    // already gone
+  for (const dir of scratches) {
+    rmSync(dir, { recursive: true, force: true });
+    const examplesRoot = dirname(dir);
+    try {
+      // Only when no other run still has its folder there.
+      if (readdirSync(examplesRoot).length === 0) rmSync(examplesRoot, { recursive: true });
+    } catch {
+      // already gone
+    }
   }
 });
 
@@ -206,7 +237,7 @@ describe('README ts/js blocks run to completion', () => {
       title(b),
       async () => {
         const args = ['--conditions=@raft/source', '--import', 'tsx', fileOf(b)];
-        const r = await run(args, RUN_TIMEOUT_MS);
+        const r = await run(args, RUN_TIMEOUT_MS, homeOf(b));
         const where = `${title(b)} (line n of the file is README line ${b.line} + n)`;
         expect(r.code === 0 && !r.timedOut, describeRun(where, args, r)).toBe(true);
       },
@@ -215,29 +246,34 @@ describe('README ts/js blocks run to completion', () => {
   }
 
   const typed = runBlocks.filter((b) => TYPESCRIPT_TAGS.has(b.tag));
-  it.runIf(typed.length > 0)(
-    'README ts blocks type-check with the repository compiler options',
-    async () => {
-      // One program for every block: each file is a module, so their names never clash.
-      writeFileSync(
-        join(scratch, 'tsconfig.json'),
-        JSON.stringify({
-          extends: '../../tsconfig.json',
-          compilerOptions: { noEmit: true, types: ['node'] },
-          include: typed.map((b) => relative(scratch, fileOf(b)).split(sep).join('/')),
-        }),
-      );
-      const tsc = createRequire(join(root, 'package.json')).resolve('typescript/bin/tsc');
-      const args = [tsc, '-p', join(scratch, 'tsconfig.json')];
-      const r = await run(args, TYPECHECK_TIMEOUT_MS);
-      const blocks = typed.map((b) => `  ${relative(testingDir, fileOf(b))}: ${title(b)}`);
-      expect(
-        r.code === 0 && !r.timedOut,
-        `${describeRun('tsc', args, r)}\nfiles:\n${blocks.join('\n')}`,
-      ).toBe(true);
-    },
-    TYPECHECK_TIMEOUT_MS + 30_000,
-  );
+  // One program per home package (its tsconfig, its dependencies): each file is a module, so
+  // their names never clash.
+  for (const scratch of [...new Set(typed.map(scratchOf))]) {
+    const mine = typed.filter((b) => scratchOf(b) === scratch);
+    const home = dirname(dirname(scratch));
+    it(
+      `README ts blocks run in ${relative(root, home) || '.'} type-check with the repository compiler options`,
+      async () => {
+        writeFileSync(
+          join(scratch, 'tsconfig.json'),
+          JSON.stringify({
+            extends: '../../tsconfig.json',
+            compilerOptions: { noEmit: true, types: ['node'] },
+            include: mine.map((b) => relative(scratch, fileOf(b)).split(sep).join('/')),
+          }),
+        );
+        const tsc = createRequire(join(root, 'package.json')).resolve('typescript/bin/tsc');
+        const args = [tsc, '-p', join(scratch, 'tsconfig.json')];
+        const r = await run(args, TYPECHECK_TIMEOUT_MS, home);
+        const blocks = mine.map((b) => `  ${relative(home, fileOf(b))}: ${title(b)}`);
+        expect(
+          r.code === 0 && !r.timedOut,
+          `${describeRun('tsc', args, r)}\nfiles:\n${blocks.join('\n')}`,
+        ).toBe(true);
+      },
+      TYPECHECK_TIMEOUT_MS + 30_000,
+    );
+  }
 });
 
 // ------------------------------------------------------------------------- shell blocks
