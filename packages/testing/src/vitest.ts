@@ -21,6 +21,7 @@ import { describe, it } from 'vitest';
 import type {
   ConformanceCase,
   ConformanceOptions,
+  CrashConsistencyOptions,
   LogStoreHarness,
   NamedHarness,
   SnapshotStoreHarness,
@@ -28,6 +29,7 @@ import type {
   TransportHarness,
 } from './conformance/index.js';
 import {
+  checkCrashConsistency,
   logStoreConformanceCases,
   snapshotStoreConformanceCases,
   stableStoreConformanceCases,
@@ -116,4 +118,47 @@ export function describeTransportConformance(
     harness,
     options,
   );
+}
+
+/**
+ * Registers one test that runs {@link checkCrashConsistency} with `options`: child processes
+ * killed at random moments, the reopened storage checked each time. The seed is in the test's
+ * name and in every failure, so `options.seed` replays it. vitest's timeout is
+ * `options.testTimeoutMs` (default: the iterations times 30 s).
+ *
+ * @example
+ * ```ts
+ * describeCrashConsistency({
+ *   name: 'file stores',
+ *   module: fileURLToPath(new URL('../src/index.ts', import.meta.url)),
+ *   exportName: 'openFileStores',
+ *   execArgv: ['--conditions=@raft/source', '--import', 'tsx'],
+ *   storage: () => {
+ *     const dir = mkdtempSync(join(tmpdir(), 'crash-'));
+ *     return { config: { dir }, cleanup: () => rmSync(dir, { recursive: true }) };
+ *   },
+ * });
+ * ```
+ */
+export function describeCrashConsistency(
+  options: CrashConsistencyOptions & { readonly testTimeoutMs?: number },
+): void {
+  const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31);
+  const iterations = options.iterations ?? 20;
+  describe(`Crash consistency: ${options.name}`, () => {
+    it(
+      `${iterations} processes SIGKILLed at random moments lose nothing acknowledged (seed ${seed})`,
+      async () => {
+        const report = await checkCrashConsistency({ ...options, seed, iterations });
+        // The kills must land mid-run, after real work, or the check proves nothing.
+        if (report.acknowledged < iterations) {
+          throw new Error(
+            `${options.name}: only ${report.acknowledged} operations were acknowledged in ` +
+              `${iterations} runs (seed ${seed}): raise maxKillDelayMs so the kills land mid-run`,
+          );
+        }
+      },
+      options.testTimeoutMs ?? iterations * 30_000,
+    );
+  });
 }
