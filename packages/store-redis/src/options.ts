@@ -27,8 +27,8 @@ export interface RedisStoresOptions {
    */
   readonly url?: string;
   /**
-   * An ioredis client you own, instead of `url`: the stores use it and `close()` leaves it
-   * connected. Every call is still bounded by `commandTimeoutMs`, but a client with an offline
+   * An ioredis client you own, instead of `url` (pass it connected): the stores use it and
+   * `close()` leaves it connected. Every call is still bounded by `commandTimeoutMs`, but a client with an offline
    * queue (ioredis's default) may still run a command after it timed out here: prefer `url`, or
    * create the client with `enableOfflineQueue: false`. A client with a `keyPrefix` is refused
    * (put it in `prefix`).

@@ -74,13 +74,13 @@ export class RedisLink {
   }
 
   /** Sends one command (replies decoded as UTF-8 strings). */
-  call(what: string, command: string, args: readonly RedisArg[]): Promise<unknown> {
+  async call(what: string, command: string, args: readonly RedisArg[]): Promise<unknown> {
     this.check(what);
     return this.bounded(what, () => this.client.call(command, args as RedisArg[]));
   }
 
   /** Sends one command, bulk replies as Buffers. */
-  callBuffer(what: string, command: string, args: readonly RedisArg[]): Promise<unknown> {
+  async callBuffer(what: string, command: string, args: readonly RedisArg[]): Promise<unknown> {
     this.check(what);
     return this.bounded(what, () => this.client.callBuffer(command, args as RedisArg[]));
   }
