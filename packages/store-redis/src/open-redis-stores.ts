@@ -47,7 +47,10 @@ import { DEFAULT_TUNING } from './tuning.js';
  * @example
  * ```ts
  * const stores = await openRedisStores({ prefix: 'raft:n1:', url: 'redis://127.0.0.1:6379' });
- * const node = createRaftNode({ id: 'n1', ...stores, stateMachine, codec, transport });
+ * const { logStore, stableStore, snapshotStore } = stores;
+ * const node = createRaftNode({ id: 'n1', logStore, stableStore, snapshotStore, stateMachine, codec, transport });
+ * // ... after node.stop():
+ * await stores.close();
  * ```
  */
 export function openRedisStores(options: RedisStoresOptions): Promise<RaftStores> {

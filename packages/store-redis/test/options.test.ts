@@ -103,18 +103,24 @@ describe('options', () => {
 
   it('url and redis together are refused, and the client is left alone', async () => {
     const client = new Redis(SHARED_URL, { lazyConnect: true });
-    const err = await configErrorOf({ prefix: 'p:', url: SHARED_URL, redis: client });
-    expect(err.field).toBe('redis');
-    expect(client.status).toBe('wait');
-    client.disconnect();
+    try {
+      const err = await configErrorOf({ prefix: 'p:', url: SHARED_URL, redis: client });
+      expect(err.field).toBe('redis');
+      expect(client.status).toBe('wait');
+    } finally {
+      client.disconnect();
+    }
   });
 
   it('a client with a keyPrefix is refused', async () => {
     const client = new Redis(SHARED_URL, { lazyConnect: true, keyPrefix: 'app:' });
-    const err = await configErrorOf({ prefix: 'p:', redis: client });
-    expect(err.field).toBe('redis');
-    expect(err.message).toContain('keyPrefix');
-    client.disconnect();
+    try {
+      const err = await configErrorOf({ prefix: 'p:', redis: client });
+      expect(err.field).toBe('redis');
+      expect(err.message).toContain('keyPrefix');
+    } finally {
+      client.disconnect();
+    }
   });
 
   it('the defaults open against redis://127.0.0.1:6379', async () => {
