@@ -7,7 +7,7 @@
  * operation runs (an operation with nothing to act on does nothing), so every operation is
  * valid in every state and shrinking never invents an invalid sequence.
  */
-import type { Member, SnapshotMeta } from '@raft/core';
+import type { Member, Membership, SnapshotMeta } from '@raft/core';
 import * as fc from 'fast-check';
 import {
   bigOrSmall,
@@ -33,7 +33,18 @@ export interface ReadSpec {
 
 /** A generated snapshot store operation, resolved against the model when it runs. */
 export type SnapshotOperation =
-  | { readonly op: 'create'; readonly meta: SnapshotMeta }
+  /**
+   * create() of a snapshot at `indexStep` from the latest committed one's index (before any
+   * commit, from the highest index created so far), at least 1: mostly the same, so sinks open
+   * together often share an index and the tie rule comes up; a little higher or lower as often
+   * (a lower one committed later must not win); sometimes far higher (past 2^32).
+   */
+  | {
+      readonly op: 'create';
+      readonly indexStep: number;
+      readonly term: number;
+      readonly membership: Membership;
+    }
   | { readonly op: 'write'; readonly sink: number; readonly chunk: PayloadSpec }
   | { readonly op: 'commit'; readonly sink: number }
   | { readonly op: 'abort'; readonly sink: number }
@@ -57,17 +68,16 @@ const member: fc.Arbitrary<Member> = fc.record({
   voter: fc.boolean(),
 });
 
-/** Small indexes (1 to 8) most of the time, so equal indexes, and their tie rule, come up. */
-const meta: fc.Arbitrary<SnapshotMeta> = fc.record({
-  index: fc.oneof(
-    { withCrossShrink: true },
-    { weight: 4, arbitrary: fc.integer({ min: 1, max: 8 }) },
-    { weight: 1, arbitrary: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }) },
-  ),
-  term: bigOrSmall,
-  membership: fc.record({
-    members: fc.uniqueArray(member, { minLength: 1, maxLength: 4, selector: (m) => m.id }),
-  }),
+const indexStep = fc.oneof(
+  { withCrossShrink: true },
+  { weight: 6, arbitrary: fc.constant(0) },
+  { weight: 3, arbitrary: fc.integer({ min: 1, max: 3 }) },
+  { weight: 3, arbitrary: fc.integer({ min: -3, max: -1 }) },
+  { weight: 1, arbitrary: fc.integer({ min: 2 ** 32, max: 2 ** 40 }) },
+);
+
+const membership: fc.Arbitrary<Membership> = fc.record({
+  members: fc.uniqueArray(member, { minLength: 1, maxLength: 4, selector: (m) => m.id }),
 });
 
 const readSpec: fc.Arbitrary<ReadSpec> = fc.record({
@@ -82,16 +92,26 @@ const readSpec: fc.Arbitrary<ReadSpec> = fc.record({
 
 const ref = fc.nat({ max: 7 });
 
+// Creates and commits outweigh the rest: a sink operation with no sink open does nothing, and
+// the ordering rules need several commits, of sinks open together, in one sequence.
 const operation: fc.Arbitrary<SnapshotOperation> = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ op: fc.constant('create' as const), meta }) },
   {
-    weight: 6,
+    weight: 8,
+    arbitrary: fc.record({
+      op: fc.constant('create' as const),
+      indexStep,
+      term: bigOrSmall,
+      membership,
+    }),
+  },
+  {
+    weight: 5,
     arbitrary: fc.record({ op: fc.constant('write' as const), sink: ref, chunk: payloadSpec }),
   },
-  { weight: 3, arbitrary: fc.record({ op: fc.constant('commit' as const), sink: ref }) },
+  { weight: 6, arbitrary: fc.record({ op: fc.constant('commit' as const), sink: ref }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('abort' as const), sink: ref }) },
   {
-    weight: 3,
+    weight: 2,
     arbitrary: fc.record({
       op: fc.constant('open' as const),
       hold: fc.boolean(),
@@ -148,6 +168,8 @@ export class SnapshotModel<Sink, Source> {
   /** Sources held open, oldest first. */
   readonly sources: ModelSource<Source>[] = [];
   private labels = 0;
+  /** The highest index of any sink created so far (0 before the first). */
+  private highestIndex = 0;
 
   /** The sink an operation's `ref` names, or undefined when none is open. */
   sink(ref: number): ModelSink<Sink> | undefined {
@@ -158,6 +180,12 @@ export class SnapshotModel<Sink, Source> {
     return this.sources.length === 0 ? undefined : this.sources[ref % this.sources.length];
   }
 
+  /** The meta a create operation asks for. */
+  meta(op: Extract<SnapshotOperation, { op: 'create' }>): SnapshotMeta {
+    const index = Math.max(1, (this.latest()?.meta.index ?? this.highestIndex) + op.indexStep);
+    return { index, term: op.term, membership: op.membership };
+  }
+
   /** The label the next sink gets. */
   nextLabel(): number {
     return this.labels + 1;
@@ -165,6 +193,7 @@ export class SnapshotModel<Sink, Source> {
 
   created(meta: SnapshotMeta, handle: Sink): void {
     this.labels++;
+    this.highestIndex = Math.max(this.highestIndex, meta.index);
     this.sinks.push({ label: this.labels, meta, handle, chunks: [] });
   }
 

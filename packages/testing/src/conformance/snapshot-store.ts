@@ -261,8 +261,9 @@ async function runSnapshotOperations(
           steps.begin(`create() skipped: ${MAX_OPEN_SINKS} sinks are open`);
           break;
         }
-        steps.begin(`create(${describeMeta(op.meta)}) as sink #${model.nextLabel()}`);
-        model.created(op.meta, await s.create(op.meta));
+        const meta = model.meta(op);
+        steps.begin(`create(${describeMeta(meta)}) as sink #${model.nextLabel()}`);
+        model.created(meta, await s.create(meta));
         break;
       }
       case 'write': {
@@ -289,6 +290,8 @@ async function runSnapshotOperations(
         steps.begin(`commit() of sink #${sink.label}, ${describeMeta(sink.meta)}`);
         await s.commit(sink.handle, `commit() of sink #${sink.label}`);
         model.committedSink(sink);
+        // commit() makes the snapshot visible to open() at once, unless a higher one hides it.
+        await expectLatest(s, model, steps, [], false);
         break;
       }
       case 'abort': {
@@ -340,6 +343,8 @@ async function runSnapshotOperations(
         // The session closes the held sources and aborts the sinks it still tracks.
         await s.restart();
         model.reopened();
+        // What a restarted node does first: restore the latest snapshot.
+        await expectLatest(s, model, steps, [], false);
         break;
       }
     }
