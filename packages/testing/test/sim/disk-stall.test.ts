@@ -9,7 +9,7 @@
  * followers, or the leader and the other followers, are a quorum) and that writes were
  * acknowledged during a follower's stall; and, as in every scenario, safety, the heal phase's
  * liveness and linearizability. Seed 3431 (`pnpm sim --seed 3431 --profile disk-stall`) is a
- * stalled leader whose follower was still receiving a snapshot: nothing can commit then, and
+ * stalled leader whose follower still needed a snapshot from it: nothing can commit then, and
  * nothing must be elected either.
  *
  * The seed draws the target and PreVote and CheckQuorum (each on or off, evenly); the first test
