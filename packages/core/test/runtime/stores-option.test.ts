@@ -12,7 +12,7 @@ import {
   RaftError,
   type RaftStores,
 } from '../../src/index.js';
-import { Counter, decimalCodec } from './helpers.js';
+import { Counter, decimalCodec, ManualClock, TIMING } from './helpers.js';
 
 function bundle(log: string[]): RaftStores {
   const logStore = new MemoryLogStore();
@@ -40,21 +40,23 @@ describe('the stores option', () => {
   it('runs a node on the bundle; stop() closes the three stores, then the bundle', async () => {
     const closed: string[] = [];
     const network = new MemoryNetwork();
+    const clock = new ManualClock();
     const node = createRaftNode({
       id: 'n1',
       stateMachine: new Counter(),
       codec: decimalCodec,
       stores: bundle(closed),
       transport: network.transport('n1'),
-      tickMs: 5,
-      electionTimeoutMs: 50,
-      heartbeatMs: 10,
+      clock,
+      ...TIMING,
     });
     await node.start({ bootstrap: { members: [{ id: 'n1', address: 'n1', voter: true }] } });
-    for (let k = 0; k < 400 && node.status().role !== 'leader'; k++) {
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    expect((await node.propose(7)).result).toBe(7);
+    for (let k = 0; k < 100 && node.status().role !== 'leader'; k++)
+      await clock.advance(TIMING.tickMs);
+    expect(node.status().role).toBe('leader');
+    const proposal = node.propose(7);
+    await clock.advance(TIMING.tickMs);
+    expect((await proposal).result).toBe(7);
     await node.stop();
     expect(closed).toEqual(['log', 'stable', 'snapshot', 'bundle']);
   });
