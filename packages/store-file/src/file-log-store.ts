@@ -3,16 +3,20 @@
  * framing and log-recovery.ts for what open() does with what a crash left).
  *
  * ```
- *   append(entries) ─► one buffer for the batch ─► one write at the end of the newest segment
- *                   ─► one fdatasync ─► update the in-memory index ─► resolve
- *   truncate(from)  ─► a truncate marker, fdatasync
- *   compact(upTo)   ─► a compact marker, fdatasync ─► delete the segments that hold nothing
+ *   append(entries) ─► one buffer for the batch ─► one durable write at the end of the newest
+ *                      segment ─► update the in-memory index ─► resolve
+ *   truncate(from)  ─► a truncate marker, written durably
+ *   compact(upTo)   ─► a compact marker, written durably ─► delete the segments that hold nothing
  *                      live any more, fsync the directory
  *   newest segment ≥ segmentBytes ─► the next write goes to a new segment
  * ```
  *
+ * - A durable write is one `write` on a descriptor opened with `O_DSYNC` (the same guarantee
+ *   as `write` then `fdatasync`, in one system call and one trip to libuv's thread pool: that
+ *   trip is most of what an append costs beyond the disk's own latency), or `write` then
+ *   `fdatasync` where the platform has no `O_DSYNC`.
  * - Group commit: the runtime hands every proposal of an event-loop turn to one `append`, so
- *   they share one write and one fdatasync.
+ *   they share one write and one sync.
  * - Suffix replacement rewrites nothing: the new entries follow the old ones in the file and
  *   replace them in the index (recovery does the same, record by record).
  * - A failed write or fdatasync leaves the store failed: every later call rejects. Retrying an
@@ -258,7 +262,7 @@ export class FileLogStore implements LogStore {
     );
   }
 
-  /** Appends `buf` to the newest segment (a new one when it is full) and fdatasyncs it. */
+  /** Appends `buf` durably to the newest segment (a new one when it is full). */
   private async writeDurably(buf: Buffer, what: string): Promise<Segment> {
     try {
       let segment = this.newest();
@@ -266,7 +270,7 @@ export class FileLogStore implements LogStore {
       await writeAll(segment.fd, buf, segment.size);
       segment.size += buf.length;
       this.bytesWritten += buf.length;
-      await fdatasync(segment.fd);
+      if (!segment.dsync) await fdatasync(segment.fd);
       this.syncs++;
       return segment;
     } catch (err) {

@@ -23,7 +23,7 @@ import { promises as fsp } from 'node:fs';
 import type { Logger } from '@raft/core';
 import { EntryIndex } from './entry-index.js';
 import { CorruptLogError } from './errors.js';
-import { fdatasync, ftruncate, openFd } from './fs-io.js';
+import { dsyncFlags, fdatasync, ftruncate, openFd } from './fs-io.js';
 import {
   parseRecord,
   parseSegmentHeader,
@@ -74,8 +74,9 @@ export async function recoverLog(dir: string, logger: Logger): Promise<Recovered
         );
       }
       const size = scanRecords(file.path, file.seq, buf, index, newest, logger);
-      const fd = await openFd(file.path, newest ? 'r+' : 'r');
-      segments.push({ seq: file.seq, path: file.path, fd, size });
+      const flags = newest ? dsyncFlags(false) : null;
+      const fd = await openFd(file.path, flags ?? (newest ? 'r+' : 'r'));
+      segments.push({ seq: file.seq, path: file.path, fd, size, dsync: flags !== null });
       verified.set(file.seq, buf.subarray(0, size));
       if (size < buf.length) {
         await ftruncate(fd, size);

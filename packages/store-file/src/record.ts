@@ -63,12 +63,13 @@ export function encodeEntries(entries: readonly LogEntry[]): Buffer {
   let total = 0;
   for (const e of entries) total += RECORD_HEADER_BYTES + e.data.length;
   const buf = Buffer.allocUnsafeSlow(total);
+  const view = viewOf(buf);
   const writeEnd = (entries[entries.length - 1] as LogEntry).index;
   let at = 0;
   for (const e of entries) {
     const kind = KIND_CODES[e.kind];
     if (kind === undefined) throw new TypeError(`entry ${e.index} has an unknown kind`);
-    at = frame(buf, at, RecordType.entry, kind, e.index, e.term, writeEnd, e.data);
+    at = frame(buf, view, at, RecordType.entry, kind, e.index, e.term, writeEnd, e.data);
   }
   return buf;
 }
@@ -76,7 +77,7 @@ export function encodeEntries(entries: readonly LogEntry[]): Buffer {
 /** Frames one truncate or compact marker. */
 export function encodeMarker(type: RecordTypeCode, index: number): Buffer {
   const buf = Buffer.allocUnsafeSlow(RECORD_HEADER_BYTES);
-  frame(buf, 0, type, 0, index, 0, index, EMPTY);
+  frame(buf, viewOf(buf), 0, type, 0, index, 0, index, EMPTY);
   return buf;
 }
 
@@ -84,6 +85,7 @@ const EMPTY = new Uint8Array(0);
 
 function frame(
   buf: Buffer,
+  view: DataView,
   at: number,
   type: number,
   kind: number,
@@ -92,16 +94,16 @@ function frame(
   writeEnd: number,
   data: Uint8Array,
 ): number {
-  buf.writeUInt32LE(data.length, at + 4);
+  view.setUint32(at + 4, data.length, true);
   buf[at + 8] = type;
   buf[at + 9] = kind;
-  buf.writeUInt16LE(0, at + 10);
-  buf.writeDoubleLE(index, at + 12);
-  buf.writeDoubleLE(term, at + 20);
-  buf.writeDoubleLE(writeEnd, at + 28);
+  view.setUint16(at + 10, 0, true);
+  view.setFloat64(at + 12, index, true);
+  view.setFloat64(at + 20, term, true);
+  view.setFloat64(at + 28, writeEnd, true);
   buf.set(data, at + RECORD_HEADER_BYTES);
   const end = at + RECORD_HEADER_BYTES + data.length;
-  buf.writeUInt32LE(crc32Of(buf, at + 4, end), at);
+  view.setUint32(at, crc32Of(buf, at + 4, end), true);
   return end;
 }
 

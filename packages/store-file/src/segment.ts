@@ -5,7 +5,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { closeFd, fdatasync, fsyncDir, isErrno, openFd, writeAll } from './fs-io.js';
+import { closeFd, dsyncFlags, fdatasync, fsyncDir, isErrno, openFd, writeAll } from './fs-io.js';
 import { encodeSegmentHeader } from './record.js';
 
 const SEGMENT_NAME = /^(\d{16})\.seg$/;
@@ -17,6 +17,8 @@ export interface Segment {
   fd: number;
   /** Bytes of valid records (the append position of the newest segment). */
   size: number;
+  /** The fd was opened with O_DSYNC: a write is durable when it returns (no fdatasync). */
+  readonly dsync: boolean;
 }
 
 export function segmentPath(dir: string, seq: number): string {
@@ -48,7 +50,8 @@ export async function createSegment(
   const path = segmentPath(dir, seq);
   const tmp = `${path}.tmp`;
   const header = encodeSegmentHeader(firstIndex, lastIndex);
-  const fd = await openFd(tmp, 'w+');
+  const flags = dsyncFlags(true);
+  const fd = await openFd(tmp, flags ?? 'w+');
   try {
     await writeAll(fd, header, 0);
     await fdatasync(fd);
@@ -59,7 +62,7 @@ export async function createSegment(
     await fsp.rm(tmp, { force: true }).catch(() => {});
     throw err;
   }
-  return { seq, path, fd, size: header.length };
+  return { seq, path, fd, size: header.length, dsync: flags !== null };
 }
 
 /** Closes a segment's descriptor, ignoring one already closed. */

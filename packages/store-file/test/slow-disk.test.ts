@@ -1,7 +1,8 @@
 /**
  * "Slow disks must not stop the cluster", on the real file store: three nodes on file stores
  * and the real clock, where one node's fdatasync (the store's own call, intercepted in
- * `fs-io.ts`) takes five election timeouts. The leader's: its heartbeats keep leaving, nobody
+ * `fs-io.ts`: an `fdatasync`, or a write on a descriptor opened with O_DSYNC) takes five
+ * election timeouts. The leader's: its heartbeats keep leaving, nobody
  * campaigns, and the writes made meanwhile commit once its disk is back. A follower's: the
  * leader keeps leading, and writes commit meanwhile through the other follower.
  *
@@ -25,33 +26,51 @@ const ELECTION_TIMEOUT_MS = 250;
 const FSYNC_DELAY_MS = 5 * ELECTION_TIMEOUT_MS;
 const WAIT_BOUND_MS = 20_000;
 
-/** Directories whose fdatasync calls wait FSYNC_DELAY_MS; the fds each file was opened under. */
-const slow = { dirs: new Set<string>(), fds: new Map<number, string>(), delayed: 0 };
+/**
+ * Directories whose syncs wait FSYNC_DELAY_MS, and the files each descriptor was opened on. A
+ * sync is an `fdatasync`, or a `write` on a descriptor opened with O_DSYNC (how the log makes
+ * an append durable in one call).
+ */
+const slow = {
+  dirs: new Set<string>(),
+  fds: new Map<number, { path: string; dsync: boolean }>(),
+  delayed: 0,
+};
 const pendingTimers = new Set<() => void>();
+
+function delayIfSlow(fd: number, sync: boolean): Promise<void> | undefined {
+  const file = slow.fds.get(fd);
+  if (file === undefined || !(sync || file.dsync)) return undefined;
+  if (![...slow.dirs].some((d) => file.path.startsWith(d))) return undefined;
+  slow.delayed++;
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      pendingTimers.delete(done);
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(done, FSYNC_DELAY_MS);
+    pendingTimers.add(done);
+  });
+}
 
 vi.mock('../src/fs-io.js', async (importOriginal) => {
   const real = await importOriginal<typeof import('../src/fs-io.js')>();
+  const { constants } = await import('node:fs');
   return {
     ...real,
     openFd: async (path: string, flags: string | number, mode?: number) => {
       const fd = await real.openFd(path, flags, mode);
-      slow.fds.set(fd, path);
+      const dsync = typeof flags === 'number' && (flags & (constants.O_DSYNC ?? 0)) !== 0;
+      slow.fds.set(fd, { path, dsync });
       return fd;
     },
+    writeAll: async (fd: number, data: Uint8Array, position: number) => {
+      await delayIfSlow(fd, false);
+      return real.writeAll(fd, data, position);
+    },
     fdatasync: async (fd: number) => {
-      const path = slow.fds.get(fd) ?? '';
-      if ([...slow.dirs].some((d) => path.startsWith(d))) {
-        slow.delayed++;
-        await new Promise<void>((resolve) => {
-          const done = (): void => {
-            pendingTimers.delete(done);
-            clearTimeout(timer);
-            resolve();
-          };
-          const timer = setTimeout(done, FSYNC_DELAY_MS);
-          pendingTimers.add(done);
-        });
-      }
+      await delayIfSlow(fd, true);
       return real.fdatasync(fd);
     },
   };
