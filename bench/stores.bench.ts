@@ -20,7 +20,10 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { LogEntry, RaftStores } from '@raft/core';
 
+// `pnpm bench:stores -- --rounds 5` passes the `--` through: drop it.
+const argv = process.argv.slice(2);
 const { values } = parseArgs({
+  args: argv[0] === '--' ? argv.slice(1) : argv,
   options: {
     seconds: { type: 'string', default: '3' },
     rounds: { type: 'string', default: '3' },
@@ -49,7 +52,8 @@ interface Opened {
 
 type Factory = (label: string) => Promise<Opened>;
 
-let redisPrefixes = 0;
+/** One Redis key prefix per store label (a reopen finds its log); deleted at the end. */
+const redisPrefixes = new Map<string, string>();
 const factories: Record<string, Factory> = {
   // Imported when used: a run of some stores needs nothing of the others.
   file: async (label) => {
@@ -61,9 +65,13 @@ const factories: Record<string, Factory> = {
     const { openSqliteStores } = await import('@raft/store-sqlite');
     return { stores: await openSqliteStores({ path: join(base, `${label}.sqlite`) }) };
   },
-  redis: async () => {
+  redis: async (label) => {
     const { openRedisStores } = await import('@raft/store-redis');
-    const prefix = `raft-bench:${process.pid}:${redisPrefixes++}:`;
+    let prefix = redisPrefixes.get(label);
+    if (prefix === undefined) {
+      prefix = `raft-bench:${process.pid}:${label}:`;
+      redisPrefixes.set(label, prefix);
+    }
     return { stores: await openRedisStores({ prefix }) };
   },
 };
@@ -248,8 +256,29 @@ async function main(): Promise<void> {
   }
 }
 
+/** Deletes every key the Redis runs wrote (the log of a recovery run is 1M fields). */
+async function deleteRedisKeys(): Promise<void> {
+  if (redisPrefixes.size === 0) return;
+  const { Redis } = await import('ioredis');
+  const client = new Redis({ lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await client.connect();
+    for (const prefix of redisPrefixes.values()) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length > 0) await client.unlink(...keys);
+      } while (cursor !== '0');
+    }
+  } finally {
+    client.disconnect();
+  }
+}
+
 try {
   await main();
 } finally {
   rmSync(base, { recursive: true, force: true });
+  await deleteRedisKeys();
 }
