@@ -23,7 +23,7 @@ for (const [label, segmentBytes] of [
     exportName: 'openFileStores',
     execArgv: ['--conditions=@raft/source', '--import', 'tsx'],
     cwd: fileURLToPath(new URL('..', import.meta.url)),
-    iterations: 15,
+    iterations: 20,
     ...(seed === undefined ? {} : { seed }),
     storage: () => {
       const dir = tempDir('crash');

@@ -23,7 +23,7 @@ describeCrashConsistency({
   exportName: 'openRedisStores',
   execArgv: ['--conditions=@raft/source', '--import', 'tsx'],
   cwd: fileURLToPath(new URL('..', import.meta.url)),
-  iterations: 15,
+  iterations: 20,
   ...(seed === undefined ? {} : { seed }),
   storage: () => {
     const prefix = uniquePrefix('crash');

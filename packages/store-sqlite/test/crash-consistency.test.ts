@@ -18,7 +18,7 @@ describeCrashConsistency({
   exportName: 'openSqliteStores',
   execArgv: ['--conditions=@raft/source', '--import', 'tsx'],
   cwd: fileURLToPath(new URL('..', import.meta.url)),
-  iterations: 15,
+  iterations: 20,
   ...(seed === undefined ? {} : { seed }),
   storage: () => {
     const dir = mkdtempSync(join(tmpdir(), 'raft-sqlite-crash-'));
