@@ -1,11 +1,12 @@
 /**
- * The packages as users get them: `pnpm pack` @raft/core and @raft/testing, install the two
- * tarballs into a scratch project outside the workspace, and use them from there, as ESM and as
+ * The packages as users get them: `pnpm pack` @raft/core, @raft/testing and @raft/store-file,
+ * install the tarballs into a scratch project outside the workspace, and use them from there
+ * (a cluster, a simulation, the file store opened, locked and reopened), as ESM and as
  * CJS, from TypeScript (node16 and bundler resolution), and through publint and attw.
  *
  * Everything else in this workspace resolves @raft/* to TypeScript sources (the "@raft/source"
  * condition); this is the one test that exercises dist/, the "exports" map and the tarball's
- * file list. It builds the two packages first when dist/ is missing or older than its inputs,
+ * file list. It builds the packages first when dist/ is missing or older than its inputs,
  * so it works before and after `pnpm build`.
  *
  * The consumer project lives in os.tmpdir() and is removed afterwards. Every child process is
@@ -42,9 +43,17 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const packageDirs = {
   core: join(root, 'packages', 'core'),
   testing: join(root, 'packages', 'testing'),
+  'store-file': join(root, 'packages', 'store-file'),
 } as const;
 type Pkg = keyof typeof packageDirs;
-const PKGS: readonly Pkg[] = ['core', 'testing'];
+const PKGS: readonly Pkg[] = ['core', 'testing', 'store-file'];
+/** The registry dependencies each tarball may have (exact pins), and nothing else. */
+const DEPENDENCIES: Readonly<Record<Pkg, Readonly<Record<string, string>>>> = {
+  core: {},
+  // The conformance suites' property cases.
+  testing: { 'fast-check': '4.10.2' },
+  'store-file': {},
+};
 
 // ------------------------------------------------------------------------- child processes
 
@@ -150,7 +159,7 @@ function waitFor(what, probe, timeoutMs = 5000) {
  * optional peer vitest (not installed here).
  */
 async function checkEntryPoints() {
-  for (const name of ['@raft/core', '@raft/testing']) {
+  for (const name of ${JSON.stringify(PKGS.map((p) => `@raft/${p}`))}) {
     const dir = join(here, 'node_modules', ...name.split('/'));
     const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
     for (const [subpath, conditions] of Object.entries(manifest.exports)) {
@@ -276,11 +285,32 @@ async function checkTesting() {
   assert.equal(a.next(), b.next());
 }
 
+async function checkFileStore() {
+  // The adapter loads against the installed @raft/core (a peer): its errors are core's classes.
+  const { openFileStores, DirectoryLockedError } = await load('@raft/store-file');
+  const dir = join(here, 'file-store-' + FORMAT);
+  const stores = await openFileStores({ dir });
+  await stores.logStore.open();
+  await stores.logStore.append([{ index: 1, term: 1, kind: 'command', data: new Uint8Array([7]) }]);
+  await stores.stableStore.save({ term: 1, votedFor: 'n1', commit: 1 });
+  const locked = await openFileStores({ dir }).catch((err) => err);
+  assert.ok(locked instanceof DirectoryLockedError, 'a second open was not refused');
+  assert.ok(RaftError.is(locked, 'STORAGE'), 'DirectoryLockedError is not a @raft/core StorageError');
+  await stores.close();
+  const again = await openFileStores({ dir });
+  assert.deepEqual(await again.logStore.open(), { firstIndex: 1, lastIndex: 1 });
+  const [entry] = await again.logStore.read(1, 2);
+  assert.deepEqual([...entry.data], [7]);
+  assert.deepEqual(await again.stableStore.load(), { term: 1, votedFor: 'n1', commit: 1 });
+  await again.close();
+}
+
 async function main() {
   await checkEntryPoints();
   checkEngineErrorIdentity();
   await checkCluster();
   await checkTesting();
+  await checkFileStore();
 }
 
 // Exit 0 only after every check passed and every node stopped; never hang.
@@ -532,7 +562,7 @@ describe('published packages (packed tarballs installed outside the workspace)',
       await runOk(
         'build',
         NPX,
-        ['--yes', PNPM, '--filter', '@raft/core', '--filter', '@raft/testing', 'build'],
+        ['--yes', PNPM, ...PKGS.flatMap((p) => ['--filter', `@raft/${p}`]), 'build'],
         { cwd: root, timeoutMs: 150_000 },
       );
     }
@@ -572,9 +602,9 @@ describe('published packages (packed tarballs installed outside the workspace)',
     writeFileSync(join(consumer, 'tsconfig.node16.json'), tsconfig('node16'));
     writeFileSync(join(consumer, 'tsconfig.bundler.json'), tsconfig('bundler'));
 
-    // The tarballs have no registry dependencies (vitest is an optional peer), so an offline
-    // install from an empty cache works. Should a future npm want registry metadata anyway,
-    // fall back to an online install (the npm registry is reachable where this runs) and say so.
+    // The tarballs' only registry dependency is @raft/testing's fast-check (vitest is an
+    // optional peer): an offline install works once npm's cache has it, and otherwise falls
+    // back to an online install (the npm registry is reachable where this runs), saying so.
     const install = ['install', '--no-audit', '--no-fund', '--no-update-notifier'];
     const env = consumerEnv({ npm_config_cache: join(work, 'npm-cache') });
     const offline = await run('npm', [...install, '--offline', ...tarballs], {
@@ -621,8 +651,11 @@ describe('published packages (packed tarballs installed outside the workspace)',
       expect(manifest.bugs).toEqual({ url: 'https://github.com/raft-ts/raft/issues' });
       expect(manifest.keywords).toEqual(expect.arrayContaining(['raft', 'consensus']));
       expect(manifest.private).toBeUndefined();
-      expect(manifest.dependencies ?? {}).toEqual({});
+      expect(manifest.dependencies ?? {}).toEqual(DEPENDENCIES[pkg]);
     }
+    expect(manifests['store-file'].peerDependencies).toEqual({
+      '@raft/core': `^${String(manifests.core.version)}`,
+    });
     expect(manifests.testing.peerDependencies).toEqual({
       '@raft/core': `^${String(manifests.core.version)}`,
       vitest: '>=3.0.0 <5',
@@ -647,10 +680,13 @@ describe('published packages (packed tarballs installed outside the workspace)',
       expect(license).toContain('MIT License');
       expect(license).toContain('Copyright (c) 2026 the raft contributors');
     }
-    // @raft/core is a peer of @raft/testing: its classes must not be bundled into it.
-    for (const file of packed.testing.files.filter((f) => /^dist\/.*\.[cm]?js$/.test(f))) {
-      const code = readFileSync(join(packed.testing.installed, file), 'utf8');
-      expect(code, `${file} bundles @raft/core`).not.toMatch(/class RaftError\b/);
+    // @raft/core is a peer of @raft/testing and of the adapters: its classes must not be
+    // bundled into them.
+    for (const pkg of ['testing', 'store-file'] as const) {
+      for (const file of packed[pkg].files.filter((f) => /^dist\/.*\.[cm]?js$/.test(f))) {
+        const code = readFileSync(join(packed[pkg].installed, file), 'utf8');
+        expect(code, `${pkg}/${file} bundles @raft/core`).not.toMatch(/class RaftError\b/);
+      }
     }
   });
 
@@ -729,7 +765,7 @@ describe('published packages (packed tarballs installed outside the workspace)',
     }, 70_000);
   }
 
-  it('publint --strict passes on both tarballs', async () => {
+  it('publint --strict passes on every tarball', async () => {
     const publint = nodeTool('publint/src/cli.js');
     for (const pkg of PKGS) {
       const r = await runOk(
@@ -742,7 +778,7 @@ describe('published packages (packed tarballs installed outside the workspace)',
     }
   }, 130_000);
 
-  it('attw --profile node16 passes on both tarballs', async () => {
+  it('attw --profile node16 passes on every tarball', async () => {
     const attw = nodeTool('@arethetypeswrong/cli/dist/index.js');
     for (const pkg of PKGS) {
       const manifest = installedManifest(pkg);
