@@ -40,7 +40,6 @@ export type { Clock, Random, TimerHandle } from './interfaces/clock.js';
 export type { LogBounds, LogStore } from './interfaces/log-store.js';
 export type { SnapshotSink, SnapshotSource, SnapshotStore } from './interfaces/snapshot-store.js';
 export type { StableStore } from './interfaces/stable-store.js';
-export type { RaftStores } from './interfaces/stores.js';
 export type {
   ApplyContext,
   CommandCodec,
@@ -48,6 +47,7 @@ export type {
   SnapshotChunks,
   StateMachine,
 } from './interfaces/state-machine.js';
+export type { RaftStores } from './interfaces/stores.js';
 export type { Transport, TransportHandlers } from './interfaces/transport.js';
 export type { Logger } from './logger.js';
 export { noopLogger } from './logger.js';
