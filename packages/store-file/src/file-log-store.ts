@@ -169,13 +169,14 @@ export class FileLogStore implements LogStore {
         );
       }
     }
+    const segment = await this.target('append');
     let buf: Buffer;
     try {
-      buf = encodeEntries(entries);
+      buf = encodeEntries(entries, segment.size);
     } catch (err) {
       throw new StorageError(`append at ${head.index}: ${String(err)}`, { cause: err });
     }
-    const segment = await this.writeDurably(buf, 'append');
+    await this.writeDurably(segment, buf, 'append');
     let at = segment.size - buf.length;
     for (const e of entries) {
       const length = RECORD_HEADER_BYTES + e.data.length;
@@ -256,23 +257,35 @@ export class FileLogStore implements LogStore {
   }
 
   private async writeMarker(type: RecordTypeCode, index: LogIndex): Promise<void> {
-    await this.writeDurably(
-      encodeMarker(type, index),
-      type === RecordType.compact ? 'compact' : 'truncate',
-    );
+    const what = type === RecordType.compact ? 'compact' : 'truncate';
+    const segment = await this.target(what);
+    await this.writeDurably(segment, encodeMarker(type, index, segment.size), what);
   }
 
-  /** Appends `buf` durably to the newest segment (a new one when it is full). */
-  private async writeDurably(buf: Buffer, what: string): Promise<Segment> {
+  /**
+   * The segment the next write goes to: the newest, or a new one when it is full. A write is
+   * framed only once this is known, because every record carries the offset its write starts
+   * at (record.ts).
+   */
+  private async target(what: string): Promise<Segment> {
+    const segment = this.newest();
+    if (segment.size < this.segmentBytes) return segment;
     try {
-      let segment = this.newest();
-      if (segment.size >= this.segmentBytes) segment = await this.roll();
+      return await this.roll();
+    } catch (err) {
+      this.failure = err;
+      throw asStorageError(err, what);
+    }
+  }
+
+  /** Appends `buf` durably at the end of `segment` (the newest, from {@link target}). */
+  private async writeDurably(segment: Segment, buf: Buffer, what: string): Promise<void> {
+    try {
       await writeAll(segment.fd, buf, segment.size);
       segment.size += buf.length;
       this.bytesWritten += buf.length;
       if (!segment.dsync) await fdatasync(segment.fd);
       this.syncs++;
-      return segment;
     } catch (err) {
       this.failure = err;
       throw asStorageError(err, what);

@@ -7,17 +7,22 @@
  *                             truncate(i)   → drop what is ≥ i
  *                             compact(i)    → drop what is ≤ i; first = i + 1
  *     a later segment's header MUST equal the bounds reached so far (else one is missing)
- *   first bad record:
- *     in an older segment                            → CorruptLogError (file, offset)
- *     in the newest one, and it and everything after
- *       it belong to the last append (a torn write)  → truncate the file there, log a warning
- *     in the newest one, with an earlier append after → CorruptLogError (file, offset)
+ *   first bad record, at offset `at`:
+ *     in an older segment                               → CorruptLogError (file, offset)
+ *     in the newest one, and every valid record after it
+ *       belongs to the write that spans `at` (its write
+ *       starts at or before `at`): a torn last write     → truncate the file there, log a warning
+ *     in the newest one, and a valid record of a write
+ *       that starts after `at` follows                  → CorruptLogError (file, offset)
  * ```
  *
- * A torn write is what a crash during the last append leaves: its bytes cut short, zeros, or
- * some of its sectors and not others. That append was never acknowledged (the store resolves
- * only after its fdatasync), so dropping it loses nothing. Damage that valid records of a later
- * append follow cannot be a torn write: it is refused, never skipped.
+ * A torn write is what a crash during the last write leaves: its bytes cut short, zeros, or
+ * some of its sectors and not others (valid records of it may follow the damage, with more
+ * damage between or after them). That write was never acknowledged (the store resolves only
+ * once it is durable), so dropping it loses nothing. A write starts only after the one before
+ * it is durable, so a valid record of a write that starts after the damage means the damaged
+ * write was acknowledged: that is refused, never skipped. Every record carries the offset
+ * where its write starts (record.ts), which is what tells the writes apart.
  */
 import { promises as fsp } from 'node:fs';
 import type { Logger } from '@raft/core';
@@ -114,12 +119,16 @@ function scanRecords(
 ): number {
   let at = SEGMENT_HEADER_BYTES;
   const view = viewOf(buf);
-  let r = new RecordHeader();
-  let prev: RecordHeader | null = null;
+  const r = new RecordHeader();
+  /** Where the write of the previous record starts (a record continues it or starts anew). */
+  let writeStart = -1;
   while (at < buf.length) {
-    const bad = parseRecord(buf, view, at, buf.length, r);
+    let bad = parseRecord(buf, view, at, buf.length, r);
+    if (bad === null && r.writeStart !== at && r.writeStart !== writeStart) {
+      bad = `the record says its write starts at ${r.writeStart}, which is neither here nor where the previous record's write starts (${writeStart})`;
+    }
     if (bad !== null) {
-      if (newest && isTornTail(buf, at, prev)) {
+      if (newest && isTornTail(buf, at)) {
         logger.warn(
           { file: path, offset: at, droppedBytes: buf.length - at, reason: bad },
           'log: dropping the torn tail of the last append (a crash interrupted it)',
@@ -130,7 +139,7 @@ function scanRecords(
         path,
         at,
         newest
-          ? `${bad}, and records of a later append follow it (not a torn write)`
+          ? `${bad}, and records of a later write follow it (not a torn write)`
           : `${bad} (in a segment older than the newest one: not a torn write)`,
       );
     }
@@ -149,42 +158,43 @@ function scanRecords(
     } else {
       index.compactTo(r.index);
     }
-    // Two headers swap roles: no allocation per record.
-    const done = r;
-    r = prev ?? new RecordHeader();
-    prev = done;
+    writeStart = r.writeStart;
     at += length;
   }
   return at;
 }
 
 /**
- * Whether the bad bytes at `at` are a torn last append: no valid record follows them, or the
- * valid records that follow run to the end of the file and belong to one append, the same one
- * as the bytes before them when that append had started before `at`.
+ * Whether the bad bytes at `at` are a torn last write: every valid record after them (skipping
+ * any further damage) belongs to the write that spans `at`, that is, its write starts at or
+ * before `at`. Writes occupy disjoint byte ranges, so only one write can span `at`; a record
+ * whose write starts after `at` is a later write, which began only once the damaged one was
+ * durable (acknowledged).
  */
-function isTornTail(buf: Buffer, at: number, prev: RecordHeader | null): boolean {
+function isTornTail(buf: Buffer, at: number): boolean {
   const r = new RecordHeader();
   const view = viewOf(buf);
   let p = findRecord(buf, view, at + 1, r);
-  if (p === null) return true;
-  const writeEnd = r.writeEnd;
-  if (prev !== null && prev.index < prev.writeEnd && prev.writeEnd !== writeEnd) return false;
-  while (p < buf.length) {
-    if (parseRecord(buf, view, p, buf.length, r) !== null || r.writeEnd !== writeEnd) return false;
-    p += RECORD_HEADER_BYTES + r.dataLength;
+  while (p !== null) {
+    if (r.writeStart > at) return false;
+    p = findRecord(buf, view, p + RECORD_HEADER_BYTES + r.dataLength, r);
   }
   return true;
 }
 
-/** The first offset at or after `from` where a valid record starts (read into `out`), or null. */
+/**
+ * The first offset at or after `from` where a valid record starts (read into `out`), or null.
+ * A record cannot start before its write does: bytes that parse as one claiming otherwise are
+ * not a record of this segment.
+ */
 function findRecord(buf: Buffer, view: DataView, from: number, out: RecordHeader): number | null {
   for (let p = from; p + RECORD_HEADER_BYTES <= buf.length; p++) {
     const type = buf[p + 8] as number;
     // Cheap filters before the checksum: a known type and kind, zero padding.
     if (type < RecordType.entry || type > RecordType.compact) continue;
     if ((buf[p + 9] as number) > 2 || buf[p + 10] !== 0 || buf[p + 11] !== 0) continue;
-    if (parseRecord(buf, view, p, buf.length, out) === null) return p;
+    if (parseRecord(buf, view, p, buf.length, out) !== null) continue;
+    if (out.writeStart >= SEGMENT_HEADER_BYTES && out.writeStart <= p) return p;
   }
   return null;
 }

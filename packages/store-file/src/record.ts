@@ -3,7 +3,7 @@
  *
  * ```
  * segment header, 32 bytes
- *   0  "RAFTLOG" 0x01    magic and format version
+ *   0  "RAFTLOG" 0x02    magic and format version
  *   8  u32 crc           CRC-32 of bytes [12, 32)
  *  12  u32 reserved      0
  *  16  f64 firstIndex    the log's bounds when the segment was created: the state its records
@@ -17,19 +17,24 @@
  *  10  u16 reserved      0
  *  12  f64 index         the entry's index, or the marker's argument
  *  20  f64 term          the entry's term; 0 for markers
- *  28  f64 writeEnd      index of the last entry of the same append (a marker: its index)
+ *  28  f64 writeStart    byte offset in the segment where the write that holds this record
+ *                        begins (the append's first record, or the marker itself)
  * ```
  *
  * Indexes and terms are float64 (exact for every integer below 2^53, like a JS number).
- * `writeEnd` ties the records of one append together: recovery tells a torn last append (drop
- * it) from damage to what an earlier append made durable (refuse to open).
+ * `writeStart` ties the records of one write together and tells writes apart: two writes never
+ * share a start, so recovery can tell a torn last write (drop it) from damage to what an earlier
+ * write made durable (a valid record of a later write follows: refuse to open). Format 1 stored
+ * the index of the append's last entry there, which two writes can share (an entry replaced by
+ * a later append of the same index, a compact or truncate marker at that index), so damage
+ * followed by an acknowledged write could pass for a torn tail and be dropped.
  */
 import type { EntryKind, LogEntry } from '@raft/core';
 import { crc32, crc32Of } from './crc32.js';
 
 export const SEGMENT_HEADER_BYTES = 32;
 export const RECORD_HEADER_BYTES = 36;
-export const SEGMENT_MAGIC = Buffer.from([0x52, 0x41, 0x46, 0x54, 0x4c, 0x4f, 0x47, 0x01]);
+export const SEGMENT_MAGIC = Buffer.from([0x52, 0x41, 0x46, 0x54, 0x4c, 0x4f, 0x47, 0x02]);
 
 export const RecordType = { entry: 1, truncate: 2, compact: 3 } as const;
 export type RecordTypeCode = (typeof RecordType)[keyof typeof RecordType];
@@ -46,7 +51,8 @@ export class RecordHeader {
   kind: EntryKind = 'command';
   index = 0;
   term = 0;
-  writeEnd = 0;
+  /** Offset in the segment where the write that holds this record begins. */
+  writeStart = 0;
   dataLength = 0;
 }
 
@@ -56,28 +62,27 @@ export function recordBytes(entry: LogEntry): number {
 }
 
 /**
- * Frames `entries` (contiguous) as one buffer: the single write of an append. Every record's
- * `writeEnd` is the last entry's index.
+ * Frames `entries` (contiguous) as one buffer: the single write of an append, which will be
+ * written at offset `writeStart` of its segment (every record carries it).
  */
-export function encodeEntries(entries: readonly LogEntry[]): Buffer {
+export function encodeEntries(entries: readonly LogEntry[], writeStart: number): Buffer {
   let total = 0;
   for (const e of entries) total += RECORD_HEADER_BYTES + e.data.length;
   const buf = Buffer.allocUnsafeSlow(total);
   const view = viewOf(buf);
-  const writeEnd = (entries[entries.length - 1] as LogEntry).index;
   let at = 0;
   for (const e of entries) {
     const kind = KIND_CODES[e.kind];
     if (kind === undefined) throw new TypeError(`entry ${e.index} has an unknown kind`);
-    at = frame(buf, view, at, RecordType.entry, kind, e.index, e.term, writeEnd, e.data);
+    at = frame(buf, view, at, RecordType.entry, kind, e.index, e.term, writeStart, e.data);
   }
   return buf;
 }
 
-/** Frames one truncate or compact marker. */
-export function encodeMarker(type: RecordTypeCode, index: number): Buffer {
+/** Frames one truncate or compact marker, to be written at offset `writeStart` of its segment. */
+export function encodeMarker(type: RecordTypeCode, index: number, writeStart: number): Buffer {
   const buf = Buffer.allocUnsafeSlow(RECORD_HEADER_BYTES);
-  frame(buf, viewOf(buf), 0, type, 0, index, 0, index, EMPTY);
+  frame(buf, viewOf(buf), 0, type, 0, index, 0, writeStart, EMPTY);
   return buf;
 }
 
@@ -91,7 +96,7 @@ function frame(
   kind: number,
   index: number,
   term: number,
-  writeEnd: number,
+  writeStart: number,
   data: Uint8Array,
 ): number {
   view.setUint32(at + 4, data.length, true);
@@ -100,7 +105,7 @@ function frame(
   view.setUint16(at + 10, 0, true);
   view.setFloat64(at + 12, index, true);
   view.setFloat64(at + 20, term, true);
-  view.setFloat64(at + 28, writeEnd, true);
+  view.setFloat64(at + 28, writeStart, true);
   buf.set(data, at + RECORD_HEADER_BYTES);
   const end = at + RECORD_HEADER_BYTES + data.length;
   view.setUint32(at, crc32Of(buf, at + 4, end), true);
@@ -131,19 +136,19 @@ export function parseRecord(
   if (kind === undefined) return `unknown entry kind ${buf[at + 9]}`;
   const index = view.getFloat64(at + 12, true);
   const term = view.getFloat64(at + 20, true);
-  const writeEnd = view.getFloat64(at + 28, true);
+  const writeStart = view.getFloat64(at + 28, true);
   if (
     !Number.isSafeInteger(index) ||
     !Number.isSafeInteger(term) ||
-    !Number.isSafeInteger(writeEnd)
+    !Number.isSafeInteger(writeStart)
   )
-    return 'the index, term or write end is not an integer';
+    return 'the index, term or write start is not an integer';
   if (verify && view.getUint32(at, true) !== crc32Of(buf, at + 4, end)) return 'checksum mismatch';
   out.type = type as RecordTypeCode;
   out.kind = kind;
   out.index = index;
   out.term = term;
-  out.writeEnd = writeEnd;
+  out.writeStart = writeStart;
   out.dataLength = dataLength;
   return null;
 }
