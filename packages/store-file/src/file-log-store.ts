@@ -35,7 +35,7 @@ import {
 } from '@raft/core';
 import { EntryIndex } from './entry-index.js';
 import { asStorageError, CorruptLogError } from './errors.js';
-import { fdatasync, fsyncDir, readAt, writeAll } from './fs-io.js';
+import { fdatasync, fsyncDir, mkdirDurable, readAt, writeAll } from './fs-io.js';
 import { recoverLog } from './log-recovery.js';
 import {
   encodeEntries,
@@ -84,7 +84,8 @@ export class FileLogStore implements LogStore {
     if (this.state === 'open') return this.bounds();
     if (this.state === 'closed') throw new StorageError('the log store is closed');
     try {
-      await fsp.mkdir(this.dir, { recursive: true });
+      // The log directory's own entry must survive a power cut: appends are acknowledged in it.
+      await mkdirDurable(this.dir, true);
       const recovered = await recoverLog(this.dir, this.logger);
       this.index = recovered.index;
       this.segments = recovered.segments;

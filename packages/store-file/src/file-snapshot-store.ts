@@ -36,6 +36,7 @@ import {
   fileSize,
   fsyncDir,
   isErrno,
+  mkdirDurable,
   openFd,
   readAt,
   writeAll,
@@ -136,7 +137,8 @@ export class FileSnapshotStore implements SnapshotStore {
     this.check();
     this.ready ??= (async () => {
       try {
-        await fsp.mkdir(this.dir, { recursive: true });
+        // Committed snapshots are fsynced into this directory: its own entry must be durable too.
+        await mkdirDurable(this.dir, true);
         for (const name of await fsp.readdir(this.dir)) {
           if (name.startsWith('.tmp-')) {
             await fsp.rm(join(this.dir, name), { recursive: true, force: true });

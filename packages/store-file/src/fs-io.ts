@@ -4,7 +4,7 @@
  * and one `fdatasync` per appended batch.
  */
 import * as fs from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 
 /**
  * Flags to open a file for appends whose `write` returns only once the bytes are durable
@@ -94,6 +94,29 @@ export async function fsyncDir(dir: string): Promise<void> {
     await fsyncFd(fd);
   } finally {
     await closeFd(fd);
+  }
+}
+
+/**
+ * Creates `dir` and any missing parents, durably. `mkdir` alone leaves a new directory's entry
+ * in its parent to the kernel's writeback: a power cut can take the directory away, with every
+ * file acknowledged inside it (fsyncing those files and the directory itself does not make its
+ * name in the parent durable). So the parent of each directory created is fsynced, deepest
+ * first. With `syncParent`, the parent of `dir` is fsynced even when `dir` existed already: an
+ * earlier process may have died between its mkdir and that fsync.
+ */
+export async function mkdirDurable(dir: string, syncParent = false): Promise<void> {
+  const target = resolve(dir);
+  const created = await fs.promises.mkdir(target, { recursive: true });
+  if (created === undefined) {
+    if (syncParent) await fsyncDir(dirname(target));
+    return;
+  }
+  const top = resolve(created);
+  for (let d = target; ; d = dirname(d)) {
+    await fsyncDir(dirname(d));
+    // `top` is the outermost directory mkdir created; the length test stops at the root.
+    if (d === top || d.length <= top.length || dirname(d) === d) break;
   }
 }
 

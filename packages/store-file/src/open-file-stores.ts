@@ -8,7 +8,6 @@
  * <dir>/snapshots/    snapshots (file-snapshot-store.ts)
  * ```
  */
-import { promises as fsp } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError, type Logger, noopLogger, type RaftStores } from '@raft/core';
 import { type DirLock, lockDirectory } from './dir-lock.js';
@@ -16,6 +15,7 @@ import { asStorageError } from './errors.js';
 import { FileLogStore } from './file-log-store.js';
 import { FileSnapshotStore } from './file-snapshot-store.js';
 import { FileStableStore } from './file-stable-store.js';
+import { mkdirDurable } from './fs-io.js';
 
 /** Options of {@link openFileStores}. */
 export interface FileStoresOptions {
@@ -68,7 +68,8 @@ export async function openFileStores(options: FileStoresOptions): Promise<FileSt
   const { dir, segmentBytes, retainSnapshots, logger } = validate(options);
   let lock: DirLock;
   try {
-    await fsp.mkdir(dir, { recursive: true });
+    // Durably: the stores fsync their files and their own subdirectories, not this one's name.
+    await mkdirDurable(dir);
     lock = await lockDirectory(dir);
   } catch (err) {
     throw asStorageError(err, `open ${dir}`);

@@ -3,14 +3,84 @@
  * fix it names in its description.
  */
 import { readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import type { LogEntry, Logger } from '@raft/core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { dirname, join } from 'node:path';
+import type { LogEntry, Logger, SnapshotMeta } from '@raft/core';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { openFileStores } from '../src/index.js';
 import { RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES } from '../src/record.js';
 import { removeDir, tempDir } from './temp-dir.js';
 
-afterEach(() => removeDir());
+/**
+ * What the stores ask of `node:fs`, recorded for the cases that check the order of directory
+ * operations and syncs (a power cut, not a SIGKILL, is what loses an entry nobody fsynced), and
+ * hooks that run before an operation (to interleave another actor, or to fail it). Every call
+ * still goes to the real file system.
+ */
+const trace = vi.hoisted(() => ({
+  /** `mkdir <path>` and `fsync <path>`, in the order they completed. */
+  events: [] as string[],
+  fdPaths: new Map<number, string>(),
+  /** Runs before `fs.promises[op](path, …)`; may throw to fail it. */
+  before: null as null | ((op: string, path: string) => Promise<void> | void),
+}));
+
+vi.mock('node:fs', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:fs')>();
+  type Callback = (err: NodeJS.ErrnoException | null, value?: unknown) => void;
+  const open = (...args: unknown[]): void => {
+    const cb = args.pop() as Callback;
+    (real.open as (...a: unknown[]) => void)(
+      ...args,
+      (err: NodeJS.ErrnoException | null, fd: number) => {
+        if (err === null) trace.fdPaths.set(fd, String(args[0]));
+        cb(err, fd);
+      },
+    );
+  };
+  const fsync = (fd: number, cb: Callback): void => {
+    real.fsync(fd, (err) => {
+      if (err === null) trace.events.push(`fsync ${trace.fdPaths.get(fd)}`);
+      cb(err);
+    });
+  };
+  const hooked =
+    (op: string) =>
+    async (...args: unknown[]): Promise<unknown> => {
+      await trace.before?.(op, String(args[0]));
+      const result = await (
+        real.promises as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>
+      )[op]?.(...args);
+      if (op === 'mkdir') trace.events.push(`mkdir ${String(args[0])}`);
+      return result;
+    };
+  const promises = { ...real.promises };
+  for (const op of [
+    'mkdir',
+    'readFile',
+    'writeFile',
+    'rm',
+    'unlink',
+    'link',
+    'rename',
+    'readdir',
+    'stat',
+  ]) {
+    (promises as Record<string, unknown>)[op] = hooked(op);
+  }
+  return { ...real, default: { ...real, open, fsync, promises }, open, fsync, promises };
+});
+
+afterEach(() => {
+  trace.before = null;
+  trace.events.length = 0;
+  removeDir();
+});
+
+const META: SnapshotMeta = {
+  index: 5,
+  term: 1,
+  membership: { members: [{ id: 'n1', address: 'a', voter: true }] },
+};
 
 /** Entries `[from, from + count)` of `size` data bytes each. */
 function entries(from: number, count: number, term = 1, size = 20): LogEntry[] {
@@ -152,5 +222,31 @@ describe('torn tail or corruption: records of a later write after the damage are
     const found = await reopen(dir);
     expect(found).toEqual({ bounds: { firstIndex: 1, lastIndex: 5 }, terms: [1, 1, 1, 1, 1] });
     expect(statSync(seg).size).toBe(at(5));
+  });
+});
+
+describe('a directory the stores create is durable before they rely on it', () => {
+  /** The directories fsynced after the last `mkdir <path>`. */
+  const syncedAfterMkdir = (path: string): string[] => {
+    const at = trace.events.lastIndexOf(`mkdir ${path}`);
+    expect(at).toBeGreaterThanOrEqual(0);
+    return trace.events.slice(at + 1).flatMap((e) => (e.startsWith('fsync ') ? [e.slice(6)] : []));
+  };
+
+  it('the data directory, log/ and snapshots/ each have their entry fsynced in their parent (they never had)', async () => {
+    const root = tempDir('review');
+    const dir = join(root, 'nodes', 'n1');
+    const stores = await openFileStores({ dir });
+    try {
+      // The data directory and the parent it needed, created by openFileStores.
+      expect(syncedAfterMkdir(dir)).toEqual(expect.arrayContaining([dirname(dir), root]));
+      await stores.logStore.open();
+      expect(syncedAfterMkdir(join(dir, 'log'))).toContain(dir);
+      const sink = await stores.snapshotStore.create(META);
+      expect(syncedAfterMkdir(join(dir, 'snapshots'))).toContain(dir);
+      await sink.abort();
+    } finally {
+      await stores.close();
+    }
   });
 });
