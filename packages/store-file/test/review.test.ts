@@ -2,8 +2,20 @@
  * Regression tests from an adversarial review of the file stores: each case failed before the
  * fix it names in its description.
  */
-import { readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  linkSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { LogEntry, Logger, SnapshotMeta } from '@raft/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { openFileStores } from '../src/index.js';
@@ -249,4 +261,227 @@ describe('a directory the stores create is durable before they rely on it', () =
       await stores.close();
     }
   });
+});
+
+// ------------------------------------------------------------------------ the directory lock
+
+const packageDir = fileURLToPath(new URL('..', import.meta.url));
+const source = fileURLToPath(new URL('../src/index.ts', import.meta.url));
+
+/** Resolves with the first line of the child's stdout that matches; bounded. */
+function lineFrom(child: ChildProcess, match: RegExp, what: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    const timer = setTimeout(
+      () => done(new Error(`no ${what} from the child in 20 s: ${err}`)),
+      20_000,
+    );
+    const onData = (b: Buffer): void => {
+      out += b.toString();
+      const line = out.split('\n').find((l) => match.test(l));
+      if (line !== undefined) done(null, line);
+    };
+    const onErr = (b: Buffer): void => {
+      err += b.toString();
+    };
+    const onExit = (code: number | null): void =>
+      done(new Error(`the child exited (${code}) before ${what}: ${err}`));
+    const done = (e: Error | null, line?: string): void => {
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      child.stderr?.off('data', onErr);
+      child.off('exit', onExit);
+      if (e === null) resolve(line as string);
+      else reject(e);
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onErr);
+    child.on('exit', onExit);
+  });
+}
+
+/**
+ * A child that opens `dir` and pauses once, until it reads a line on stdin: right after it has
+ * read the LOCK file (`after-read`), or right before its first change to the directory after
+ * that read (`before-act`: removing the lock, claiming a takeover). It prints `paused`, then
+ * `locked` or `refused <error name> <holderPid>`.
+ */
+function pausingOpener(dir: string, mode: 'after-read' | 'before-act'): ChildProcess {
+  const script = `
+    import fs from 'node:fs';
+    const p = fs.promises;
+    const go = new Promise((resolve) => process.stdin.once('data', resolve));
+    let seen = false;
+    let paused = false;
+    const pause = async () => {
+      paused = true;
+      process.stdout.write('paused\\n');
+      await go;
+    };
+    const readFile = p.readFile;
+    p.readFile = async function (path, ...rest) {
+      const result = await readFile.call(this, path, ...rest);
+      if (String(path).endsWith('/LOCK') && !seen) {
+        seen = true;
+        if (${JSON.stringify(mode)} === 'after-read') await pause();
+      }
+      return result;
+    };
+    for (const name of ['rm', 'unlink', 'link', 'writeFile', 'rename']) {
+      const real = p[name];
+      p[name] = async function (...args) {
+        if (seen && !paused && ${JSON.stringify(mode)} === 'before-act') await pause();
+        return real.apply(this, args);
+      };
+    }
+    const { openFileStores } = await import(${JSON.stringify(source)});
+    try {
+      await openFileStores({ dir: ${JSON.stringify(dir)} });
+      process.stdout.write('locked\\n');
+    } catch (err) {
+      process.stdout.write('refused ' + err.name + ' ' + err.holderPid + '\\n');
+    }
+    process.exit(0);
+  `;
+  return spawn(
+    process.execPath,
+    ['--conditions=@raft/source', '--import', 'tsx', '--input-type=module', '-e', script],
+    { cwd: packageDir, stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+}
+
+/** A pid that no longer runs. */
+function deadPid(): number {
+  return spawnSync(process.execPath, ['-e', '']).pid as number;
+}
+
+/** A child that imports the stores, prints `ready`, opens `dir` on a stdin line and holds it. */
+function racingOpener(dir: string): ChildProcess {
+  const script = `
+    const { openFileStores } = await import(${JSON.stringify(source)});
+    process.stdout.write('ready\\n');
+    await new Promise((resolve) => process.stdin.once('data', resolve));
+    try {
+      await openFileStores({ dir: ${JSON.stringify(dir)} });
+      process.stdout.write('locked ' + process.pid + '\\n');
+    } catch (err) {
+      process.stdout.write('refused ' + err.name + ' ' + err.holderPid + '\\n');
+    }
+    setInterval(() => {}, 1000);
+  `;
+  return spawn(
+    process.execPath,
+    ['--conditions=@raft/source', '--import', 'tsx', '--input-type=module', '-e', script],
+    { cwd: packageDir, stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+}
+
+describe('the directory lock', () => {
+  it('six processes racing to take over one stale lock: exactly one holds it, the others name it', {
+    timeout: 60_000,
+  }, async () => {
+    const dir = tempDir('review');
+    writeFileSync(join(dir, 'LOCK'), `${deadPid()} ${hostname()}\n`);
+    const children = Array.from({ length: 6 }, () => racingOpener(dir));
+    try {
+      await Promise.all(children.map((c) => lineFrom(c, /^ready$/, 'ready')));
+      const verdicts = children.map((c) => lineFrom(c, /^(locked|refused)/, 'verdict'));
+      for (const c of children) c.stdin?.write('go\n');
+      const lines = await Promise.all(verdicts);
+      const winners = lines.filter((l) => l.startsWith('locked'));
+      expect(winners).toHaveLength(1);
+      const winner = (winners[0] as string).split(' ')[1];
+      expect(lines.filter((l) => l !== winners[0])).toEqual(
+        Array(5).fill(`refused DirectoryLockedError ${winner}`),
+      );
+      expect(readFileSync(join(dir, 'LOCK'), 'utf8')).toBe(`${winner} ${hostname()}\n`);
+    } finally {
+      await Promise.all(
+        children.map((c) => {
+          if (c.exitCode !== null || c.signalCode !== null) return undefined;
+          const exited = new Promise((r) => c.once('exit', r));
+          c.kill('SIGKILL');
+          return exited;
+        }),
+      );
+    }
+  });
+
+  it('failing to delete its temporary file neither fails the open nor leaves the directory held (it did both)', async () => {
+    const dir = tempDir('review');
+    let failed = 0;
+    trace.before = (op, path) => {
+      if (op === 'rm' && /\/\.LOCK\.\d+\./.test(path) && failed === 0) {
+        failed++;
+        throw Object.assign(new Error('EBUSY: resource busy'), { code: 'EBUSY' });
+      }
+    };
+    const stores = await openFileStores({ dir });
+    trace.before = null;
+    expect(failed).toBe(1);
+    await stores.close();
+    expect(existsSync(join(dir, 'LOCK'))).toBe(false);
+    // Nothing is left held: this process opens it again, and the next open deletes the leftover.
+    const again = await openFileStores({ dir });
+    await again.close();
+    expect(readdirSync(dir).filter((n) => n.includes('LOCK'))).toEqual([]);
+  });
+
+  it('what openers that died left (temporary files, a takeover they never finished) neither blocks the lock nor stays', async () => {
+    const dir = tempDir('review');
+    const host = hostname();
+    writeFileSync(join(dir, 'LOCK'), `${deadPid()} ${host}\n`);
+    const ino = statSync(join(dir, 'LOCK'), { bigint: true }).ino;
+    // A taker that died after claiming the takeover of that stale lock, and a temporary file.
+    writeFileSync(join(dir, `LOCK.takeover-${ino}`), `${deadPid()} ${host}\n`);
+    writeFileSync(join(dir, `.LOCK.${deadPid()}.1234`), `x ${host}\n`);
+    const stores = await openFileStores({ dir });
+    try {
+      expect(readFileSync(join(dir, 'LOCK'), 'utf8')).toBe(`${process.pid} ${host}\n`);
+      expect(readdirSync(dir).filter((n) => n.includes('LOCK'))).toEqual(['LOCK']);
+    } finally {
+      await stores.close();
+    }
+  });
+
+  it('close() leaves alone a LOCK that is no longer its own (it deleted whatever was there)', async () => {
+    const dir = tempDir('review');
+    const stores = await openFileStores({ dir });
+    // Someone deleted the lock by hand and another process (here: our parent) locked the directory.
+    rmSync(join(dir, 'LOCK'));
+    writeFileSync(join(dir, '.other'), `${process.ppid} ${hostname()}\n`);
+    linkSync(join(dir, '.other'), join(dir, 'LOCK'));
+    await stores.close();
+    expect(readFileSync(join(dir, 'LOCK'), 'utf8')).toBe(`${process.ppid} ${hostname()}\n`);
+  });
+
+  it.each(['after-read', 'before-act'] as const)(
+    'two openers taking over one stale lock: only one gets it (the other pauses %s); both used to',
+    { timeout: 30_000 },
+    async (mode) => {
+      const dir = tempDir('review');
+      writeFileSync(join(dir, 'LOCK'), `${deadPid()} ${hostname()}\n`);
+      const child = pausingOpener(dir, mode);
+      try {
+        await lineFrom(child, /^paused$/, 'pause');
+        // The child judged the lock stale; this process takes it over meanwhile.
+        const stores = await openFileStores({ dir });
+        try {
+          const verdict = lineFrom(child, /^(locked|refused)/, 'verdict');
+          child.stdin?.write('go\n');
+          expect(await verdict).toBe(`refused DirectoryLockedError ${process.pid}`);
+          expect(readFileSync(join(dir, 'LOCK'), 'utf8')).toBe(`${process.pid} ${hostname()}\n`);
+        } finally {
+          await stores.close();
+        }
+      } finally {
+        if (child.exitCode === null && child.signalCode === null) {
+          const exited = new Promise((r) => child.once('exit', r));
+          child.kill('SIGKILL');
+          await exited;
+        }
+      }
+    },
+  );
 });
