@@ -82,21 +82,18 @@ export class FileSnapshotStore implements SnapshotStore {
   async open(): Promise<SnapshotSource | null> {
     await this.prepare();
     try {
-      const latest = (await this.committed())[0];
-      if (latest === undefined) return null;
-      const path = join(this.dir, latest.name);
-      const meta = await readMeta(join(path, META_FILE));
-      const fd = await openFd(join(path, DATA_FILE), 'r');
-      const size = await fileSize(fd);
-      if (size !== meta.size) {
-        await closeFd(fd).catch(() => {});
-        throw new CorruptLogError(
-          join(path, DATA_FILE),
-          Math.min(size, meta.size),
-          `the snapshot has ${size} bytes, its metadata says ${meta.size}`,
-        );
+      // A commit may prune the snapshot picked here before it is opened (a transfer to a
+      // follower opening the latest one as the node commits its next): then a newer one exists,
+      // so look again. The bound is only against a store that commits without pause.
+      for (let attempt = 0; ; attempt++) {
+        const latest = (await this.committed())[0];
+        if (latest === undefined) return null;
+        const source = await this.openCommitted(latest.name);
+        if (source !== null) return source;
+        if (attempt >= 100) {
+          throw new StorageError('every snapshot opened was pruned before it could be read');
+        }
       }
-      return new FileSnapshotSource(join(path, DATA_FILE), fd, meta);
     } catch (err) {
       throw asStorageError(err, `open the latest snapshot in ${this.dir}`);
     }
@@ -112,6 +109,8 @@ export class FileSnapshotStore implements SnapshotStore {
     await fsyncDir(tmp);
     const seq = this.nextSeq++;
     const meta = await readMeta(join(tmp, META_FILE));
+    if (meta === null)
+      throw new CorruptLogError(join(tmp, META_FILE), 0, 'the snapshot has no metadata');
     const name = `snap-${String(meta.index).padStart(20, '0')}-${String(seq).padStart(10, '0')}`;
     await fsp.rename(tmp, join(this.dir, name));
     await fsyncDir(this.dir);
@@ -120,6 +119,47 @@ export class FileSnapshotStore implements SnapshotStore {
       await fsp.rm(join(this.dir, old.name), { recursive: true, force: true });
     }
     if (all.length > this.retain) await fsyncDir(this.dir);
+  }
+
+  /**
+   * Opens the committed snapshot `name`, or null when it was pruned meanwhile. A file missing
+   * from a snapshot that is still listed is damage (CorruptLogError), never a reason to skip it.
+   */
+  private async openCommitted(name: string): Promise<FileSnapshotSource | null> {
+    const path = join(this.dir, name);
+    const dataPath = join(path, DATA_FILE);
+    const pruned = async (): Promise<boolean> =>
+      !(await this.committed()).some((s) => s.name === name);
+    let fd: number;
+    try {
+      // The data first: once its descriptor is open, pruning cannot take the bytes away.
+      fd = await openFd(dataPath, 'r');
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw err;
+      if (await pruned()) return null;
+      throw new CorruptLogError(dataPath, 0, 'the snapshot has no data file');
+    }
+    let source: FileSnapshotSource | null = null;
+    try {
+      const meta = await readMeta(join(path, META_FILE));
+      if (meta === null) {
+        if (await pruned()) return null;
+        throw new CorruptLogError(join(path, META_FILE), 0, 'the snapshot has no metadata');
+      }
+      const size = await fileSize(fd);
+      if (size !== meta.size) {
+        throw new CorruptLogError(
+          dataPath,
+          Math.min(size, meta.size),
+          `the snapshot has ${size} bytes, its metadata says ${meta.size}`,
+        );
+      }
+      source = new FileSnapshotSource(dataPath, fd, meta);
+      return source;
+    } finally {
+      // Every way out but a source closes the descriptor (fstat or a read failing included).
+      if (source === null) await closeFd(fd).catch(() => {});
+    }
   }
 
   /** Committed snapshots, newest first (highest index, then highest seq). */
@@ -281,12 +321,13 @@ class FileSnapshotSource implements SnapshotSource {
   }
 }
 
-async function readMeta(path: string): Promise<MetaFile> {
+/** The snapshot's metadata, or null when the file is missing (the caller knows what that means). */
+async function readMeta(path: string): Promise<MetaFile | null> {
   let text: string;
   try {
     text = await fsp.readFile(path, 'utf8');
   } catch (err) {
-    if (isErrno(err, 'ENOENT')) throw new CorruptLogError(path, 0, 'the snapshot has no metadata');
+    if (isErrno(err, 'ENOENT')) return null;
     throw err;
   }
   let v: Partial<MetaFile>;

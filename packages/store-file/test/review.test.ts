@@ -485,3 +485,54 @@ describe('the directory lock', () => {
     },
   );
 });
+
+// ------------------------------------------------------------------------ the snapshot store
+
+describe('the snapshot store', () => {
+  it('open() racing a commit that prunes the snapshot it picked returns the newer one (it failed with CorruptLogError)', async () => {
+    const dir = tempDir('review');
+    const stores = await openFileStores({ dir, retainSnapshots: 1 });
+    const commit = async (index: number, fill: number): Promise<void> => {
+      const sink = await stores.snapshotStore.create({ ...META, index });
+      await sink.write(new Uint8Array(100).fill(fill));
+      await sink.commit();
+    };
+    try {
+      await commit(5, 1);
+      let raced = false;
+      // A transfer to a follower opens the latest snapshot just as the node commits its next one.
+      trace.before = async (op, path) => {
+        if (op === 'readFile' && /snap-\d+-\d+\/meta\.json$/.test(path) && !raced) {
+          raced = true;
+          await commit(9, 2);
+        }
+      };
+      const source = await stores.snapshotStore.open();
+      expect(raced).toBe(true);
+      expect(source?.meta.index).toBe(9);
+      expect(await source?.read(0, 100)).toEqual(new Uint8Array(100).fill(2));
+      await source?.close();
+    } finally {
+      trace.before = null;
+      await stores.close();
+    }
+  });
+
+  it('a committed snapshot whose data file is missing fails open() with CorruptLogError naming it', async () => {
+    const dir = tempDir('review');
+    const stores = await openFileStores({ dir });
+    try {
+      const sink = await stores.snapshotStore.create(META);
+      await sink.write(new Uint8Array(10));
+      await sink.commit();
+      const snap = readdirSync(join(dir, 'snapshots')).find((n) => n.startsWith('snap-')) as string;
+      rmSync(join(dir, 'snapshots', snap, 'data'));
+      await expect(stores.snapshotStore.open()).rejects.toMatchObject({
+        name: 'CorruptLogError',
+        file: join(dir, 'snapshots', snap, 'data'),
+      });
+    } finally {
+      await stores.close();
+    }
+  });
+});
