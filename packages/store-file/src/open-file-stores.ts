@@ -85,13 +85,22 @@ export async function openFileStores(options: FileStoresOptions): Promise<FileSt
     snapshotStore,
     close() {
       closing ??= (async () => {
-        try {
-          await logStore.close();
-          await stableStore.close();
-          await snapshotStore.close();
-        } finally {
-          await lock.release();
+        // Every store is closed before the lock goes, whatever fails: a store left open after
+        // the release could still write into a directory another process may hold by then.
+        let failure: unknown = null;
+        for (const store of [logStore, stableStore, snapshotStore]) {
+          try {
+            await store.close();
+          } catch (err) {
+            failure ??= err;
+          }
         }
+        try {
+          await lock.release();
+        } catch (err) {
+          failure ??= err;
+        }
+        if (failure !== null) throw asStorageError(failure, `close ${dir}`);
       })();
       return closing;
     },

@@ -34,6 +34,8 @@ const trace = vi.hoisted(() => ({
   fdPaths: new Map<number, string>(),
   /** Runs before `fs.promises[op](path, …)`; may throw to fail it. */
   before: null as null | ((op: string, path: string) => Promise<void> | void),
+  /** Whether `fs.close` of a descriptor opened on `path` reports EIO (after really closing it). */
+  failClose: null as null | ((path: string) => boolean),
 }));
 
 vi.mock('node:fs', async (importOriginal) => {
@@ -53,6 +55,14 @@ vi.mock('node:fs', async (importOriginal) => {
     real.fsync(fd, (err) => {
       if (err === null) trace.events.push(`fsync ${trace.fdPaths.get(fd)}`);
       cb(err);
+    });
+  };
+  const close = (fd: number, cb: Callback): void => {
+    const path = trace.fdPaths.get(fd) ?? '';
+    real.close(fd, (err) => {
+      if (err === null && trace.failClose?.(path) === true) {
+        cb(Object.assign(new Error(`EIO: i/o error, close '${path}'`), { code: 'EIO' }));
+      } else cb(err);
     });
   };
   const hooked =
@@ -79,11 +89,19 @@ vi.mock('node:fs', async (importOriginal) => {
   ]) {
     (promises as Record<string, unknown>)[op] = hooked(op);
   }
-  return { ...real, default: { ...real, open, fsync, promises }, open, fsync, promises };
+  return {
+    ...real,
+    default: { ...real, open, fsync, close, promises },
+    open,
+    fsync,
+    close,
+    promises,
+  };
 });
 
 afterEach(() => {
   trace.before = null;
+  trace.failClose = null;
   trace.events.length = 0;
   removeDir();
 });
@@ -534,5 +552,28 @@ describe('the snapshot store', () => {
     } finally {
       await stores.close();
     }
+  });
+});
+
+// ------------------------------------------------------------------------ the bundle
+
+describe('openFileStores().close()', () => {
+  it('closes every store before releasing the lock even when closing the log fails (the others stayed open, writing into a released directory)', async () => {
+    const dir = tempDir('review');
+    const stores = await openFileStores({ dir });
+    await stores.logStore.open();
+    await stores.logStore.append(entries(1, 3));
+    // (A new segment's descriptor was opened under its temporary name, before the rename.)
+    trace.failClose = (path) => /\.seg(\.tmp)?$/.test(path);
+    await expect(stores.close()).rejects.toMatchObject({ code: 'STORAGE' });
+    trace.failClose = null;
+    expect(existsSync(join(dir, 'LOCK'))).toBe(false);
+    await expect(
+      stores.stableStore.save({ term: 2, votedFor: null, commit: 0 }),
+    ).rejects.toMatchObject({
+      code: 'STORAGE',
+    });
+    await expect(stores.snapshotStore.create(META)).rejects.toMatchObject({ code: 'STORAGE' });
+    expect(existsSync(join(dir, 'state'))).toBe(false);
   });
 });
