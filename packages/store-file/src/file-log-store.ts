@@ -163,11 +163,20 @@ export class FileLogStore implements LogStore {
     if (!(head.index >= first)) {
       throw new StorageError(`append at ${head.index} is before the first index ${first}`);
     }
-    for (let k = 1; k < entries.length; k++) {
-      if ((entries[k] as LogEntry).index !== head.index + k) {
+    // Recovery reads back only integer indexes and terms: anything else, once acknowledged,
+    // would be dropped as a torn tail at the next open, or make the log refuse to open.
+    if (!Number.isSafeInteger(head.index)) {
+      throw new StorageError(`append at ${head.index}: an index must be an integer`);
+    }
+    for (let k = 0; k < entries.length; k++) {
+      const e = entries[k] as LogEntry;
+      if (e.index !== head.index + k) {
         throw new StorageError(
-          `append of non-contiguous entries: ${(entries[k] as LogEntry).index} after ${head.index + k - 1}`,
+          `append of non-contiguous entries: ${e.index} after ${head.index + k - 1}`,
         );
+      }
+      if (!Number.isSafeInteger(e.term)) {
+        throw new StorageError(`append of entry ${e.index}: its term ${e.term} is not an integer`);
       }
     }
     const segment = await this.target('append');

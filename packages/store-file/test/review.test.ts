@@ -577,3 +577,29 @@ describe('openFileStores().close()', () => {
     expect(existsSync(join(dir, 'state'))).toBe(false);
   });
 });
+
+// ------------------------------------------------------------------------ appends
+
+describe('append() refuses what recovery could not read back', () => {
+  it.each([
+    ['a term that is not an integer', { index: 2, term: 1.5 }],
+    ['an index that is not an integer', { index: 1.5, term: 1 }],
+  ])(
+    '%s: rejected, nothing stored (it was acknowledged, then dropped or fatal at the next open)',
+    async (_, bad) => {
+      const dir = tempDir('review');
+      await withLog(dir, async (log) => {
+        await log.append(entries(1, 1));
+        const entry: LogEntry = { ...bad, kind: 'command', data: new Uint8Array(3) };
+        await expect(log.append([entry])).rejects.toMatchObject({ code: 'STORAGE' });
+        // Refused before writing: the store goes on.
+        expect(log.bounds()).toEqual({ firstIndex: 1, lastIndex: 1 });
+        await log.append(entries(2, 2, 2));
+      });
+      expect(await reopen(dir)).toEqual({
+        bounds: { firstIndex: 1, lastIndex: 3 },
+        terms: [1, 2, 2],
+      });
+    },
+  );
+});
