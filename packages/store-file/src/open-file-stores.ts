@@ -24,7 +24,9 @@ export interface FileStoresOptions {
   /**
    * A log segment is closed, and the next append starts a new one, once it holds this many
    * bytes. Compaction deletes whole segments, so smaller segments free disk sooner after a
-   * snapshot; larger ones mean fewer files. Default 64 MiB; at least 4 KiB.
+   * snapshot; larger ones mean fewer files. Default 64 MiB; at least 4 KiB, at most 1 GiB
+   * (open() reads each segment whole, and Node reads no file past 2 GiB: the cap leaves room
+   * for the batch that overshoots it).
    */
   readonly segmentBytes?: number;
   /** Committed snapshots kept (the newest by index). Default 2; at least 1. */
@@ -42,6 +44,7 @@ export interface FileStores extends RaftStores {
 
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 const MIN_SEGMENT_BYTES = 4096;
+const MAX_SEGMENT_BYTES = 2 ** 30;
 const DEFAULT_RETAIN_SNAPSHOTS = 2;
 
 /**
@@ -120,10 +123,14 @@ function validate(options: FileStoresOptions): {
     throw new ConfigError('dir', `expected a non-empty path, got ${String(options.dir)}`);
   }
   const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
-  if (!Number.isSafeInteger(segmentBytes) || segmentBytes < MIN_SEGMENT_BYTES) {
+  if (
+    !Number.isSafeInteger(segmentBytes) ||
+    segmentBytes < MIN_SEGMENT_BYTES ||
+    segmentBytes > MAX_SEGMENT_BYTES
+  ) {
     throw new ConfigError(
       'segmentBytes',
-      `expected an integer of at least ${MIN_SEGMENT_BYTES}, got ${String(options.segmentBytes)}`,
+      `expected an integer in [${MIN_SEGMENT_BYTES}, ${MAX_SEGMENT_BYTES}], got ${String(options.segmentBytes)}`,
     );
   }
   const retainSnapshots = options.retainSnapshots ?? DEFAULT_RETAIN_SNAPSHOTS;

@@ -603,3 +603,22 @@ describe('append() refuses what recovery could not read back', () => {
     },
   );
 });
+
+// ------------------------------------------------------------------------ options
+
+describe('options', () => {
+  it.each([2 ** 31, 4 * 2 ** 30])(
+    'segmentBytes %d is refused naming the field: open() reads a segment whole, and Node cannot read a file past 2 GiB (it was accepted, and the log could not be reopened once it grew that large)',
+    async (segmentBytes) => {
+      const err = await openFileStores({ dir: tempDir('review'), segmentBytes }).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toMatchObject({ code: 'INVALID_CONFIG', field: 'segmentBytes' });
+    },
+  );
+
+  it('segmentBytes of 1 GiB is still accepted', async () => {
+    const stores = await openFileStores({ dir: tempDir('review'), segmentBytes: 2 ** 30 });
+    await stores.close();
+  });
+});
