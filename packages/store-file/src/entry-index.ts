@@ -1,4 +1,14 @@
 /**
+ * The 32-bit tag under which the index stores segment `seq`: in [1, 2^32 - 1] (0 is "missing").
+ * Sequence numbers only grow, so a long-lived log with small segments passes 2^32 (a Uint32Array
+ * wrapped it: segment 2^32 read as missing, 2^32 + 1 as segment 1); the few segments live at
+ * once are far fewer than 2^32 - 1 apart, so their tags never collide.
+ */
+export function segmentTag(seq: number): number {
+  return ((seq - 1) % 0xffffffff) + 1;
+}
+
+/**
  * Where each live entry sits on disk: log index → (segment, byte offset, record length), in
  * typed arrays (about 16 bytes per entry, no object per entry), for the indexes
  * `[firstIndex, lastIndex]`.
@@ -41,7 +51,10 @@ export class EntryIndex {
     }
   }
 
-  /** Records entry `index` (at most `lastIndex + 1`; anything from `index` on is dropped). */
+  /**
+   * Records entry `index` (at most `lastIndex + 1`; anything from `index` on is dropped) in the
+   * segment tagged `segment` ({@link segmentTag}).
+   */
   put(index: number, segment: number, offset: number, length: number): void {
     const k = index - this.first;
     this.count = k;
@@ -73,6 +86,7 @@ export class EntryIndex {
     this.first = upTo + 1;
   }
 
+  /** The {@link segmentTag} of the segment holding `index`. */
   segmentOf(index: number): number {
     return this.seg[this.start + index - this.first] as number;
   }

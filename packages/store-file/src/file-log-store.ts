@@ -33,7 +33,7 @@ import {
   RaftError,
   StorageError,
 } from '@raft/core';
-import { EntryIndex } from './entry-index.js';
+import { EntryIndex, segmentTag } from './entry-index.js';
 import { asStorageError, CorruptLogError } from './errors.js';
 import { fdatasync, fsyncDir, mkdirDurable, readAt, writeAll } from './fs-io.js';
 import { recoverLog } from './log-recovery.js';
@@ -112,20 +112,20 @@ export class FileLogStore implements LogStore {
     try {
       while (i < to) {
         // One read per run of entries that sit back to back in one segment.
-        const seq = this.index.segmentOf(i);
+        const tag = this.index.segmentOf(i);
         const start = this.index.offsetOf(i);
         let bytes = this.index.lengthOf(i);
         let j = i + 1;
         while (
           j < to &&
-          this.index.segmentOf(j) === seq &&
+          this.index.segmentOf(j) === tag &&
           this.index.offsetOf(j) === start + bytes
         ) {
           bytes += this.index.lengthOf(j);
           j++;
         }
-        const segment = this.segment(seq);
-        const cached = this.verified.get(seq);
+        const segment = this.segment(tag);
+        const cached = this.verified.get(segment.seq);
         if (cached !== undefined && start + bytes <= cached.length) {
           decodeRun(
             cached.subarray(start, start + bytes),
@@ -180,6 +180,7 @@ export class FileLogStore implements LogStore {
       }
     }
     const segment = await this.target('append');
+    const tag = segmentTag(segment.seq);
     let buf: Buffer;
     try {
       buf = encodeEntries(entries, segment.size);
@@ -190,7 +191,7 @@ export class FileLogStore implements LogStore {
     let at = segment.size - buf.length;
     for (const e of entries) {
       const length = RECORD_HEADER_BYTES + e.data.length;
-      this.index.put(e.index, segment.seq, at, length);
+      this.index.put(e.index, tag, at, length);
       at += length;
     }
     this.appends++;
@@ -206,7 +207,7 @@ export class FileLogStore implements LogStore {
     // Segments older than the one holding the new first entry hold nothing live (entry-index.ts).
     const keepFrom =
       this.index.lastIndex >= this.index.firstIndex
-        ? this.index.segmentOf(this.index.firstIndex)
+        ? this.segment(this.index.segmentOf(this.index.firstIndex)).seq
         : this.newest().seq;
     const doomed = this.segments.filter((s) => s.seq < keepFrom);
     if (doomed.length === 0) return;
@@ -315,13 +316,14 @@ export class FileLogStore implements LogStore {
     return this.segments[this.segments.length - 1] as Segment;
   }
 
-  private segment(seq: number): Segment {
+  /** The open segment the index tags `tag` ({@link segmentTag}). */
+  private segment(tag: number): Segment {
     // Few segments are live at once (compaction deletes the old ones): a scan from the end.
     for (let k = this.segments.length - 1; k >= 0; k--) {
       const s = this.segments[k] as Segment;
-      if (s.seq === seq) return s;
+      if (segmentTag(s.seq) === tag) return s;
     }
-    throw new StorageError(`segment ${seq} is not open`);
+    throw new StorageError(`no open segment has the tag ${tag}`);
   }
 
   private check(): void {

@@ -26,7 +26,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import type { Logger } from '@raft/core';
-import { EntryIndex } from './entry-index.js';
+import { EntryIndex, segmentTag } from './entry-index.js';
 import { CorruptLogError } from './errors.js';
 import { dsyncFlags, fdatasync, ftruncate, openFd } from './fs-io.js';
 import {
@@ -120,6 +120,7 @@ function scanRecords(
   let at = SEGMENT_HEADER_BYTES;
   const view = viewOf(buf);
   const r = new RecordHeader();
+  const tag = segmentTag(seq);
   /** Where the write of the previous record starts (a record continues it or starts anew). */
   let writeStart = -1;
   while (at < buf.length) {
@@ -152,7 +153,7 @@ function scanRecords(
           `entry ${r.index} does not follow the log [${index.firstIndex}, ${index.lastIndex}]`,
         );
       }
-      index.put(r.index, seq, at, length);
+      index.put(r.index, tag, at, length);
     } else if (r.type === RecordType.truncate) {
       index.truncateFrom(r.index);
     } else {

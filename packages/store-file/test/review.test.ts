@@ -622,3 +622,35 @@ describe('options', () => {
     await stores.close();
   });
 });
+
+// ------------------------------------------------------------------------ long-lived logs
+
+describe('segment numbers past 2^32 (a long-lived log with small segments)', () => {
+  it.each([2 ** 32, 2 ** 32 + 1, 2 ** 33 + 7])(
+    'segment %d opens, reads, rolls over and compacts (its number wrapped in the index: "missing" or "not open")',
+    async (seq) => {
+      const dir = tempDir('review');
+      await withLog(dir, async (log) => {
+        await log.append(entries(1, 3));
+      });
+      const { renameSync } = await import('node:fs');
+      renameSync(onlySegment(dir), join(dir, 'log', `${String(seq).padStart(16, '0')}.seg`));
+      const stores = await openFileStores({ dir, segmentBytes: 4096 });
+      try {
+        expect(await stores.logStore.open()).toEqual({ firstIndex: 1, lastIndex: 3 });
+        expect((await stores.logStore.read(1, 4)).map((e) => e.index)).toEqual([1, 2, 3]);
+        for (let b = 0; b < 10; b++) await stores.logStore.append(entries(4 + b * 20, 20, 2));
+        expect(stores.logStore.stats().segments).toBeGreaterThan(2);
+        expect((await stores.logStore.read(1, 204)).map((e) => e.index)).toEqual(
+          Array.from({ length: 203 }, (_, k) => k + 1),
+        );
+        await stores.logStore.compact(150);
+        expect((await stores.logStore.read(151, 204)).length).toBe(53);
+      } finally {
+        await stores.close();
+      }
+      const found = await reopen(dir);
+      expect(found).toMatchObject({ bounds: { firstIndex: 151, lastIndex: 203 } });
+    },
+  );
+});
