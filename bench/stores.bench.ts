@@ -19,6 +19,7 @@ import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } fr
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { LogEntry, RaftStores } from '@raft/core';
+import { deleteRedisKeys } from './redis-keys.js';
 
 // `pnpm bench:stores -- --rounds 5` passes the `--` through: drop it.
 const argv = process.argv.slice(2);
@@ -256,29 +257,9 @@ async function main(): Promise<void> {
   }
 }
 
-/** Deletes every key the Redis runs wrote (the log of a recovery run is 1M fields). */
-async function deleteRedisKeys(): Promise<void> {
-  if (redisPrefixes.size === 0) return;
-  const { Redis } = await import('ioredis');
-  const client = new Redis({ lazyConnect: true, maxRetriesPerRequest: 1 });
-  try {
-    await client.connect();
-    for (const prefix of redisPrefixes.values()) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length > 0) await client.unlink(...keys);
-      } while (cursor !== '0');
-    }
-  } finally {
-    client.disconnect();
-  }
-}
-
 try {
   await main();
 } finally {
   rmSync(base, { recursive: true, force: true });
-  await deleteRedisKeys();
+  await deleteRedisKeys(redisPrefixes.values());
 }
