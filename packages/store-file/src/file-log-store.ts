@@ -68,6 +68,9 @@ export class FileLogStore implements LogStore {
   /** Segment bytes recovery verified, for the read that follows open (dropped after it). */
   private verified = new Map<number, Buffer>();
   private state: 'new' | 'open' | 'closed' = 'new';
+  /** The call in flight, if any (calls are never concurrent): close() waits for it. */
+  private inFlight: Promise<unknown> | null = null;
+  private closing: Promise<void> | null = null;
   private failure: unknown = null;
   private appends = 0;
   private entriesAppended = 0;
@@ -80,13 +83,22 @@ export class FileLogStore implements LogStore {
     private readonly logger: Logger,
   ) {}
 
-  async open(): Promise<LogBounds> {
+  open(): Promise<LogBounds> {
+    return this.track(this.doOpen());
+  }
+
+  private async doOpen(): Promise<LogBounds> {
     if (this.state === 'open') return this.bounds();
     if (this.state === 'closed') throw new StorageError('the log store is closed');
     try {
       // The log directory's own entry must survive a power cut: appends are acknowledged in it.
       await mkdirDurable(this.dir, true);
       const recovered = await recoverLog(this.dir, this.logger);
+      if (this.closing !== null) {
+        // close() came during recovery: what recovery opened is not handed over.
+        for (const seg of recovered.segments) await closeSegment(seg).catch(() => {});
+        throw new StorageError('the log store was closed while it opened');
+      }
       this.index = recovered.index;
       this.segments = recovered.segments;
       this.verified = recovered.verified;
@@ -97,7 +109,11 @@ export class FileLogStore implements LogStore {
     return this.bounds();
   }
 
-  async read(from: LogIndex, to: LogIndex): Promise<LogEntry[]> {
+  read(from: LogIndex, to: LogIndex): Promise<LogEntry[]> {
+    return this.track(this.doRead(from, to));
+  }
+
+  private async doRead(from: LogIndex, to: LogIndex): Promise<LogEntry[]> {
     this.check();
     const first = this.index.firstIndex;
     const end = this.index.lastIndex + 1;
@@ -151,7 +167,11 @@ export class FileLogStore implements LogStore {
     return out;
   }
 
-  async append(entries: readonly LogEntry[]): Promise<void> {
+  append(entries: readonly LogEntry[]): Promise<void> {
+    return this.track(this.doAppend(entries));
+  }
+
+  private async doAppend(entries: readonly LogEntry[]): Promise<void> {
     this.check();
     const head = entries[0];
     if (head === undefined) return;
@@ -198,7 +218,11 @@ export class FileLogStore implements LogStore {
     this.entriesAppended += entries.length;
   }
 
-  async compact(upTo: LogIndex): Promise<void> {
+  compact(upTo: LogIndex): Promise<void> {
+    return this.track(this.doCompact(upTo));
+  }
+
+  private async doCompact(upTo: LogIndex): Promise<void> {
     this.check();
     requireInteger('compact', upTo);
     if (upTo < this.index.firstIndex) return;
@@ -226,7 +250,11 @@ export class FileLogStore implements LogStore {
     }
   }
 
-  async truncate(from: LogIndex): Promise<void> {
+  truncate(from: LogIndex): Promise<void> {
+    return this.track(this.doTruncate(from));
+  }
+
+  private async doTruncate(from: LogIndex): Promise<void> {
     this.check();
     requireInteger('truncate', from);
     if (from > this.index.lastIndex) return;
@@ -234,21 +262,45 @@ export class FileLogStore implements LogStore {
     this.index.truncateFrom(from);
   }
 
-  async close(): Promise<void> {
-    if (this.state === 'closed') return;
-    this.state = 'closed';
-    const segments = this.segments;
-    this.segments = [];
-    this.verified.clear();
-    let first: unknown = null;
-    for (const s of segments) {
-      try {
-        await closeSegment(s);
-      } catch (err) {
-        first ??= err;
+  /**
+   * Closes the segments once the call in flight (if any) has settled, and returns the same
+   * promise when called again. The runtime stops a node after a bounded wait for its storage
+   * (a stalled disk), so close() can come while an append is queued in the thread pool: closing
+   * the descriptor under it would fail the write, or let it land in whatever file is opened
+   * next under the same descriptor number. Until then the bundle keeps the directory locked.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.state = 'closed';
+      await this.inFlight?.then(
+        () => {},
+        () => {},
+      );
+      const segments = this.segments;
+      this.segments = [];
+      this.verified.clear();
+      let first: unknown = null;
+      for (const s of segments) {
+        try {
+          await closeSegment(s);
+        } catch (err) {
+          first ??= err;
+        }
       }
-    }
-    if (first !== null) throw asStorageError(first, 'close the log');
+      if (first !== null) throw asStorageError(first, 'close the log');
+    })();
+    return this.closing;
+  }
+
+  /** Remembers `call` as the one in flight, for close(), until it settles. */
+  private track<T>(call: Promise<T>): Promise<T> {
+    this.inFlight = call;
+    // Forgotten once settled: it would keep the result (a read's entries) reachable.
+    const forget = (): void => {
+      if (this.inFlight === call) this.inFlight = null;
+    };
+    call.then(forget, forget);
+    return call;
   }
 
   /** The current bounds (valid once open). */

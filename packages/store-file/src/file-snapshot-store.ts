@@ -60,6 +60,9 @@ export class FileSnapshotStore implements SnapshotStore {
   private ready: Promise<void> | null = null;
   private nextTmp = 0;
   private nextSeq = 1;
+  /** Sinks' writes and commits not settled yet (close() waits for them). */
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private closing: Promise<void> | null = null;
 
   constructor(
     private readonly dir: string,
@@ -99,8 +102,26 @@ export class FileSnapshotStore implements SnapshotStore {
     }
   }
 
-  async close(): Promise<void> {
+  /**
+   * Refuses new calls at once, and resolves once the sinks' writes and commits in flight have
+   * settled: the bundle releases the directory's lock after this, and a commit still renaming
+   * and pruning then would write into a directory another process may hold (the runtime stops
+   * after a bounded wait, so a stalled disk can leave one running).
+   */
+  close(): Promise<void> {
     this.closed = true;
+    this.closing ??= Promise.allSettled([...this.inFlight]).then(() => {});
+    return this.closing;
+  }
+
+  /** Remembers a sink's write or commit until it settles, for close(). */
+  track<T>(call: Promise<T>): Promise<T> {
+    this.inFlight.add(call);
+    const forget = (): void => {
+      this.inFlight.delete(call);
+    };
+    call.then(forget, forget);
+    return call;
   }
 
   /** Called by a sink: makes `tmp` the newest committed snapshot, then prunes. */
@@ -203,6 +224,10 @@ class FileSnapshotSink implements SnapshotSink {
   private size = 0;
   private crc = 0;
   private state: 'writing' | 'committed' | 'aborted' = 'writing';
+  /** abort() was called: no new call starts; the one in flight finishes first. */
+  private aborting = false;
+  /** The write or commit in flight (never two at once): abort() waits for it. */
+  private pending: Promise<unknown> | null = null;
 
   constructor(
     private readonly store: FileSnapshotStore,
@@ -211,7 +236,38 @@ class FileSnapshotSink implements SnapshotSink {
     private readonly meta: SnapshotMeta,
   ) {}
 
-  async write(chunk: Uint8Array): Promise<void> {
+  write(chunk: Uint8Array): Promise<void> {
+    return this.track(this.doWrite(chunk));
+  }
+
+  commit(): Promise<void> {
+    return this.track(this.doCommit());
+  }
+
+  /**
+   * Discards the snapshot once the call in flight has settled: closing the descriptor under a
+   * write still queued in the thread pool would fail it, or let it land in whatever file is
+   * opened next under the same descriptor number. After a commit that succeeded meanwhile,
+   * nothing is discarded (abort after commit is harmless).
+   */
+  async abort(): Promise<void> {
+    if (this.state !== 'writing' || this.aborting) return;
+    this.aborting = true;
+    await this.pending?.then(
+      () => {},
+      () => {},
+    );
+    if (this.state !== 'writing') return;
+    this.state = 'aborted';
+    await this.discard();
+  }
+
+  private track<T>(call: Promise<T>): Promise<T> {
+    this.pending = call;
+    return this.store.track(call);
+  }
+
+  private async doWrite(chunk: Uint8Array): Promise<void> {
     this.writable('write');
     try {
       await writeAll(this.fd, chunk, this.size);
@@ -222,7 +278,7 @@ class FileSnapshotSink implements SnapshotSink {
     this.crc = crc32(chunk, this.crc);
   }
 
-  async commit(): Promise<void> {
+  private async doCommit(): Promise<void> {
     this.writable('commit');
     try {
       await fdatasync(this.fd);
@@ -245,14 +301,14 @@ class FileSnapshotSink implements SnapshotSink {
       await this.store.doCommit(this.tmp);
       this.state = 'committed';
     } catch (err) {
-      await this.abort();
+      this.state = 'aborted';
+      await this.discard();
       throw asStorageError(err, `commit the snapshot at index ${this.meta.index}`);
     }
   }
 
-  async abort(): Promise<void> {
-    if (this.state !== 'writing') return;
-    this.state = 'aborted';
+  /** Closes the data file and deletes the temporary directory; never rejects. */
+  private async discard(): Promise<void> {
     if (this.fd >= 0) await closeFd(this.fd).catch(() => {});
     this.fd = -1;
     await fsp.rm(this.tmp, { recursive: true, force: true }).catch(() => {});
@@ -262,6 +318,7 @@ class FileSnapshotSink implements SnapshotSink {
     if (this.state !== 'writing') {
       throw new StorageError(`${what}() on a snapshot sink that is already ${this.state}`);
     }
+    if (this.aborting) throw new StorageError(`${what}() on a snapshot sink being aborted`);
     this.store.check();
   }
 }

@@ -36,6 +36,11 @@ const trace = vi.hoisted(() => ({
   before: null as null | ((op: string, path: string) => Promise<void> | void),
   /** Whether `fs.close` of a descriptor opened on `path` reports EIO (after really closing it). */
   failClose: null as null | ((path: string) => boolean),
+  /**
+   * A promise that `fs.write` to a descriptor opened on `path` waits for before it runs (a write
+   * queued behind a stalled disk), or null to run it at once.
+   */
+  holdWrite: null as null | ((path: string) => Promise<void> | null),
 }));
 
 vi.mock('node:fs', async (importOriginal) => {
@@ -65,6 +70,12 @@ vi.mock('node:fs', async (importOriginal) => {
       } else cb(err);
     });
   };
+  const write = (fd: number, ...args: unknown[]): void => {
+    const hold = trace.holdWrite?.(trace.fdPaths.get(fd) ?? '') ?? null;
+    const run = (): void => (real.write as (...a: unknown[]) => void)(fd, ...args);
+    if (hold === null) run();
+    else void hold.then(run);
+  };
   const hooked =
     (op: string) =>
     async (...args: unknown[]): Promise<unknown> => {
@@ -89,19 +100,14 @@ vi.mock('node:fs', async (importOriginal) => {
   ]) {
     (promises as Record<string, unknown>)[op] = hooked(op);
   }
-  return {
-    ...real,
-    default: { ...real, open, fsync, close, promises },
-    open,
-    fsync,
-    close,
-    promises,
-  };
+  const mocked = { open, fsync, close, write, promises };
+  return { ...real, default: { ...real, ...mocked }, ...mocked };
 });
 
 afterEach(() => {
   trace.before = null;
   trace.failClose = null;
+  trace.holdWrite = null;
   trace.events.length = 0;
   removeDir();
 });
@@ -653,4 +659,103 @@ describe('segment numbers past 2^32 (a long-lived log with small segments)', () 
       expect(found).toMatchObject({ bounds: { firstIndex: 151, lastIndex: 203 } });
     },
   );
+});
+
+// ------------------------------------------------------------------------ closing under a write
+
+/** Holds the next write to a file whose path matches: `held` once it waits, `release()` it. */
+function holdNextWrite(match: RegExp): { held: Promise<void>; release: () => void } {
+  let release!: () => void;
+  let signal!: () => void;
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  const held = new Promise<void>((r) => {
+    signal = r;
+  });
+  trace.holdWrite = (path) => {
+    if (!match.test(path)) return null;
+    trace.holdWrite = null;
+    signal();
+    return gate;
+  };
+  return { held, release };
+}
+
+/** Whether `promise` settles within `ms` (it must not, while what it waits for is held). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let settled = false;
+  void promise.then(
+    () => {
+      settled = true;
+    },
+    () => {
+      settled = true;
+    },
+  );
+  await new Promise((r) => setTimeout(r, ms));
+  return settled;
+}
+
+describe('closing while a write is in flight (a stalled disk: the node stops after a bounded wait)', () => {
+  it('the log store waits for the append before it closes the segment (it closed the descriptor under the queued write)', async () => {
+    const dir = tempDir('review');
+    const stores = await openFileStores({ dir });
+    await stores.logStore.open();
+    await stores.logStore.append(entries(1, 2));
+    const write = holdNextWrite(/\.seg(\.tmp)?$/);
+    const append = stores.logStore.append(entries(3, 2));
+    await write.held;
+    const closing = stores.close();
+    expect(await settlesWithin(closing, 200)).toBe(false);
+    // The lock is still held: the directory is still being written.
+    expect(existsSync(join(dir, 'LOCK'))).toBe(true);
+    write.release();
+    await append;
+    await closing;
+    expect(await reopen(dir)).toEqual({
+      bounds: { firstIndex: 1, lastIndex: 4 },
+      terms: [1, 1, 1, 1],
+    });
+  });
+
+  it('a snapshot sink: abort() waits for the chunk being written before it closes and deletes the file', async () => {
+    const dir = tempDir('review');
+    const stores = await openFileStores({ dir });
+    try {
+      const sink = await stores.snapshotStore.create(META);
+      await sink.write(new Uint8Array(100).fill(1));
+      const write = holdNextWrite(/\/data$/);
+      const chunk = sink.write(new Uint8Array(100).fill(2));
+      await write.held;
+      const abort = sink.abort();
+      expect(await settlesWithin(abort, 200)).toBe(false);
+      write.release();
+      await chunk;
+      await abort;
+      expect(readdirSync(join(dir, 'snapshots'))).toEqual([]);
+      expect(await stores.snapshotStore.open()).toBeNull();
+    } finally {
+      await stores.close();
+    }
+  });
+
+  it('closing the stores waits for a snapshot commit in flight before the lock goes (the commit went on in a released directory)', async () => {
+    const dir = tempDir('review');
+    const stores = await openFileStores({ dir });
+    const sink = await stores.snapshotStore.create(META);
+    await sink.write(new Uint8Array(100).fill(1));
+    const write = holdNextWrite(/\/meta\.json$/);
+    const commit = sink.commit();
+    await write.held;
+    const closing = stores.close();
+    expect(await settlesWithin(closing, 200)).toBe(false);
+    expect(existsSync(join(dir, 'LOCK'))).toBe(true);
+    write.release();
+    // The store closed under the commit: it fails, and leaves nothing behind.
+    await expect(commit).rejects.toMatchObject({ code: 'STORAGE' });
+    await closing;
+    expect(existsSync(join(dir, 'LOCK'))).toBe(false);
+    expect(readdirSync(join(dir, 'snapshots'))).toEqual([]);
+  });
 });
