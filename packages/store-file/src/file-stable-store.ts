@@ -28,6 +28,9 @@ const HEADER_BYTES = 16;
 export class FileStableStore implements StableStore {
   private closed = false;
   private readonly path: string;
+  /** The save in flight, if any (calls are never concurrent): close() waits for it. */
+  private saving: Promise<void> | null = null;
+  private closing: Promise<void> | null = null;
 
   constructor(dir: string) {
     this.path = join(dir, 'state');
@@ -45,7 +48,32 @@ export class FileStableStore implements StableStore {
     return decodeHardState(buf, this.path);
   }
 
-  async save(state: HardState): Promise<void> {
+  save(state: HardState): Promise<void> {
+    const call = this.doSave(state);
+    this.saving = call;
+    const forget = (): void => {
+      if (this.saving === call) this.saving = null;
+    };
+    call.then(forget, forget);
+    return call;
+  }
+
+  /**
+   * Refuses new calls at once, and resolves once a save in flight has settled: the bundle
+   * releases the directory's lock after this, and a save stalled on the disk that renamed over
+   * `state` later could overwrite the hard state (the vote) of the next process to open the
+   * directory (the runtime stops after a bounded wait, so a stalled disk can leave one running).
+   */
+  close(): Promise<void> {
+    this.closed = true;
+    this.closing ??= (this.saving ?? Promise.resolve()).then(
+      () => {},
+      () => {},
+    );
+    return this.closing;
+  }
+
+  private async doSave(state: HardState): Promise<void> {
     this.check();
     const json = Buffer.from(
       JSON.stringify({ term: state.term, votedFor: state.votedFor, commit: state.commit }),
@@ -61,10 +89,6 @@ export class FileStableStore implements StableStore {
     } catch (err) {
       throw asStorageError(err, `save the hard state to ${this.path}`);
     }
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
   }
 
   private check(): void {

@@ -758,4 +758,26 @@ describe('closing while a write is in flight (a stalled disk: the node stops aft
     expect(existsSync(join(dir, 'LOCK'))).toBe(false);
     expect(readdirSync(join(dir, 'snapshots'))).toEqual([]);
   });
+
+  it('closing the stores waits for a hard-state save in flight before the lock goes (the save renamed over state in a released directory)', async () => {
+    const dir = tempDir('review');
+    const stores = await openFileStores({ dir });
+    await stores.stableStore.save({ term: 1, votedFor: null, commit: 0 });
+    const write = holdNextWrite(/\/state\.tmp$/);
+    const save = stores.stableStore.save({ term: 2, votedFor: 'n1', commit: 0 });
+    await write.held;
+    const closing = stores.close();
+    expect(await settlesWithin(closing, 200)).toBe(false);
+    expect(existsSync(join(dir, 'LOCK'))).toBe(true);
+    write.release();
+    await save;
+    await closing;
+    expect(existsSync(join(dir, 'LOCK'))).toBe(false);
+    const again = await openFileStores({ dir });
+    try {
+      expect(await again.stableStore.load()).toEqual({ term: 2, votedFor: 'n1', commit: 0 });
+    } finally {
+      await again.close();
+    }
+  });
 });
