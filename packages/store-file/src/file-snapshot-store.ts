@@ -114,8 +114,8 @@ export class FileSnapshotStore implements SnapshotStore {
     return this.closing;
   }
 
-  /** Remembers a sink's write or commit until it settles, for close(). */
-  track<T>(call: Promise<T>): Promise<T> {
+  /** Called by a sink: remembers its write or commit until it settles, for close(). */
+  doTrack<T>(call: Promise<T>): Promise<T> {
     this.inFlight.add(call);
     const forget = (): void => {
       this.inFlight.delete(call);
@@ -264,7 +264,7 @@ class FileSnapshotSink implements SnapshotSink {
 
   private track<T>(call: Promise<T>): Promise<T> {
     this.pending = call;
-    return this.store.track(call);
+    return this.store.doTrack(call);
   }
 
   private async doWrite(chunk: Uint8Array): Promise<void> {

@@ -781,3 +781,41 @@ describe('closing while a write is in flight (a stalled disk: the node stops aft
     }
   });
 });
+
+// ------------------------------------------------------------------------ checked and sound
+
+describe('compaction interrupted between its marker and the deletions (checked: sound)', () => {
+  it('the marker durable, then none, or only the earliest, of the doomed segments deleted: the same log', async () => {
+    const dir = tempDir('review');
+    const logDir = join(dir, 'log');
+    const stores = await openFileStores({ dir, segmentBytes: 4096 });
+    const saved = new Map<string, Buffer>();
+    try {
+      await stores.logStore.open();
+      for (let b = 0; b < 30; b++) await stores.logStore.append(entries(1 + b * 10, 10));
+      // A suffix replacement that spans segments, then a compaction past the end and appends
+      // that roll over again, then the compaction under test.
+      await stores.logStore.append(entries(250, 40, 2));
+      await stores.logStore.compact(400);
+      for (let b = 0; b < 40; b++) await stores.logStore.append(entries(401 + b * 10, 10, 3));
+      for (const n of readdirSync(logDir)) saved.set(n, readFileSync(join(logDir, n)));
+      await stores.logStore.compact(750);
+      expect(stores.logStore.bounds()).toEqual({ firstIndex: 751, lastIndex: 800 });
+    } finally {
+      await stores.close();
+    }
+    const after = readdirSync(logDir);
+    const deleted = [...saved.keys()].filter((n) => !after.includes(n)).sort();
+    expect(deleted.length).toBeGreaterThan(1);
+    const expected = {
+      bounds: { firstIndex: 751, lastIndex: 800 },
+      terms: Array(50).fill(3),
+    };
+    // Deletion goes oldest first: a crash leaves the newest doomed segments, or all of them.
+    for (const keep of [deleted, deleted.slice(1), deleted.slice(-1)]) {
+      for (const n of keep) writeFileSync(join(logDir, n), saved.get(n) as Buffer);
+      expect(await reopen(dir)).toEqual(expected);
+      for (const n of keep) rmSync(join(logDir, n), { force: true });
+    }
+  });
+});
