@@ -109,6 +109,59 @@ function percentile(sorted: readonly number[], p: number): number {
 }
 
 /**
+ * Runs `step` (one batch) for 0.3 s of warm-up, then for `seconds`, timing each call. `syncs`
+ * counts the syncs made, when the subject counts them (else one per step). A synchronous step is
+ * awaited too: one microtask per batch, nothing next to a disk sync.
+ */
+async function measure(
+  batch: number,
+  step: () => void | Promise<void>,
+  syncs?: () => number,
+): Promise<Sample> {
+  const warmUntil = performance.now() + 300;
+  while (performance.now() < warmUntil) await step();
+  const syncsBefore = syncs?.() ?? 0;
+  const latencies: number[] = [];
+  let steps = 0;
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  let now = start;
+  while (now < end) {
+    await step();
+    steps++;
+    const t = performance.now();
+    latencies.push(t - now);
+    now = t;
+  }
+  const elapsed = (now - start) / 1000;
+  latencies.sort((a, b) => a - b);
+  return {
+    entriesPerSec: (steps * batch) / elapsed,
+    syncsPerSec: (syncs === undefined ? steps : syncs() - syncsBefore) / elapsed,
+    p50Ms: percentile(latencies, 0.5),
+    p99Ms: percentile(latencies, 0.99),
+  };
+}
+
+/** The disk's limit: write the batch's bytes at the end of a file, fdatasync, repeat. */
+async function bareLoop(batch: number): Promise<Sample> {
+  const path = join(base, `bare-${batch}-${Date.now()}`);
+  const fd = openSync(path, 'w');
+  const buf = Buffer.alloc(RECORD_BYTES * batch, 7);
+  let position = 0;
+  try {
+    return await measure(batch, () => {
+      writeSync(fd, buf, 0, buf.length, position);
+      position += buf.length;
+      fdatasyncSync(fd);
+    });
+  } finally {
+    closeSync(fd);
+    rmSync(path, { force: true });
+  }
+}
+
+/**
  * The same loop through Node's asynchronous API, as a store that never blocks the event loop
  * must do it: one `fs.write` on an O_DSYNC descriptor per batch (one trip to libuv's thread
  * pool, about 35 µs on this machine even on tmpfs). The limit for the file store.
@@ -118,113 +171,38 @@ async function bareAsyncLoop(batch: number): Promise<Sample> {
   const c = fsConstants;
   const fd = openSync(path, c.O_RDWR | c.O_CREAT | c.O_TRUNC | (c.O_DSYNC ?? 0));
   const buf = Buffer.alloc(RECORD_BYTES * batch, 7);
-  const write = (position: number): Promise<void> =>
-    new Promise((resolve, reject) => {
-      fsWrite(fd, buf, 0, buf.length, position, (err) => (err ? reject(err) : resolve()));
-    });
   let position = 0;
-  const warmUntil = performance.now() + 300;
-  while (performance.now() < warmUntil) {
-    await write(position);
-    position += buf.length;
+  try {
+    return await measure(
+      batch,
+      () =>
+        new Promise<void>((resolve, reject) => {
+          fsWrite(fd, buf, 0, buf.length, position, (err) => (err ? reject(err) : resolve()));
+          position += buf.length;
+        }),
+    );
+  } finally {
+    closeSync(fd);
+    rmSync(path, { force: true });
   }
-  const latencies: number[] = [];
-  let syncs = 0;
-  const start = performance.now();
-  const end = start + seconds * 1000;
-  let now = start;
-  while (now < end) {
-    await write(position);
-    position += buf.length;
-    syncs++;
-    const t = performance.now();
-    latencies.push(t - now);
-    now = t;
-  }
-  closeSync(fd);
-  rmSync(path, { force: true });
-  const elapsed = (now - start) / 1000;
-  latencies.sort((a, b) => a - b);
-  return {
-    entriesPerSec: (syncs * batch) / elapsed,
-    syncsPerSec: syncs / elapsed,
-    p50Ms: percentile(latencies, 0.5),
-    p99Ms: percentile(latencies, 0.99),
-  };
-}
-
-/** The disk's limit: write the batch's bytes at the end of a file, fdatasync, repeat. */
-function bareLoop(batch: number): Sample {
-  const path = join(base, `bare-${batch}-${Date.now()}`);
-  const fd = openSync(path, 'w');
-  const buf = Buffer.alloc(RECORD_BYTES * batch, 7);
-  const latencies: number[] = [];
-  let position = 0;
-  const warmUntil = performance.now() + 300;
-  while (performance.now() < warmUntil) {
-    writeSync(fd, buf, 0, buf.length, position);
-    position += buf.length;
-    fdatasyncSync(fd);
-  }
-  let syncs = 0;
-  const start = performance.now();
-  const end = start + seconds * 1000;
-  let now = start;
-  while (now < end) {
-    writeSync(fd, buf, 0, buf.length, position);
-    position += buf.length;
-    fdatasyncSync(fd);
-    syncs++;
-    const t = performance.now();
-    latencies.push(t - now);
-    now = t;
-  }
-  closeSync(fd);
-  rmSync(path, { force: true });
-  const elapsed = (now - start) / 1000;
-  latencies.sort((a, b) => a - b);
-  return {
-    entriesPerSec: (syncs * batch) / elapsed,
-    syncsPerSec: syncs / elapsed,
-    p50Ms: percentile(latencies, 0.5),
-    p99Ms: percentile(latencies, 0.99),
-  };
 }
 
 async function storeLoop(name: string, batch: number, round: number): Promise<Sample> {
   const opened = await (factories[name] as Factory)(`${name}-${batch}-${round}`);
   const log = opened.stores.logStore;
-  const { lastIndex } = await log.open();
-  let next = lastIndex + 1;
-  const warmUntil = performance.now() + 300;
-  while (performance.now() < warmUntil) {
-    await log.append(batchOf(next, batch));
-    next += batch;
+  let next = (await log.open()).lastIndex + 1;
+  try {
+    return await measure(
+      batch,
+      async () => {
+        await log.append(batchOf(next, batch));
+        next += batch;
+      },
+      opened.syncs,
+    );
+  } finally {
+    await opened.stores.close();
   }
-  const syncsBefore = opened.syncs?.() ?? 0;
-  const latencies: number[] = [];
-  let appends = 0;
-  const start = performance.now();
-  const end = start + seconds * 1000;
-  let now = start;
-  while (now < end) {
-    await log.append(batchOf(next, batch));
-    next += batch;
-    appends++;
-    const t = performance.now();
-    latencies.push(t - now);
-    now = t;
-  }
-  const elapsed = (now - start) / 1000;
-  const syncs = opened.syncs === undefined ? appends : opened.syncs() - syncsBefore;
-  await opened.stores.close();
-  latencies.sort((a, b) => a - b);
-  return {
-    entriesPerSec: (appends * batch) / elapsed,
-    syncsPerSec: syncs / elapsed,
-    p50Ms: percentile(latencies, 0.5),
-    p99Ms: percentile(latencies, 0.99),
-  };
 }
 
 /** Writes `count` entries in batches of 1024, closes, then times open() + read(all) 3 times. */
@@ -275,7 +253,7 @@ async function main(): Promise<void> {
       for (const name of order) {
         const sample =
           name === 'bare'
-            ? bareLoop(batch)
+            ? await bareLoop(batch)
             : name === 'bare-async'
               ? await bareAsyncLoop(batch)
               : await storeLoop(name, batch, round);
