@@ -1,4 +1,4 @@
-import { realpathSync } from 'node:fs';
+import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Logger, RaftStores } from '@raft/core';
 import { StorageError } from '@raft/core';
@@ -139,16 +139,30 @@ class SqliteStores implements RaftStores {
 }
 
 /**
- * The absolute path with its directory's symbolic links resolved, so two spellings of one
- * database (a relative path, a symlinked directory) name the same lock file. A missing
- * directory is left as it is: taking the lock then fails, saying so.
+ * The absolute path with every symbolic link resolved, the file's own included, so that every
+ * spelling of one database (a relative path, a symlinked directory, a symbolic link to the file)
+ * names the same lock file: SQLite follows a link to the file and writes the target (its `-wal`
+ * beside it), so a lock beside the link would let a second writer in. A link whose target does
+ * not exist yet is followed too (SQLite creates the target). A missing directory is left as it
+ * is: taking the lock then fails, saying so.
  */
 function canonicalPath(path: string): string {
-  const absolute = resolve(path);
+  let current = resolve(path);
+  // Bounded like the kernel's own limit on nested links (ELOOP), so a link cycle ends.
+  for (let hops = 0; hops < 40; hops++) {
+    let target: string;
+    try {
+      if (!lstatSync(current).isSymbolicLink()) break;
+      target = readlinkSync(current);
+    } catch {
+      break; // missing (a new database) or unreadable: the path as it is
+    }
+    current = resolve(dirname(current), target);
+  }
   try {
-    return join(realpathSync(dirname(absolute)), basename(absolute));
+    return join(realpathSync(dirname(current)), basename(current));
   } catch {
-    return absolute;
+    return current;
   }
 }
 
