@@ -54,7 +54,11 @@ export async function openSqliteStores(options: SqliteStoresOptions): Promise<Ra
     db = storageCall(`opening the database ${path}`, () => new Database(path));
     const opened = db;
     storageCall('configuring the database', () => configure(opened, resolved.synchronous));
+    // The schema first, WAL after: the journal mode is stored in the file, so switching it
+    // before migrate() has refused a database of something else (or of a newer release) would
+    // convert that database to WAL, which its owner may not be able to use.
     const { from, to } = storageCall('migrating the schema', () => migrate(opened));
+    storageCall('switching the database to WAL', () => enableWal(opened));
     if (from !== to) logger.info({ from, to }, `schema migrated from version ${from} to ${to}`);
     const stores = new SqliteStores(opened, lock, resolved, logger);
     logger.info({ synchronous: resolved.synchronous, schemaVersion: to }, 'sqlite stores opened');
@@ -70,18 +74,28 @@ export async function openSqliteStores(options: SqliteStoresOptions): Promise<Ra
   }
 }
 
-/** Journal mode and durability, set before anything is read or written. */
+/**
+ * Durability, set before anything is read or written. These settings belong to the connection
+ * and change nothing in the file.
+ */
 function configure(db: Database.Database, synchronous: 'full' | 'normal'): void {
+  db.pragma(`synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+  // macOS only (a no-op elsewhere): fsync there does not flush the drive's cache, F_FULLFSYNC
+  // does. Durable means durable, so FULL asks for it.
+  if (synchronous === 'full') db.pragma('fullfsync = ON');
+}
+
+/**
+ * WAL mode, once the database is known to be ours (it is stored in the file and outlives the
+ * connection). A no-op for a database of ours after its first open.
+ */
+function enableWal(db: Database.Database): void {
   const mode = db.pragma('journal_mode = WAL', { simple: true });
   if (String(mode).toLowerCase() !== 'wal') {
     throw new StorageError(
       `the database could not switch to WAL mode (journal_mode is ${String(mode)}); is the file on a file system without shared memory, such as a network mount?`,
     );
   }
-  db.pragma(`synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
-  // macOS only (a no-op elsewhere): fsync there does not flush the drive's cache, F_FULLFSYNC
-  // does. Durable means durable, so FULL asks for it.
-  if (synchronous === 'full') db.pragma('fullfsync = ON');
 }
 
 /**

@@ -5,6 +5,7 @@
 import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { RaftError } from '@raft/core';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { openSqliteStores } from '../src/index.js';
 import { perTest } from './helpers.js';
@@ -45,5 +46,27 @@ describe('review: one database, one owner', () => {
     // SQLite created the target: it is the database, found under its own name.
     const again = await t.open({ path });
     expect(await again.stableStore.load()).toEqual({ term: 3, votedFor: 'n2', commit: 0 });
+  });
+});
+
+describe('review: a database that is not ours is left as it was', () => {
+  it('a foreign database in rollback-journal mode is refused and keeps its journal mode', async () => {
+    const path = t.dbPath();
+    const other = new Database(path);
+    other.exec('CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT)');
+    expect(other.pragma('journal_mode', { simple: true })).toBe('delete');
+    other.close();
+    expect((await openFailure(path)).message).toContain('not one of @raft/store-sqlite');
+    const db = t.inspect(path, { readonly: true });
+    expect(db.pragma('journal_mode', { simple: true })).toBe('delete');
+  });
+
+  it('a new database still ends up in WAL mode, with its schema', async () => {
+    const path = t.dbPath();
+    const stores = await t.open({ path });
+    await stores.stableStore.save({ term: 1, votedFor: null, commit: 0 });
+    const db = t.inspect(path, { readonly: true });
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.prepare('SELECT version FROM schema_version').pluck().get()).toBe(1);
   });
 });
