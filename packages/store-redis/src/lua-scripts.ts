@@ -357,6 +357,11 @@ return { id, h[1], h[2], h[3], h[4] }
  * Deletes up to `limit` chunks of a pending or doomed snapshot, the last ones first, and the
  * snapshot itself with its last chunk. KEYS: lock, pending, doomed. ARGV: holder, id, key base
  * (`P snap:`), limit. Returns how many chunks are left (0: gone).
+ *
+ * A snapshot that is neither pending nor doomed is committed and retained (or already gone):
+ * it is left alone. The sink of a commit that timed out after Redis applied it aborts, and
+ * deleting its keys would leave `P snaps` naming a snapshot without its data, which every
+ * later open() would refuse as corrupt.
  */
 export const SNAPSHOT_DELETE = script(
   'snapshotDelete',
@@ -368,7 +373,10 @@ local id = ARGV[2]
 local hash = ARGV[3] .. id
 local n = tonumber(redis.call('HGET', KEYS[2], id))
 local pending = n ~= nil
-if not pending then n = tonumber(redis.call('HGET', hash, 'chunks')) or 0 end
+if not pending then
+  if redis.call('SISMEMBER', KEYS[3], id) == 0 then return 0 end
+  n = tonumber(redis.call('HGET', hash, 'chunks')) or 0
+end
 local from = math.max(0, n - tonumber(ARGV[4]))
 local keys = {}
 for i = from, n - 1 do keys[#keys + 1] = hash .. ':' .. fmt(i) end

@@ -337,6 +337,8 @@ class RedisSnapshotSink implements SnapshotSink {
     this.buffer = null;
     // Without a connection, the next holder's open deletes it (it is still pending).
     if (!this.link.usable) return;
+    // After a failed commit() the snapshot may be committed all the same (the reply was lost or
+    // late): the delete script then leaves it alone, as a crash right after the commit would.
     try {
       await this.store.deleteSnapshot(`abort() of snapshot ${this.meta.index}`, this.id);
     } catch (err) {
