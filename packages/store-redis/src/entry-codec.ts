@@ -24,10 +24,10 @@ const KIND_CODES: Readonly<Record<EntryKind, number>> = { command: 0, noop: 1, m
 const KINDS: readonly EntryKind[] = ['command', 'noop', 'membership'];
 
 /**
- * Checks that `entries` are contiguous from `entries[0].index` with valid terms, kinds and
- * data, and splits them into batches of at most `maxBatchBytes` encoded bytes and
- * `maxBatchEntries` entries (a single larger entry gets a batch of its own). Throws a
- * StorageError for a malformed entry: storing it would corrupt the log.
+ * Checks that `entries` are contiguous from `entries[0].index` (a non-negative safe integer)
+ * with valid terms, kinds and data, and splits them into batches of at most `maxBatchBytes`
+ * encoded bytes and `maxBatchEntries` entries (a single larger entry gets a batch of its own).
+ * Throws a StorageError for a malformed entry: storing it would corrupt the log.
  */
 export function encodeBatches(
   entries: readonly LogEntry[],
@@ -35,6 +35,13 @@ export function encodeBatches(
   maxBatchEntries: number,
 ): Buffer[] {
   const head = (entries[0] as LogEntry).index;
+  // The scripts format indexes with %d: a fraction would be cut off and overwrite the entry
+  // below it (2.5 stored as 2), and an index past 2^53 has no exact field name.
+  if (!(Number.isSafeInteger(head) && head >= 0)) {
+    throw new StorageError(
+      `append: the first entry has index ${head}, not a non-negative integer; nothing was stored`,
+    );
+  }
   const batches: Buffer[] = [];
   let start = 0;
   let bytes = 0;

@@ -91,3 +91,32 @@ describe('a snapshot commit that timed out after Redis applied it', () => {
     await reopened?.close();
   });
 });
+
+describe('append() with an index that is not an integer', () => {
+  it('is refused with a StorageError and stores nothing, instead of overwriting an entry', async () => {
+    const server = await privateServer();
+    const prefix = uniquePrefix('review');
+    const s = await open(server.url, prefix);
+    await s.logStore.open();
+    const stored = [1, 2].map((index) => ({
+      index,
+      term: 1,
+      kind: 'command' as const,
+      data: new Uint8Array([index]),
+    }));
+    await s.logStore.append(stored);
+    const bad = { index: 2.5, term: 1, kind: 'command' as const, data: new Uint8Array([99]) };
+    const outcome = await s.logStore.append([bad]).then(
+      () => 'resolved',
+      (err: unknown) => err,
+    );
+    expect(RaftError.is(outcome, 'STORAGE')).toBe(true);
+    const read = await s.logStore.read(1, 3);
+    expect(read.map((e) => Array.from(e.data))).toEqual([[1], [2]]);
+    await s.close();
+    // And what a restart reads back.
+    const again = await open(server.url, prefix);
+    expect(await again.logStore.open()).toEqual({ firstIndex: 1, lastIndex: 2 });
+    expect((await again.logStore.read(1, 3)).map((e) => Array.from(e.data))).toEqual([[1], [2]]);
+  });
+});
