@@ -17,17 +17,25 @@
  *
  * A lock whose pid no longer runs was left by a crash and is removed. Removing it is itself
  * guarded: it is first renamed aside and re-read, so a process that took the lock in between is
- * not robbed of it. A lock that holds this process's own pid but is not in this process's
- * registry of held locks is stale too: it was left by an earlier process that had the same pid,
- * which is the rule in containers (the node often runs as pid 1 at every start).
+ * not robbed of it. A lock that holds this process's own pid is either this process's (another
+ * handle, maybe in another worker thread) or was left by an earlier process that had the same
+ * pid, which is the rule in containers (the node often runs as pid 1 at every start). The
+ * holder keeps the lock file open for as long as it holds it, so the two are told apart by
+ * looking for the file among this process's open descriptors (`/dev/fd`, process-wide, unlike
+ * the in-memory registry, which each worker thread has its own copy of); where `/dev/fd` cannot
+ * be listed, the registry alone decides.
  */
 import {
   closeSync,
+  fstatSync,
   fsyncSync,
   linkSync,
   openSync,
+  readdirSync,
   readFileSync,
   renameSync,
+  type Stats,
+  statSync,
   unlinkSync,
   writeSync,
 } from 'node:fs';
@@ -41,7 +49,10 @@ export interface HeldLock {
   release(): void;
 }
 
-/** Lock files held by this process, shared by every copy of this package loaded into it. */
+/**
+ * Lock files held by this thread, shared by every copy of this package loaded into it. Worker
+ * threads have their own: {@link openByThisProcess} is what sees across them.
+ */
 function heldLocks(): Set<string> {
   const key = Symbol.for('@raft/store-sqlite/held-locks');
   const registry = globalThis as unknown as Record<symbol, Set<string> | undefined>;
@@ -69,9 +80,10 @@ export function acquireLockFile(dbPath: string, logger: Logger): HeldLock {
   const lockPath = `${dbPath}.lock`;
   const held = heldLocks();
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    if (tryCreate(lockPath)) {
+    const fd = tryCreate(lockPath);
+    if (fd !== undefined) {
       held.add(lockPath);
-      return new LockFile(lockPath, logger);
+      return new LockFile(lockPath, fd, logger);
     }
     const holder = readHolder(lockPath);
     if (holder.kind === 'gone') continue; // released meanwhile: try again
@@ -81,7 +93,8 @@ export function acquireLockFile(dbPath: string, logger: Logger): HeldLock {
       );
     }
     const { pid } = holder;
-    const isHeld = pid === process.pid ? held.has(lockPath) : isRunning(pid);
+    const isHeld =
+      pid === process.pid ? held.has(lockPath) || openByThisProcess(lockPath) : isRunning(pid);
     if (isHeld) {
       const who = pid === process.pid ? `this process (pid ${pid})` : `process ${pid}`;
       throw new StorageError(
@@ -102,8 +115,10 @@ export function acquireLockFile(dbPath: string, logger: Logger): HeldLock {
 class LockFile implements HeldLock {
   private released = false;
 
+  /** `fd` is the lock file, open for as long as it is held: see {@link openByThisProcess}. */
   constructor(
     readonly path: string,
+    private readonly fd: number,
     private readonly logger: Logger,
   ) {}
 
@@ -112,9 +127,11 @@ class LockFile implements HeldLock {
     this.released = true;
     heldLocks().delete(this.path);
     try {
-      const holder = readHolder(this.path);
-      // Only ever delete our own lock: someone may have removed ours by hand and taken it.
-      if (holder.kind === 'pid' && holder.pid === process.pid) unlinkSync(this.path);
+      // Only ever delete our own lock: someone may have removed ours by hand and taken it, even
+      // another handle of this process (same pid), so the file itself is compared, not its pid.
+      const ours = fstatSync(this.fd);
+      closeSync(this.fd);
+      if (sameFile(ours, statOrUndefined(this.path))) unlinkSync(this.path);
     } catch (err) {
       this.logger.warn(
         { lockPath: this.path, err },
@@ -124,8 +141,11 @@ class LockFile implements HeldLock {
   }
 }
 
-/** Creates the lock file holding this process's pid; false if it exists already. */
-function tryCreate(lockPath: string): boolean {
+/**
+ * Creates the lock file holding this process's pid and returns a descriptor open on it;
+ * undefined if it exists already.
+ */
+function tryCreate(lockPath: string): number | undefined {
   const content = `${process.pid}\n`;
   const temp = `${lockPath}.${process.pid}.${tempSeq++}.tmp`;
   try {
@@ -138,10 +158,12 @@ function tryCreate(lockPath: string): boolean {
   }
   try {
     linkSync(temp, lockPath);
-    return true;
+    // Opened through the temporary name, which is the same file: nobody else can have replaced
+    // it there, as they could the lock's name between the link and an open of `lockPath`.
+    return openSync(temp, 'r');
   } catch (err) {
     const code = errorCode(err);
-    if (code === 'EEXIST') return false;
+    if (code === 'EEXIST') return undefined;
     if (code !== undefined && NO_HARD_LINKS.has(code)) return createExclusive(lockPath, content);
     throw new StorageError(`cannot create the lock file ${lockPath}: ${(err as Error).message}`, {
       cause: err,
@@ -152,26 +174,71 @@ function tryCreate(lockPath: string): boolean {
 }
 
 /** The fallback without hard links: an exclusive create, then the pid written into it. */
-function createExclusive(lockPath: string, content: string): boolean {
+function createExclusive(lockPath: string, content: string): number | undefined {
   try {
-    writeDurably(lockPath, content, 'wx');
-    return true;
+    return writeDurably(lockPath, content, 'wx');
   } catch (err) {
-    if (errorCode(err) === 'EEXIST') return false;
+    if (errorCode(err) === 'EEXIST') return undefined;
     throw new StorageError(`cannot create the lock file ${lockPath}: ${(err as Error).message}`, {
       cause: err,
     });
   }
 }
 
-function writeDurably(path: string, content: string, flag: 'w' | 'wx'): void {
+/** Writes and fsyncs `content`; with 'wx', returns the descriptor still open (the caller's). */
+function writeDurably(path: string, content: string, flag: 'w'): undefined;
+function writeDurably(path: string, content: string, flag: 'wx'): number;
+function writeDurably(path: string, content: string, flag: 'w' | 'wx'): number | undefined {
   const fd = openSync(path, flag, 0o644);
   try {
     writeSync(fd, content);
     fsyncSync(fd);
-  } finally {
+  } catch (err) {
     closeSync(fd);
+    throw err;
   }
+  if (flag === 'wx') return fd;
+  closeSync(fd);
+  return undefined;
+}
+
+/**
+ * Whether a descriptor of this process, in any thread, is open on the lock file, as each holder
+ * keeps one: true means another handle of this process holds the lock, false that it was left
+ * by an earlier process with this pid, or that this process's descriptors cannot be listed (no
+ * `/dev/fd`, as on Windows; the registry then decides alone).
+ */
+function openByThisProcess(lockPath: string): boolean {
+  const lock = statOrUndefined(lockPath);
+  if (lock === undefined) return false;
+  let names: string[];
+  try {
+    names = readdirSync('/dev/fd');
+  } catch {
+    return false;
+  }
+  for (const name of names) {
+    let st: Stats;
+    try {
+      st = statSync(`/dev/fd/${name}`);
+    } catch {
+      continue; // closed meanwhile (the listing's own descriptor, for one)
+    }
+    if (sameFile(st, lock)) return true;
+  }
+  return false;
+}
+
+function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+function sameFile(a: Stats, b: Stats | undefined): boolean {
+  return b !== undefined && a.dev === b.dev && a.ino === b.ino;
 }
 
 type Holder =
