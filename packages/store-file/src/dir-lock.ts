@@ -28,9 +28,16 @@
  * file's inode may remove it, and it removes it only if `LOCK` is still that inode (nothing else
  * replaces a stale lock while the marker is held). A taker that died holding a marker leaves it
  * stale in turn, and it is taken over by the same rule one level down.
+ *
+ * A lock naming this process's own pid is held by another open in this process (another copy
+ * of this package, in a worker thread: each has its own registry) or was left by an earlier
+ * process with this pid (the rule in containers, where the node often runs as pid 1). The holder
+ * keeps `LOCK` open for as long as it holds it, so the two are told apart by looking for that
+ * file among this process's descriptors (`/dev/fd`, process-wide); where `/dev/fd` cannot be
+ * listed, the registry alone decides.
  */
 import { randomBytes } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, readdirSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { DirectoryLockedError } from './errors.js';
@@ -53,6 +60,7 @@ export interface DirLock {
 
 /** What a lock (or takeover marker) file says, and which file it was. */
 interface Holder {
+  readonly dev: bigint;
   readonly ino: bigint;
   /** Null when the file does not name a pid. */
   readonly pid: number | null;
@@ -68,9 +76,12 @@ export async function lockDirectory(dir: string): Promise<DirLock> {
   const path = join(dir, LOCK);
   const tmp = join(dir, `.LOCK.${process.pid}.${randomBytes(6).toString('hex')}`);
   let ino: bigint;
+  let keep: number;
   try {
     ino = await writeOwnFile(tmp);
     await acquire(dir, path, tmp);
+    // Held for as long as the lock is (see the module comment): other threads look for it.
+    keep = await openFd(path, 'r');
   } catch (err) {
     held.delete(key);
     throw err;
@@ -97,6 +108,7 @@ export async function lockDirectory(dir: string): Promise<DirLock> {
             await fsp.rm(path, { force: true });
           }
         } finally {
+          await closeFd(keep).catch(() => {});
           // Only once the file is gone, so that a reopen in this process cannot race the removal.
           held.delete(key);
         }
@@ -192,11 +204,34 @@ async function removeStale(
   return true;
 }
 
-/** Whether the holder named is gone: its pid no longer runs on this host (or is this process). */
+/**
+ * Whether the holder named is gone: its pid no longer runs on this host, or it is this pid and
+ * no descriptor of this process is open on the file (an earlier life of this pid, as after a
+ * container restart; an open in this thread is refused earlier, by `held`).
+ */
 function isStale(holder: Holder): boolean {
   if (holder.pid === null || holder.host !== hostname()) return false;
-  // This pid, and not in `held`: an earlier life of this pid (a container restart).
-  return holder.pid === process.pid || !alive(holder.pid);
+  if (holder.pid === process.pid) return !openInThisProcess(holder);
+  return !alive(holder.pid);
+}
+
+/** Whether any descriptor of this process, in any thread, is open on the file `holder` read. */
+function openInThisProcess(holder: Holder): boolean {
+  let names: string[];
+  try {
+    names = readdirSync('/dev/fd');
+  } catch {
+    return false; // no /dev/fd (Windows): the registry alone decides
+  }
+  for (const name of names) {
+    try {
+      const st = statSync(`/dev/fd/${name}`, { bigint: true });
+      if (st.ino === holder.ino && st.dev === holder.dev) return true;
+    } catch {
+      // closed meanwhile (the listing's own descriptor, for one)
+    }
+  }
+  return false;
 }
 
 /**
@@ -212,6 +247,7 @@ async function readHolder(path: string): Promise<Holder | null> {
     const [pid, host] = text.trim().split(' ');
     const n = Number(pid);
     return {
+      dev: after.dev,
       ino: after.ino,
       pid: Number.isSafeInteger(n) && n > 0 ? n : null,
       host: host ?? '',
