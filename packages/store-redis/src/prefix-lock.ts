@@ -47,6 +47,34 @@ export class PrefixLock {
       since: new Date().toISOString(),
     };
     const value = JSON.stringify(me);
+    try {
+      return await PrefixLock.take(link, ttlMs, me, value);
+    } catch (err) {
+      if (!(err instanceof RedisPrefixLockedError)) {
+        // A SET or takeover that got no answer in time may have been applied all the same: the
+        // lock would then name this live process until its TTL ends, and refuse every retry of
+        // this process. Sent after it on the same connection, this runs after it.
+        await link
+          .script('releasing the lock', LOCK_RELEASE, [keys.lock], [value])
+          .catch((releaseErr: unknown) => {
+            logger.warn(
+              { prefix: keys.prefix, err: messageOf(releaseErr) },
+              `could not release the lock on '${keys.prefix}' after a failed open; it expires by itself after ${ttlMs} ms`,
+            );
+          });
+      }
+      throw err;
+    }
+  }
+
+  /** The rounds of {@link PrefixLock.acquire}: SET NX, else take over a dead holder's lock. */
+  private static async take(
+    link: RedisLink,
+    ttlMs: number,
+    me: RedisLockHolder,
+    value: string,
+  ): Promise<PrefixLock> {
+    const { keys, logger } = link;
     // A few rounds: the key may expire, or change hands, between our SET and our GET.
     for (let round = 0; round < 3; round++) {
       const set = await link.call('taking the lock', 'SET', [keys.lock, value, 'NX', 'PX', ttlMs]);

@@ -120,3 +120,57 @@ describe('append() with an index that is not an integer', () => {
     expect((await again.logStore.read(1, 3)).map((e) => Array.from(e.data))).toEqual([[1], [2]]);
   });
 });
+
+/** `real`, with the replies of the commands `delay` picks held back by `ms`. */
+function delaying(
+  real: Redis,
+  delay: (command: string, args: unknown[]) => boolean,
+  ms: number,
+): Redis {
+  return new Proxy(real, {
+    get(target, prop) {
+      if (prop === 'call' || prop === 'callBuffer') {
+        const method = prop === 'call' ? target.call : target.callBuffer;
+        return (command: string, args: unknown[]) => {
+          const reply = (method as (c: string, a: unknown[]) => Promise<unknown>).call(
+            target,
+            command,
+            args,
+          );
+          if (!delay(command, args)) return reply;
+          return reply.then(
+            (value) => new Promise((resolve) => setTimeout(() => resolve(value), ms)),
+          );
+        };
+      }
+      const value = Reflect.get(target, prop, target) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+describe('an open() whose SET of the lock timed out after Redis applied it', () => {
+  it('leaves no lock behind: opening again at once succeeds', async () => {
+    const server = await privateServer();
+    const real = await client(server.url);
+    const prefix = uniquePrefix('review');
+    const slow = delaying(
+      real,
+      (command, args) => command === 'SET' && args[0] === `${prefix}lock`,
+      500,
+    );
+    const outcome = await openRedisStores({ prefix, redis: slow, commandTimeoutMs: 200 }).then(
+      (opened) => {
+        stores.push(opened);
+        return 'opened';
+      },
+      (err: unknown) => err,
+    );
+    expect(RaftError.is(outcome, 'STORAGE')).toBe(true);
+    // The retry of a supervisor in the same process: the lock names this pid, so only its TTL
+    // (10 s here) would free it.
+    const again = await open(server.url, prefix, { commandTimeoutMs: 200 });
+    await again.logStore.open();
+    await again.logStore.append([{ index: 1, term: 1, kind: 'command', data: new Uint8Array(1) }]);
+  });
+});
