@@ -21,12 +21,12 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import {
   type Membership,
-  RaftError,
   type SnapshotMeta,
   type SnapshotSink,
   type SnapshotSource,
   type SnapshotStore,
   StorageError,
+  snapshotReadLength,
 } from '@raft/core';
 import { crc32 } from './crc32.js';
 import { asStorageError, CorruptLogError } from './errors.js';
@@ -342,14 +342,8 @@ class FileSnapshotSource implements SnapshotSource {
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
-    if (!Number.isInteger(offset) || offset < 0 || offset > this.size) {
-      throw new RaftError('INVALID_ARGUMENT', `offset ${offset} is outside [0, ${this.size}]`);
-    }
-    if (!Number.isInteger(length) || length <= 0) {
-      throw new RaftError('INVALID_ARGUMENT', `length must be a positive integer, got ${length}`);
-    }
     if (this.fd < 0) throw new StorageError('the snapshot source is closed');
-    const n = Math.min(length, this.size - offset);
+    const n = snapshotReadLength(offset, length, this.size);
     if (n === 0) return new Uint8Array(0);
     let buf: Buffer;
     try {

@@ -8,6 +8,7 @@ import {
   type SnapshotSource,
   type SnapshotStore,
   StorageError,
+  snapshotReadLength,
 } from '@raft/core';
 import type BetterSqlite3 from 'better-sqlite3';
 import { storageCall, toStorageError } from './storage-call.js';
@@ -403,19 +404,7 @@ class SqliteSnapshotSource implements SnapshotSource {
       throw new StorageError('read() on a snapshot source of a closed sqlite snapshot store');
     }
     const size = this.size;
-    if (!(Number.isSafeInteger(offset) && offset >= 0 && offset <= size)) {
-      throw new RaftError(
-        'INVALID_ARGUMENT',
-        `read offset ${offset} is outside the snapshot [0, ${size}]`,
-      );
-    }
-    if (!(Number.isSafeInteger(length) && length >= 1)) {
-      throw new RaftError(
-        'INVALID_ARGUMENT',
-        `read length must be a positive integer, got ${length}`,
-      );
-    }
-    const n = Math.min(length, size - offset);
+    const n = snapshotReadLength(offset, length, size);
     const out = new Uint8Array(n);
     if (n === 0) return out;
     const rowBytes = this.chunkBytes;

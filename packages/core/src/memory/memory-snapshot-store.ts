@@ -1,5 +1,6 @@
 import { RaftError, StorageError } from '../errors.js';
 import type { SnapshotSink, SnapshotSource, SnapshotStore } from '../interfaces/snapshot-store.js';
+import { snapshotReadLength } from '../snapshot-read.js';
 import type { Membership, SnapshotMeta } from '../types.js';
 
 /** Options of a {@link MemorySnapshotStore}. */
@@ -174,20 +175,7 @@ class MemorySnapshotSource implements SnapshotSource {
     if (!this.store.isCurrent(this.epoch)) {
       throw new StorageError('read() on a snapshot source of a closed store');
     }
-    const size = snapshot.size;
-    if (!(Number.isSafeInteger(offset) && offset >= 0 && offset <= size)) {
-      throw new RaftError(
-        'INVALID_ARGUMENT',
-        `read offset ${offset} is outside the snapshot [0, ${size}]`,
-      );
-    }
-    if (!(Number.isSafeInteger(length) && length >= 1)) {
-      throw new RaftError(
-        'INVALID_ARGUMENT',
-        `read length must be a positive integer, got ${length}`,
-      );
-    }
-    return readRange(snapshot, offset, Math.min(length, size - offset));
+    return readRange(snapshot, offset, snapshotReadLength(offset, length, snapshot.size));
   }
 
   async close(): Promise<void> {
