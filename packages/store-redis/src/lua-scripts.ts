@@ -53,31 +53,37 @@ end
 local function deleteFields(a, b)
   local fields = {}
   for i = a, b do fields[#fields + 1] = fmt(i) end
+  local deleted = 0
   for i = 1, #fields, 1000 do
-    redis.call('HDEL', KEYS[3], unpack(fields, i, math.min(i + 999, #fields)))
+    deleted = deleted + redis.call('HDEL', KEYS[3], unpack(fields, i, math.min(i + 999, #fields)))
   end
+  return deleted
 end
 -- Deletes at most budget fields outside [first, last] (they all lie in [floor, ceiling]), the
--- lowest first, then the highest; returns the new floor and ceiling, and 1 if garbage remains.
+-- highest first, then the lowest; returns the new floor and ceiling, and 1 if garbage remains.
+-- Every entry in [first, last] is stored, so HLEN tells how many fields are garbage, and the
+-- sweep stops when none is left instead of walking indexes that never held an entry: a
+-- compaction past the end leaves such a range below first, which the next append joins to
+-- [floor, ceiling] (a sweep step that failed before it could walk it for every index up to
+-- first). Above last the garbage is contiguous, so it goes first.
 local function sweep(first, last, floor, ceiling, budget)
-  if ceiling >= floor and floor < first then
-    local to = math.min(first - 1, ceiling, floor + budget - 1)
-    deleteFields(floor, to)
-    budget = budget - (to - floor + 1)
-    floor = to + 1
-  end
-  if ceiling >= floor and ceiling > last and budget > 0 then
+  local garbage = redis.call('HLEN', KEYS[3]) - (last - first + 1)
+  if garbage > 0 and ceiling >= floor and ceiling > last then
     local from = math.max(last + 1, floor, ceiling - budget + 1)
-    deleteFields(from, ceiling)
+    garbage = garbage - deleteFields(from, ceiling)
+    budget = budget - (ceiling - from + 1)
     ceiling = from - 1
   end
-  if ceiling < floor then
-    floor = first
-    ceiling = first - 1
+  if garbage > 0 and ceiling >= floor and floor < first and budget > 0 then
+    local to = math.min(first - 1, ceiling, floor + budget - 1)
+    garbage = garbage - deleteFields(floor, to)
+    floor = to + 1
   end
-  local more = 0
-  if ceiling >= floor and (floor < first or ceiling > last) then more = 1 end
-  return floor, ceiling, more
+  if garbage <= 0 or ceiling < floor or (floor >= first and ceiling <= last) then
+    -- Nothing left outside [first, last] (or nothing this range could still find).
+    return first, last, 0
+  end
+  return floor, ceiling, 1
 end
 local function finish(first, last, floor, ceiling, budget)
   local more

@@ -7,6 +7,9 @@ import { RaftError } from '@raft/core';
 import type { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openRedisStores } from '../src/index.js';
+import { SWEEP_LOG } from '../src/lua-scripts.js';
+import { openRedisStoresWith } from '../src/open-redis-stores.js';
+import { DEFAULT_TUNING } from '../src/tuning.js';
 import {
   connectClient,
   type PrivateRedis,
@@ -172,5 +175,54 @@ describe('an open() whose SET of the lock timed out after Redis applied it', () 
     const again = await open(server.url, prefix, { commandTimeoutMs: 200 });
     await again.logStore.open();
     await again.logStore.append([{ index: 1, term: 1, kind: 'command', data: new Uint8Array(1) }]);
+  });
+});
+
+describe('a sweep step that failed after a compaction past the end of the log', () => {
+  it('does not make the next append walk every index up to the new first one', async () => {
+    const server = await privateServer();
+    const real = await client(server.url);
+    const prefix = uniquePrefix('review');
+    let sweeps = 0;
+    let slowSweeps = 0;
+    const counting = delaying(
+      real,
+      (command, args) => {
+        if (command !== 'EVALSHA' || args[0] !== SWEEP_LOG.sha) return false;
+        sweeps++;
+        if (slowSweeps === 0) return false;
+        slowSweeps--;
+        return true;
+      },
+      400,
+    );
+    const s = await openRedisStoresWith(
+      { prefix, redis: counting, commandTimeoutMs: 200 },
+      { ...DEFAULT_TUNING, sweepBudget: 4 },
+    );
+    stores.push(s);
+    await s.logStore.open();
+    await s.logStore.append(
+      Array.from({ length: 20 }, (_, i) => ({
+        index: i + 1,
+        term: 1,
+        kind: 'command' as const,
+        data: new Uint8Array([i]),
+      })),
+    );
+    // A follower installs a snapshot far beyond its log: the first sweep step after the
+    // compaction's own gets no answer in time (a latency spike), which compact() tolerates.
+    slowSweeps = 1;
+    await s.logStore.compact(4000);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    sweeps = 0;
+    const started = performance.now();
+    await s.logStore.append([{ index: 4001, term: 2, kind: 'command', data: new Uint8Array(1) }]);
+    const elapsed = performance.now() - started;
+    // 12 entries were left (the compaction's step deleted 4, the slow step 4 more): 3 steps of
+    // 4, not one step per 4 indexes up to 4000.
+    expect(sweeps, `sweep steps (${Math.round(elapsed)} ms)`).toBeLessThanOrEqual(4);
+    expect(await real.hlen(`${prefix}log`)).toBe(1);
+    expect(await s.logStore.read(4001, 4002)).toHaveLength(1);
   });
 });
