@@ -27,7 +27,7 @@ import type {
   SnapshotSource,
   SnapshotStore,
 } from '@raft/core';
-import { RaftError, StorageError } from '@raft/core';
+import { RaftError, StorageError, snapshotReadLength } from '@raft/core';
 import { chunkKey, snapshotKey } from './key-layout.js';
 import {
   SNAPSHOT_CHUNK,
@@ -413,19 +413,7 @@ class RedisSnapshotSource implements SnapshotSource {
       throw new StorageError('read() on a snapshot source of a closed store');
     }
     const { size, chunkBytes, id } = this.snapshot;
-    if (!(Number.isSafeInteger(offset) && offset >= 0 && offset <= size)) {
-      throw new RaftError(
-        'INVALID_ARGUMENT',
-        `read offset ${offset} is outside the snapshot [0, ${size}]`,
-      );
-    }
-    if (!(Number.isSafeInteger(length) && length >= 1)) {
-      throw new RaftError(
-        'INVALID_ARGUMENT',
-        `read length must be a positive integer, got ${length}`,
-      );
-    }
-    const end = Math.min(offset + length, size);
+    const end = offset + snapshotReadLength(offset, length, size);
     if (end === offset) return new Uint8Array(0);
     const what = `read(${offset}, ${length}) of snapshot ${this.meta.index}`;
     const keys = this.link.keys;
