@@ -77,10 +77,12 @@ export class FileLogStore implements LogStore {
   private bytesWritten = 0;
   private syncs = 0;
 
+  /** `onClosed` runs once, when the first close() has settled (the bundle counts its stores). */
   constructor(
     private readonly dir: string,
     private readonly segmentBytes: number,
     private readonly logger: Logger,
+    private readonly onClosed: () => void = () => {},
   ) {}
 
   open(): Promise<LogBounds> {
@@ -288,7 +290,7 @@ export class FileLogStore implements LogStore {
         }
       }
       if (first !== null) throw asStorageError(first, 'close the log');
-    })();
+    })().finally(() => this.onClosed());
     return this.closing;
   }
 

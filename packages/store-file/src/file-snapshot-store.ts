@@ -64,9 +64,11 @@ export class FileSnapshotStore implements SnapshotStore {
   private readonly inFlight = new Set<Promise<unknown>>();
   private closing: Promise<void> | null = null;
 
+  /** `onClosed` runs once, when the first close() has settled (the bundle counts its stores). */
   constructor(
     private readonly dir: string,
     private readonly retain: number,
+    private readonly onClosed: () => void = () => {},
   ) {}
 
   async create(meta: SnapshotMeta): Promise<SnapshotSink> {
@@ -110,7 +112,7 @@ export class FileSnapshotStore implements SnapshotStore {
    */
   close(): Promise<void> {
     this.closed = true;
-    this.closing ??= Promise.allSettled([...this.inFlight]).then(() => {});
+    this.closing ??= Promise.allSettled([...this.inFlight]).then(() => this.onClosed());
     return this.closing;
   }
 

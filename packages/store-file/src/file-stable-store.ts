@@ -32,7 +32,11 @@ export class FileStableStore implements StableStore {
   private saving: Promise<void> | null = null;
   private closing: Promise<void> | null = null;
 
-  constructor(dir: string) {
+  /** `onClosed` runs once, when the first close() has settled (the bundle counts its stores). */
+  constructor(
+    dir: string,
+    private readonly onClosed: () => void = () => {},
+  ) {
     this.path = join(dir, 'state');
   }
 
@@ -66,10 +70,12 @@ export class FileStableStore implements StableStore {
    */
   close(): Promise<void> {
     this.closed = true;
-    this.closing ??= (this.saving ?? Promise.resolve()).then(
-      () => {},
-      () => {},
-    );
+    this.closing ??= (this.saving ?? Promise.resolve())
+      .then(
+        () => {},
+        () => {},
+      )
+      .then(() => this.onClosed());
     return this.closing;
   }
 

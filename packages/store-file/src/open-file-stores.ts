@@ -49,7 +49,9 @@ const DEFAULT_RETAIN_SNAPSHOTS = 2;
 
 /**
  * Opens (creating if needed) the data directory `options.dir` and locks it against any other
- * opener, in this process or another, until `close()`.
+ * opener, in this process or another, until `close()`, or until all three stores are closed
+ * (a node's `stop()` closes them). Pass the result as `createRaftNode({ stores })`, or spread
+ * it (`{ ...stores }` holds just the three stores: `close` and `dir` are not enumerable).
  *
  * Rejects with a `ConfigError` for bad options, a `DirectoryLockedError` (a StorageError naming
  * the holder's pid) when the directory is in use, and a StorageError when it cannot be created.
@@ -59,12 +61,16 @@ const DEFAULT_RETAIN_SNAPSHOTS = 2;
  *
  * @example
  * ```ts
- * const stores = await openFileStores({ dir: './data/n1' });
- * const node = createRaftNode({ id: 'n1', ...stores, stateMachine, codec, transport });
+ * const node = createRaftNode({
+ *   id: 'n1',
+ *   stores: await openFileStores({ dir: './data/n1' }),
+ *   stateMachine,
+ *   codec,
+ *   transport,
+ * });
  * await node.start({ bootstrap });
  * // …
- * await node.stop();
- * await stores.close();
+ * await node.stop(); // closes the stores and releases the directory
  * ```
  */
 export async function openFileStores(options: FileStoresOptions): Promise<FileStores> {
@@ -77,37 +83,48 @@ export async function openFileStores(options: FileStoresOptions): Promise<FileSt
   } catch (err) {
     throw asStorageError(err, `open ${dir}`);
   }
-  const logStore = new FileLogStore(join(dir, 'log'), segmentBytes, logger);
-  const stableStore = new FileStableStore(dir);
-  const snapshotStore = new FileSnapshotStore(join(dir, 'snapshots'), retainSnapshots);
+  // Closing all three stores (as a node's stop() does when they were passed one by one, or
+  // spread from this bundle) releases the directory too: nothing else would.
+  let open = 3;
+  const storeClosed = (): void => {
+    open--;
+    if (open === 0) bundle.close().catch(() => {});
+  };
+  const logStore = new FileLogStore(join(dir, 'log'), segmentBytes, logger, storeClosed);
+  const stableStore = new FileStableStore(dir, storeClosed);
+  const snapshotStore = new FileSnapshotStore(join(dir, 'snapshots'), retainSnapshots, storeClosed);
   let closing: Promise<void> | null = null;
-  return {
-    dir,
-    logStore,
-    stableStore,
-    snapshotStore,
-    close() {
-      closing ??= (async () => {
-        // Every store is closed before the lock goes, whatever fails: a store left open after
-        // the release could still write into a directory another process may hold by then.
-        let failure: unknown = null;
-        for (const store of [logStore, stableStore, snapshotStore]) {
-          try {
-            await store.close();
-          } catch (err) {
-            failure ??= err;
-          }
-        }
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      // Every store is closed before the lock goes, whatever fails: a store left open after
+      // the release could still write into a directory another process may hold by then.
+      let failure: unknown = null;
+      for (const store of [logStore, stableStore, snapshotStore]) {
         try {
-          await lock.release();
+          await store.close();
         } catch (err) {
           failure ??= err;
         }
-        if (failure !== null) throw asStorageError(failure, `close ${dir}`);
-      })();
-      return closing;
-    },
+      }
+      try {
+        await lock.release();
+      } catch (err) {
+        failure ??= err;
+      }
+      if (failure !== null) throw asStorageError(failure, `close ${dir}`);
+    })();
+    return closing;
   };
+  // Only the three stores are enumerable, so `createRaftNode({ ...stores, … })` works as well as
+  // `createRaftNode({ stores, … })`.
+  const bundle = Object.defineProperties(
+    { logStore, stableStore, snapshotStore },
+    {
+      dir: { value: dir, enumerable: false },
+      close: { value: close, enumerable: false },
+    },
+  ) as unknown as FileStores;
+  return bundle;
 }
 
 function validate(options: FileStoresOptions): {

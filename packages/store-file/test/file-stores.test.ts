@@ -276,3 +276,35 @@ describe('a 3-node cluster on file stores', () => {
     for (const c of second) await c.node.stop();
   });
 });
+
+describe('spreading the bundle', () => {
+  it('{ ...stores } holds just the three stores; a node stopped on them releases the directory', async () => {
+    const dir = tempDir('spread');
+    const stores = await openFileStores({ dir });
+    expect(Object.keys({ ...stores }).sort()).toEqual(['logStore', 'snapshotStore', 'stableStore']);
+    expect(typeof stores.close).toBe('function');
+    expect(stores.dir).toBe(dir);
+    const network = new MemoryNetwork();
+    const node = createRaftNode<number, number>({
+      id: 'n1',
+      stateMachine: new Counter(),
+      codec: numberCodec,
+      ...stores,
+      transport: network.transport('n1'),
+      tickMs: 10,
+      electionTimeoutMs: 100,
+      heartbeatMs: 30,
+    });
+    await node.start({ bootstrap: { members: [{ id: 'n1', address: 'n1', voter: true }] } });
+    await node.waitForLeader({ timeoutMs: 5000 });
+    expect((await node.propose(5)).result).toBe(5);
+    await node.stop();
+    // The node closed the three stores one by one: the bundle released the lock by itself.
+    for (let k = 0; k < 100 && existsSync(join(dir, 'LOCK')); k++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(existsSync(join(dir, 'LOCK'))).toBe(false);
+    const again = await open(dir);
+    expect((await again.logStore.open()).lastIndex).toBeGreaterThanOrEqual(3);
+  });
+});

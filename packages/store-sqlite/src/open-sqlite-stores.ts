@@ -62,7 +62,17 @@ export async function openSqliteStores(options: SqliteStoresOptions): Promise<Ra
     if (from !== to) logger.info({ from, to }, `schema migrated from version ${from} to ${to}`);
     const stores = new SqliteStores(opened, lock, resolved, logger);
     logger.info({ synchronous: resolved.synchronous, schemaVersion: to }, 'sqlite stores opened');
-    return stores;
+    // Only the three stores are enumerable, so `createRaftNode({ ...stores, … })` works as well
+    // as `createRaftNode({ stores, … })` (the node's stop() closes all three: that releases the
+    // database too).
+    return Object.defineProperties(
+      {
+        logStore: stores.logStore,
+        stableStore: stores.stableStore,
+        snapshotStore: stores.snapshotStore,
+      },
+      { close: { value: () => stores.close(), enumerable: false } },
+    ) as unknown as RaftStores;
   } catch (err) {
     try {
       db?.close();

@@ -15,6 +15,10 @@ import type { StableStore } from './stable-store.js';
  * - `close()` closes each store that is still open and releases the storage (locks, file
  *   handles, connections). It MUST be idempotent and MUST NOT fail because a store was closed
  *   already (the node closes each store before it).
+ * - Closing all three stores SHOULD release the storage as `close()` does, and only the three
+ *   stores SHOULD be enumerable (`close` and any extra field not), so that
+ *   `createRaftNode({ ...stores, … })` works too and its `stop()` leaves nothing held. The three
+ *   adapters of this repository do both.
  */
 export interface RaftStores {
   readonly logStore: LogStore;
