@@ -104,9 +104,13 @@ async function put(replica: Replica, key: string, value: string): Promise<void> 
   console.log(`  ${replica.id}: set ${key}=${value} committed at index ${index} (term ${term})`);
 }
 
-/** Waits (bounded) until every running replica has applied what `leader` committed. */
+/**
+ * Waits (bounded) until every running replica has applied everything `leader` has committed. The
+ * target comes from a linearizable read, not from the leader's status: a leader just elected
+ * after a restart may not know yet how far the log was committed before it.
+ */
 async function converge(replicas: readonly Replica[], leader: Replica): Promise<void> {
-  const target = leader.node.status().commitIndex;
+  const { index: target } = await leader.node.read({ consistency: 'linearizable' });
   for (let k = 0; k < 1000; k++) {
     if (replicas.every((r) => r.node.status().appliedIndex >= target)) return;
     await new Promise((r) => setTimeout(r, 5));
