@@ -116,8 +116,8 @@ export { sessionCodec } from './sessions/session-codec.js';
 export type { SessionCommand } from './sessions/session-command.js';
 export { MAX_CLIENT_ID_BYTES } from './sessions/session-command.js';
 export type { SessionInfo } from './sessions/session-table.js';
-// For snapshot store adapters
-export { snapshotReadLength } from './snapshot-read.js';
+// The argument checks of the storage contracts, for store adapters
+export { checkLogIndex, checkLogRead, snapshotReadLength } from './store-arguments.js';
 // Data types and messages
 export type {
   EntryKind,

@@ -25,12 +25,13 @@
  */
 import { promises as fsp } from 'node:fs';
 import {
+  checkLogIndex,
+  checkLogRead,
   type LogBounds,
   type LogEntry,
   type Logger,
   type LogIndex,
   type LogStore,
-  RaftError,
   StorageError,
 } from '@raft/core';
 import { EntryIndex, segmentTag } from './entry-index.js';
@@ -117,14 +118,7 @@ export class FileLogStore implements LogStore {
 
   private async doRead(from: LogIndex, to: LogIndex): Promise<LogEntry[]> {
     this.check();
-    const first = this.index.firstIndex;
-    const end = this.index.lastIndex + 1;
-    if (!Number.isInteger(from) || !Number.isInteger(to) || from < first || to < from || to > end) {
-      throw new RaftError(
-        'INVALID_ARGUMENT',
-        `read [${from}, ${to}) is outside the log [${first}, ${end})`,
-      );
-    }
+    checkLogRead(from, to, this.index.firstIndex, this.index.lastIndex);
     const out: LogEntry[] = new Array(to - from);
     let i = from;
     try {
@@ -226,7 +220,7 @@ export class FileLogStore implements LogStore {
 
   private async doCompact(upTo: LogIndex): Promise<void> {
     this.check();
-    requireInteger('compact', upTo);
+    checkLogIndex('compact', upTo);
     if (upTo < this.index.firstIndex) return;
     await this.writeMarker(RecordType.compact, upTo);
     this.index.compactTo(upTo);
@@ -258,7 +252,7 @@ export class FileLogStore implements LogStore {
 
   private async doTruncate(from: LogIndex): Promise<void> {
     this.check();
-    requireInteger('truncate', from);
+    checkLogIndex('truncate', from);
     if (from > this.index.lastIndex) return;
     await this.writeMarker(RecordType.truncate, from);
     this.index.truncateFrom(from);
@@ -425,11 +419,5 @@ function decodeRun(
       data: new Uint8Array(buf.buffer, buf.byteOffset + start, r.dataLength),
     };
     at = start + r.dataLength;
-  }
-}
-
-function requireInteger(what: string, index: LogIndex): void {
-  if (!Number.isSafeInteger(index)) {
-    throw new RaftError('INVALID_ARGUMENT', `${what}(${index}): the index must be an integer`);
   }
 }

@@ -13,7 +13,7 @@
  *   so they are exact) and fetched with pipelined HMGETs.
  */
 import type { LogBounds, LogEntry, LogIndex, LogStore } from '@raft/core';
-import { RaftError, StorageError } from '@raft/core';
+import { checkLogIndex, checkLogRead, RaftError, StorageError } from '@raft/core';
 import { decodeEntry, encodeBatches } from './entry-codec.js';
 import { APPEND, COMPACT, STAGE, SWEEP_LOG, TRUNCATE } from './lua-scripts.js';
 import type { RedisArg, RedisLink } from './redis-link.js';
@@ -53,18 +53,7 @@ export class RedisLogStore implements LogStore {
   async read(from: LogIndex, to: LogIndex): Promise<LogEntry[]> {
     this.check('read()');
     const { first, last } = this.bounds ?? (await this.readBounds(`read(${from}, ${to})`));
-    if (
-      !Number.isSafeInteger(from) ||
-      !Number.isSafeInteger(to) ||
-      from < first ||
-      to < from ||
-      to > last + 1
-    ) {
-      throw new RaftError(
-        'INVALID_ARGUMENT',
-        `read [${from}, ${to}) is outside the log [${first}, ${last + 1})`,
-      );
-    }
+    checkLogRead(from, to, first, last);
     if (from === to) return [];
     const what = `read(${from}, ${to})`;
     const step = this.tuning.readBatchEntries;
@@ -145,13 +134,13 @@ export class RedisLogStore implements LogStore {
 
   async compact(upTo: LogIndex): Promise<void> {
     this.check('compact()');
-    requireInteger('compact', upTo);
+    checkLogIndex('compact', upTo);
     await this.write(`compact(${upTo})`, COMPACT, upTo);
   }
 
   async truncate(from: LogIndex): Promise<void> {
     this.check('truncate()');
-    requireInteger('truncate', from);
+    checkLogIndex('truncate', from);
     await this.write(`truncate(${from})`, TRUNCATE, from);
   }
 
@@ -251,10 +240,4 @@ function parseStep(what: string, reply: unknown): { bounds: Bounds; more: boolea
     }
   }
   throw new StorageError(`${what}: unexpected reply from the log script: ${String(reply)}`);
-}
-
-function requireInteger(what: string, index: LogIndex): void {
-  if (!Number.isSafeInteger(index)) {
-    throw new RaftError('INVALID_ARGUMENT', `${what}(${index}): the index must be an integer`);
-  }
 }

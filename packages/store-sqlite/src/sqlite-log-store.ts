@@ -1,10 +1,11 @@
 import {
+  checkLogIndex,
+  checkLogRead,
   type EntryKind,
   type LogBounds,
   type LogEntry,
   type LogIndex,
   type LogStore,
-  RaftError,
   StorageError,
 } from '@raft/core';
 import type BetterSqlite3 from 'better-sqlite3';
@@ -97,14 +98,7 @@ export class SqliteLogStore implements LogStore {
 
   async read(from: LogIndex, to: LogIndex): Promise<LogEntry[]> {
     this.check('read()');
-    const first = this.firstIndex;
-    const end = this.lastIndex + 1;
-    if (!Number.isInteger(from) || !Number.isInteger(to) || from < first || to < from || to > end) {
-      throw new RaftError(
-        'INVALID_ARGUMENT',
-        `read [${from}, ${to}) is outside the log [${first}, ${end})`,
-      );
-    }
+    checkLogRead(from, to, this.firstIndex, this.lastIndex);
     if (from === to) return [];
     const rows = storageCall(`read [${from}, ${to})`, () => this.selectRange.all(from, to));
     if (rows.length !== to - from) {
@@ -150,7 +144,7 @@ export class SqliteLogStore implements LogStore {
 
   async compact(upTo: LogIndex): Promise<void> {
     this.check('compact()');
-    requireInteger('compact', upTo);
+    checkLogIndex('compact', upTo);
     if (upTo < this.firstIndex) return;
     storageCall(`compact(${upTo})`, () => this.compactPrefix(upTo));
     this.firstIndex = upTo + 1;
@@ -160,7 +154,7 @@ export class SqliteLogStore implements LogStore {
 
   async truncate(from: LogIndex): Promise<void> {
     this.check('truncate()');
-    requireInteger('truncate', from);
+    checkLogIndex('truncate', from);
     if (from > this.lastIndex) return;
     // One statement is one transaction: it drops the whole suffix or nothing.
     storageCall(`truncate(${from})`, () => this.deleteFrom.run(from));
@@ -202,10 +196,4 @@ function readBounds(db: Database): LogBounds {
     );
   }
   return { firstIndex, lastIndex: range.hi };
-}
-
-function requireInteger(what: string, index: LogIndex): void {
-  if (!Number.isSafeInteger(index)) {
-    throw new RaftError('INVALID_ARGUMENT', `${what}(${index}): the index must be an integer`);
-  }
 }

@@ -1,5 +1,6 @@
-import { RaftError, StorageError } from '../errors.js';
+import { StorageError } from '../errors.js';
 import type { LogBounds, LogStore } from '../interfaces/log-store.js';
+import { checkLogIndex, checkLogRead } from '../store-arguments.js';
 import type { LogEntry, LogIndex } from '../types.js';
 
 /**
@@ -24,13 +25,7 @@ export class MemoryLogStore implements LogStore {
   async read(from: LogIndex, to: LogIndex): Promise<LogEntry[]> {
     this.check();
     const first = this.firstIndex;
-    const end = first + this.entries.length; // lastIndex + 1
-    if (!Number.isInteger(from) || !Number.isInteger(to) || from < first || to < from || to > end) {
-      throw new RaftError(
-        'INVALID_ARGUMENT',
-        `read [${from}, ${to}) is outside the log [${first}, ${end})`,
-      );
-    }
+    checkLogRead(from, to, first, first + this.entries.length - 1);
     return this.entries.slice(from - first, to - first);
   }
 
@@ -53,7 +48,7 @@ export class MemoryLogStore implements LogStore {
 
   async compact(upTo: LogIndex): Promise<void> {
     this.check();
-    requireInteger('compact', upTo);
+    checkLogIndex('compact', upTo);
     const first = this.firstIndex;
     if (upTo < first) return;
     const count = upTo - first + 1;
@@ -64,7 +59,7 @@ export class MemoryLogStore implements LogStore {
 
   async truncate(from: LogIndex): Promise<void> {
     this.check();
-    requireInteger('truncate', from);
+    checkLogIndex('truncate', from);
     const keep = from - this.firstIndex;
     if (keep >= this.entries.length) return;
     this.entries.length = Math.max(keep, 0);
@@ -86,11 +81,5 @@ export class MemoryLogStore implements LogStore {
 
   private check(): void {
     if (this.closed) throw new StorageError('the log store is closed');
-  }
-}
-
-function requireInteger(what: string, index: LogIndex): void {
-  if (!Number.isSafeInteger(index)) {
-    throw new RaftError('INVALID_ARGUMENT', `${what}(${index}): the index must be an integer`);
   }
 }

@@ -1,6 +1,6 @@
 import { RaftError, StorageError } from '../errors.js';
 import type { SnapshotSink, SnapshotSource, SnapshotStore } from '../interfaces/snapshot-store.js';
-import { snapshotReadLength } from '../snapshot-read.js';
+import { snapshotReadLength } from '../store-arguments.js';
 import type { Membership, SnapshotMeta } from '../types.js';
 
 /** Options of a {@link MemorySnapshotStore}. */
