@@ -56,11 +56,6 @@ export class RecordHeader {
   dataLength = 0;
 }
 
-/** Bytes one entry takes on disk. */
-export function recordBytes(entry: LogEntry): number {
-  return RECORD_HEADER_BYTES + entry.data.length;
-}
-
 /**
  * Frames `entries` (contiguous) as one buffer: the single write of an append, which will be
  * written at offset `writeStart` of its segment (every record carries it).

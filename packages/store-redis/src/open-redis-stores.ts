@@ -128,12 +128,12 @@ export async function openRedisStoresWith(
 /**
  * The stores of one prefix. Owns the connection and the lock: `close()`, or closing all three
  * stores (what a node's stop() does when they were given one by one), closes the stores,
- * releases the lock and quits the connection it created. Closing fewer than three leaves the
- * prefix held (a closed store reopens with `open()`/`load()`, as the memory stores do).
+ * releases the lock and quits the connection it created (the link counts the stores closed).
+ * Closing fewer than three leaves the prefix held (a closed store reopens with `open()`/`load()`,
+ * as the memory stores do).
  */
 class RedisStores implements RaftStores {
   private closing: Promise<void> | null = null;
-  private readonly closedStores = new Set<string>();
 
   constructor(
     private readonly link: RedisLink,
@@ -142,27 +142,8 @@ class RedisStores implements RaftStores {
     readonly stableStore: RedisStableStore,
     readonly snapshotStore: RedisSnapshotStore,
   ) {
-    const track = (name: string, store: { close(): Promise<void> }): void => {
-      const close = store.close.bind(store);
-      store.close = async () => {
-        await close();
-        this.closedStores.add(name);
-        if (this.closedStores.size === 3) this.close().catch(() => {});
-      };
-    };
-    track('log', logStore);
-    track('stable', stableStore);
-    track('snapshot', snapshotStore);
-    // A store reopened after its close counts as open again.
-    const open = logStore.open.bind(logStore);
-    logStore.open = () => {
-      this.closedStores.delete('log');
-      return open();
-    };
-    const load = stableStore.load.bind(stableStore);
-    stableStore.load = () => {
-      this.closedStores.delete('stable');
-      return load();
+    link.onAllStoresClosed = () => {
+      this.close().catch(() => {});
     };
   }
 

@@ -24,11 +24,18 @@ export class RedisTimeoutError extends Error {
 }
 
 /** The connection of one prefix's stores, with their shared state (closed, lock lost). */
+/** The three stores that share one link. */
+export type StoreName = 'log' | 'stable' | 'snapshot';
+
 export class RedisLink {
   /** The value of the lock key this store wrote; every write script compares it. */
   holder = '';
   private closedFlag = false;
   private lockLost: string | null = null;
+  /** The stores closed and not reopened since (of `log`, `stable`, `snapshot`). */
+  private readonly closedStores = new Set<StoreName>();
+  /** Called once all three stores are closed: the bundle then releases the prefix. */
+  onAllStoresClosed: () => void = () => {};
 
   constructor(
     readonly client: Redis,
@@ -46,6 +53,20 @@ export class RedisLink {
   /** Whether calls may still be made (not closed, lock not lost). */
   get usable(): boolean {
     return !this.closedFlag && this.lockLost === null;
+  }
+
+  /**
+   * Bookkeeping of the three stores: closing all of them (what a node's stop() does when the
+   * stores were given one by one, or spread from the bundle) releases the prefix, as the
+   * bundle's close() does. A store reopened after its close (`open()`, `load()`) counts again.
+   */
+  storeClosed(name: StoreName): void {
+    this.closedStores.add(name);
+    if (this.closedStores.size === 3) this.onAllStoresClosed();
+  }
+
+  storeOpened(name: StoreName): void {
+    this.closedStores.delete(name);
   }
 
   /** Refuses every call from now on: the stores are closed. */

@@ -47,6 +47,7 @@ export class RedisLogStore implements LogStore {
     // Finishes deleting whatever a crash left outside the bounds, and reads them.
     const bounds = await this.sweep('open()', await this.runSweepStep('open()'));
     this.state = 'open';
+    this.link.storeOpened('log');
     return { firstIndex: bounds.first, lastIndex: bounds.last };
   }
 
@@ -146,6 +147,7 @@ export class RedisLogStore implements LogStore {
 
   async close(): Promise<void> {
     this.state = 'closed';
+    this.link.storeClosed('log');
   }
 
   private async write(what: string, script: typeof COMPACT, index: LogIndex): Promise<void> {

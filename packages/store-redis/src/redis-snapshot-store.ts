@@ -132,6 +132,7 @@ export class RedisSnapshotStore implements SnapshotStore {
     // Sources of the old epoch can no longer read: nothing they held needs keeping.
     this.readers.clear();
     this.scheduleDeletion();
+    this.link.storeClosed('snapshot');
   }
 
   /**

@@ -17,6 +17,7 @@ export class RedisStableStore implements StableStore {
   async load(): Promise<HardState | null> {
     this.link.check('load()');
     this.closed = false;
+    this.link.storeOpened('stable');
     const reply = await this.link.call('load()', 'HMGET', [
       this.link.keys.hardState,
       'term',
@@ -67,5 +68,6 @@ export class RedisStableStore implements StableStore {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.link.storeClosed('stable');
   }
 }
