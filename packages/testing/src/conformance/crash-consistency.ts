@@ -26,7 +26,7 @@ import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { HardState, LogEntry, LogStore, MaybePromise, StableStore } from '@raft/core';
 import { Prng } from '../sim/prng.js';
-import { describeDifference, fail, formatError, positiveOption } from './support.js';
+import { describeDifference, fail, positiveOption, settle } from './support.js';
 
 /** What a crash-consistency factory returns: the stores under test over one storage. */
 export interface CrashStores {
@@ -438,14 +438,14 @@ async function checkRecovered(
   timeoutMs: number,
   where: string,
 ): Promise<number> {
-  const stores = await bounded(`${where}: reopen`, timeoutMs, () => factory(config));
+  const stores = await settle(`${where}: reopen`, timeoutMs, () => factory(config));
   try {
-    const bounds = await bounded(`${where}: logStore.open()`, timeoutMs, () =>
+    const bounds = await settle(`${where}: logStore.open()`, timeoutMs, () =>
       stores.logStore.open(),
     );
     const entries: LogEntry[] =
       bounds.lastIndex >= bounds.firstIndex
-        ? await bounded(`${where}: logStore.read()`, timeoutMs, () =>
+        ? await settle(`${where}: logStore.read()`, timeoutMs, () =>
             stores.logStore.read(bounds.firstIndex, bounds.lastIndex + 1),
           )
         : [];
@@ -458,7 +458,7 @@ async function checkRecovered(
       const kind = e.index % 50 === 0 ? 'noop' : 'command';
       if (e.kind !== kind) fail(`${where}: entry ${e.index} has kind ${e.kind}, expected ${kind}`);
     }
-    const hard = await bounded(`${where}: stableStore.load()`, timeoutMs, () =>
+    const hard = await settle(`${where}: stableStore.load()`, timeoutMs, () =>
       stores.stableStore.load(),
     );
     checkHardState(hard, history, where);
@@ -484,29 +484,5 @@ function checkHardState(hard: HardState | null, history: History, where: string)
       `${where}: the hard state is from operation ${hard.term}; the last acknowledged save ` +
         `was operation ${lastAcked}${inFlight > lastAcked ? `, ${inFlight} was in flight` : ''}`,
     );
-  }
-}
-
-async function bounded<T>(
-  what: string,
-  timeoutMs: number,
-  call: () => MaybePromise<T>,
-): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      Promise.resolve().then(call),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`${what} did not settle within ${timeoutMs} ms`)),
-          timeoutMs,
-        );
-      }),
-    ]);
-  } catch (err) {
-    if (err instanceof Error && err.name === 'ConformanceError') throw err;
-    return fail(`${what} failed: ${formatError(err)}`, err);
-  } finally {
-    clearTimeout(timer);
   }
 }
