@@ -16,6 +16,7 @@ import {
   type PayloadSpec,
   payloadSpec,
 } from './store-property.js';
+import { concat } from './support.js';
 
 /** At most this many sinks open at once: a durable store holds a file or a transaction each. */
 export const MAX_OPEN_SINKS = 4;
@@ -242,16 +243,4 @@ export class SnapshotModel<Sink, Source> {
 export function resolveRead(spec: ReadSpec, size: number): { offset: number; length: number } {
   if (spec.past) return { offset: size + 1 + (spec.offset % 4), length: spec.length };
   return { offset: spec.offset % (size + 1), length: spec.length };
-}
-
-function concat(chunks: readonly Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const c of chunks) size += c.length;
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.length;
-  }
-  return out;
 }

@@ -23,6 +23,7 @@ import type { StoreHarness, StoreHarnessInstance } from './store-session.js';
 import { StoreSession, storeCase } from './store-session.js';
 import {
   assertEqual,
+  concat,
   expectOnlyStorageFailure,
   expectRejection,
   fail,
@@ -417,18 +418,6 @@ function bytes(seed: number, length: number): Uint8Array {
 /** One chunk per size, each with its own pattern. */
 function chunksOf(seed: number, sizes: readonly number[]): Uint8Array[] {
   return sizes.map((size, i) => bytes(seed * 101 + i, size));
-}
-
-function concat(chunks: readonly Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const c of chunks) size += c.length;
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.length;
-  }
-  return out;
 }
 
 const cases: ConformanceCase<SnapshotStoreHarness>[] = [

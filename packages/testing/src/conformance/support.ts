@@ -302,3 +302,16 @@ export function expectOnlyStorageFailure(what: string, outcome: Outcome<unknown>
     );
   }
 }
+
+/** The bytes of `chunks`, in order, as one array. */
+export function concat(chunks: readonly Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const c of chunks) size += c.length;
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.length;
+  }
+  return out;
+}
