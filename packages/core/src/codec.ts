@@ -173,6 +173,15 @@ export function encodedSize(message: RaftMessage): number {
   return measureMessage(message);
 }
 
+/**
+ * Writes the encoding of `message` into `out`, which must be exactly {@link encodedSize}
+ * bytes (a view into a larger buffer, for encoders that pack several messages into one
+ * allocation). Not part of the public surface: the wire batch encoder uses it.
+ */
+export function encodeMessageInto(message: RaftMessage, out: Uint8Array): void {
+  writeMessage(message, out);
+}
+
 function invalidArgument(message: string): RaftError {
   return new RaftError('INVALID_ARGUMENT', `cannot encode message: ${message}`);
 }

@@ -130,3 +130,6 @@ export type {
   SnapshotMeta,
   Term,
 } from './types.js';
+// Lanes of the Transport contract (order is kept per lane)
+export type { MessageLane } from './wire/lanes.js';
+export { messageLane } from './wire/lanes.js';

@@ -1,5 +1,6 @@
 import type { RaftMessage } from '../messages.js';
 import type { Member, NodeId } from '../types.js';
+import type { messageLane } from '../wire/lanes.js';
 
 /** Callbacks a transport delivers to. */
 export interface TransportHandlers {
@@ -17,7 +18,11 @@ export interface TransportHandlers {
  *   on overflow. Raft tolerates loss, reordering and duplication; it never tolerates a blocked
  *   event loop.
  * - Messages to one peer SHOULD arrive in the order they were sent while the connection stays
- *   up (a stream does this; the conformance suite checks it). Reordering is safe, only slower.
+ *   up, per lane ({@link messageLane}): a transport MAY deliver a `control` message (a
+ *   heartbeat, a vote, any response) ahead of `bulk` messages (appends, snapshot chunks,
+ *   forwarded proposals) sent before it, so that a heartbeat never waits behind a large append;
+ *   within a lane, order holds (the conformance suite checks it). Reordering is safe, only
+ *   slower.
  * - Messages addressed to a peer the transport has no address for (not in the last
  *   `setPeers()`) are dropped; a transport that can reach such a peer anyway (in-process ones)
  *   MAY deliver them.

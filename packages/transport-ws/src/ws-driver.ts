@@ -1,0 +1,404 @@
+/**
+ * The sockets of the WebSocket transport: a `ws` server (on its own HTTP(S) server, or mounted
+ * on one the application already runs) and `ws` clients. One binary WebSocket message is one
+ * frame. Ping/pong keeps every connection honest: one that misses a pong is terminated.
+ * Everything above the sockets is @raft/core/wire's.
+ */
+import {
+  createServer as createHttpServer,
+  type Server as HttpServer,
+  type IncomingMessage,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
+import type { SecureContextOptions } from 'node:tls';
+import { type Logger, RaftError } from '@raft/core';
+import {
+  formatHostPort,
+  type HostPort,
+  ipVersion,
+  MAX_HANDSHAKE_FRAME_BYTES,
+  parseHostPort,
+  type WireConnection,
+  type WireConnectionHandlers,
+  type WireDriver,
+} from '@raft/core/wire';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { TlsContext } from './tls-context.js';
+
+/** Where the driver takes its connections from. */
+export type WsListen =
+  | { readonly kind: 'own'; readonly at: HostPort }
+  | { readonly kind: 'mounted'; readonly server: HttpServer; readonly advertise: string | null };
+
+export interface WsDriverOptions {
+  readonly listen: WsListen;
+  readonly path: string;
+  readonly localAddress: string | null;
+  readonly tls: TlsContext | null;
+  readonly perMessageDeflate: boolean;
+  readonly maxFrameBytes: number;
+  readonly keepaliveMs: number;
+  readonly highWaterBytes: number;
+  readonly handshakeTimeoutMs: number;
+  readonly logger: Logger;
+}
+
+export function createWsDriver(options: WsDriverOptions): WireDriver {
+  return new WsDriver(options);
+}
+
+/** ws error codes that mean "this frame is too large". */
+const OVERSIZE_CODES = new Set(['WS_ERR_UNSUPPORTED_MESSAGE_LENGTH']);
+
+class WsDriver implements WireDriver {
+  readonly name: string;
+  private wss: WebSocketServer | null = null;
+  private ownServer: HttpServer | null = null;
+  private onUpgrade: ((req: IncomingMessage, socket: Duplex, head: Buffer) => void) | null = null;
+  private readonly sockets = new Set<WebSocket>();
+  private closed = false;
+
+  constructor(private readonly options: WsDriverOptions) {
+    this.name = options.tls === null ? 'ws' : 'wss';
+  }
+
+  async listen(accept: (connection: WireConnection) => WireConnectionHandlers): Promise<string> {
+    const o = this.options;
+    const wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: o.maxFrameBytes,
+      perMessageDeflate: o.perMessageDeflate,
+      clientTracking: false,
+    });
+    this.wss = wss;
+    const mounted = o.listen.kind === 'mounted';
+    this.onUpgrade = (req, socket, head) => {
+      if (pathOf(req.url) !== o.path) {
+        // Someone else's WebSocket on a shared server: not ours to answer.
+        if (!mounted) rejectUpgrade(socket, 404, 'Not Found');
+        return;
+      }
+      if (this.closed) {
+        rejectUpgrade(socket, 503, 'Service Unavailable');
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        if (this.closed) {
+          ws.terminate();
+          return;
+        }
+        const remote = remoteOf(req);
+        const connection = new WsConnection(ws, o, remote);
+        connection.attach(accept(connection));
+        this.track(ws);
+      });
+    };
+    if (o.listen.kind === 'mounted') {
+      const server = o.listen.server;
+      server.on('upgrade', this.onUpgrade);
+      if (o.listen.advertise !== null) return o.listen.advertise;
+      const bound = server.address();
+      if (typeof bound !== 'object' || bound === null) {
+        throw new RaftError(
+          'UNAVAILABLE',
+          'the HTTP server the transport is mounted on is not listening yet: call listen() first or give `advertise`',
+        );
+      }
+      return formatHostPort(bound.address, bound.port);
+    }
+    const at = o.listen.at;
+    const server =
+      o.tls === null
+        ? createHttpServer()
+        : createHttpsServer({
+            ...o.tls.context,
+            requestCert: o.tls.options.requireClientCert,
+            rejectUnauthorized: o.tls.options.requireClientCert,
+            handshakeTimeout: o.handshakeTimeoutMs,
+          });
+    server.on('request', (_req, res) => {
+      res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' });
+      res.end(`this is a Raft WebSocket endpoint (${o.path}); plain HTTP is not served\n`);
+    });
+    server.on('upgrade', this.onUpgrade);
+    server.on('tlsClientError', (err: Error) => {
+      o.logger.warn({ error: err.message }, `refused a TLS connection: ${err.message}`);
+    });
+    server.on('clientError', (_err, socket) => socket.destroy());
+    this.ownServer = server;
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        server.off('listening', onListening);
+        this.ownServer = null;
+        const where = formatHostPort(at.host, at.port);
+        const hint =
+          err.code === 'EADDRINUSE'
+            ? ': the address is in use (is another node or process running on that port?)'
+            : err.code === 'EADDRNOTAVAIL'
+              ? ': no local interface has that address'
+              : `: ${err.message}`;
+        reject(new RaftError('UNAVAILABLE', `cannot listen on ${where}${hint}`, { cause: err }));
+      };
+      const onListening = () => {
+        server.off('error', onError);
+        server.on('error', (err) =>
+          o.logger.error({ error: err.message }, `listener error: ${err.message}`),
+        );
+        const bound = server.address();
+        const port = typeof bound === 'object' && bound !== null ? bound.port : at.port;
+        resolve(formatHostPort(at.host, port));
+      };
+      server.once('error', onError);
+      server.once('listening', onListening);
+      server.listen({ host: at.host, port: at.port, exclusive: true });
+    });
+  }
+
+  dial(address: string, handlers: WireConnectionHandlers): WireConnection {
+    const o = this.options;
+    const url = urlOf(address, o.path, o.tls !== null);
+    const target = new URL(url);
+    const host = target.hostname.replace(/^\[|\]$/g, '');
+    const tlsOptions: SecureContextOptions & Record<string, unknown> =
+      o.tls === null
+        ? {}
+        : {
+            ...o.tls.context,
+            rejectUnauthorized: true,
+            ...(ipVersion(host) === 0 ? { servername: host } : {}),
+            ...(o.tls.options.verifyHostname ? {} : { checkServerIdentity: () => undefined }),
+          };
+    const ws = new WebSocket(url, {
+      perMessageDeflate: o.perMessageDeflate,
+      maxPayload: o.maxFrameBytes,
+      handshakeTimeout: o.handshakeTimeoutMs,
+      followRedirects: false,
+      // The only reader is another node of the cluster, not a browser behind a caching proxy:
+      // an all-zero mask lets ws skip XOR-ing every byte of every frame (RFC 6455 §5.3
+      // requires a mask, not a random one, from the client's side).
+      generateMask: (mask: Buffer) => mask.fill(0),
+      ...(o.localAddress === null ? {} : { localAddress: o.localAddress }),
+      ...tlsOptions,
+    });
+    this.track(ws);
+    const connection = new WsConnection(ws, o, address);
+    connection.attach(handlers);
+    ws.once('open', () => connection.opened());
+    return connection;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const ws of this.sockets) ws.terminate();
+    this.sockets.clear();
+    const o = this.options;
+    if (o.listen.kind === 'mounted' && this.onUpgrade !== null) {
+      o.listen.server.off('upgrade', this.onUpgrade);
+    }
+    this.onUpgrade = null;
+    this.wss?.close();
+    this.wss = null;
+    const server = this.ownServer;
+    this.ownServer = null;
+    if (server !== null) {
+      server.closeAllConnections?.();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  }
+
+  private track(ws: WebSocket): void {
+    this.sockets.add(ws);
+    ws.once('close', () => this.sockets.delete(ws));
+  }
+}
+
+/** One WebSocket as a {@link WireConnection}. */
+class WsConnection implements WireConnection {
+  private handlers: WireConnectionHandlers | null = null;
+  private needDrain = false;
+  private ended = false;
+  private alive = true;
+  private pinger: NodeJS.Timeout | null = null;
+  private maxFrameBytes = MAX_HANDSHAKE_FRAME_BYTES;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly options: WsDriverOptions,
+    readonly remoteAddress: string,
+  ) {}
+
+  attach(handlers: WireConnectionHandlers): void {
+    this.handlers = handlers;
+    const ws = this.ws;
+    this.applyReceiveLimit();
+    ws.on('message', (data, isBinary) => {
+      if (!isBinary) {
+        this.reject('malformed', 'a text message (frames are binary)');
+        return;
+      }
+      const frame = Array.isArray(data)
+        ? Buffer.concat(data)
+        : data instanceof ArrayBuffer
+          ? new Uint8Array(data)
+          : data;
+      if (frame.length === 0) {
+        this.reject('malformed', 'an empty message');
+        return;
+      }
+      if (frame.length > this.maxFrameBytes) {
+        this.reject(
+          'oversize',
+          `a frame of ${frame.length} bytes exceeds the limit of ${this.maxFrameBytes}`,
+        );
+        return;
+      }
+      this.alive = true;
+      this.handlers?.onFrame(frame);
+    });
+    ws.on('pong', () => {
+      this.alive = true;
+    });
+    let error: unknown = null;
+    ws.on('error', (err: Error & { code?: string }) => {
+      error = err;
+      if (typeof err.code === 'string' && err.code.startsWith('WS_ERR_')) {
+        this.handlers?.onFrameRejected(
+          OVERSIZE_CODES.has(err.code) ? 'oversize' : 'malformed',
+          err.message,
+        );
+      }
+    });
+    ws.once('close', () => {
+      this.stopPinging();
+      const h = this.handlers;
+      this.handlers = null;
+      h?.onClose(error);
+    });
+    if (ws.readyState === WebSocket.OPEN) this.startPinging();
+    else ws.once('open', () => this.startPinging());
+  }
+
+  opened(): void {
+    this.handlers?.onOpen();
+  }
+
+  send(frames: readonly Uint8Array[]): boolean {
+    const ws = this.ws;
+    if (this.ended || ws.readyState !== WebSocket.OPEN) return true;
+    for (const frame of frames) {
+      ws.send(frame, { binary: true }, () => this.written());
+    }
+    if (ws.bufferedAmount >= this.options.highWaterBytes) {
+      this.needDrain = true;
+      return false;
+    }
+    return true;
+  }
+
+  setMaxFrameBytes(bytes: number): void {
+    this.maxFrameBytes = bytes;
+    this.applyReceiveLimit();
+  }
+
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    const ws = this.ws;
+    if (ws.readyState === WebSocket.CONNECTING) {
+      ws.terminate();
+      return;
+    }
+    ws.close(1000);
+    // A peer that never answers the close handshake must not hold the socket for ever.
+    const timer = setTimeout(() => ws.terminate(), 5000);
+    timer.unref();
+    ws.once('close', () => clearTimeout(timer));
+  }
+
+  destroy(): void {
+    this.ended = true;
+    this.ws.terminate();
+  }
+
+  private written(): void {
+    if (this.needDrain && this.ws.bufferedAmount < this.options.highWaterBytes) {
+      this.needDrain = false;
+      this.handlers?.onDrain();
+    }
+  }
+
+  private reject(kind: 'oversize' | 'malformed', detail: string): void {
+    this.handlers?.onFrameRejected(kind, detail);
+    this.destroy();
+  }
+
+  /**
+   * ws fixes its receive limit per server; lowering it per connection (small until the peer is
+   * authenticated) keeps an unauthenticated peer from making this node buffer a 16 MiB message.
+   * The receiver's field is internal to ws (pinned at 8.23), so it is set only if it is there;
+   * the size check in the message handler holds either way.
+   */
+  private applyReceiveLimit(): void {
+    const receiver = (this.ws as unknown as { _receiver?: { _maxPayload?: unknown } | null })
+      ._receiver;
+    if (receiver != null && typeof receiver._maxPayload === 'number') {
+      receiver._maxPayload = Math.min(this.maxFrameBytes, this.options.maxFrameBytes);
+    }
+  }
+
+  private startPinging(): void {
+    if (this.pinger !== null || this.ended) return;
+    this.applyReceiveLimit();
+    this.pinger = setInterval(() => {
+      if (!this.alive) {
+        this.options.logger.warn(
+          { remote: this.remoteAddress },
+          `no pong from ${this.remoteAddress} within ${this.options.keepaliveMs} ms; closing the connection`,
+        );
+        this.ws.terminate();
+        return;
+      }
+      this.alive = false;
+      try {
+        this.ws.ping();
+      } catch {
+        this.ws.terminate();
+      }
+    }, this.options.keepaliveMs);
+    this.pinger.unref();
+  }
+
+  private stopPinging(): void {
+    if (this.pinger !== null) clearInterval(this.pinger);
+    this.pinger = null;
+  }
+}
+
+/** The ws:// or wss:// URL of a member address (`host:port`, or a full URL used as is). */
+export function urlOf(address: string, path: string, secure: boolean): string {
+  if (/^wss?:\/\//.test(address)) return address;
+  const hp = parseHostPort(address);
+  if (hp === null || hp.port === 0) {
+    throw new RaftError('INVALID_ARGUMENT', `"${address}" is neither host:port nor a ws:// URL`);
+  }
+  return `${secure ? 'wss' : 'ws'}://${formatHostPort(hp.host, hp.port)}${path}`;
+}
+
+function pathOf(url: string | undefined): string {
+  if (url === undefined) return '';
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+}
+
+function rejectUpgrade(socket: Duplex, status: number, text: string): void {
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  setTimeout(() => socket.destroy(), 1000).unref();
+}
+
+function remoteOf(req: IncomingMessage): string {
+  const s = req.socket;
+  return s.remoteAddress === undefined || s.remotePort === undefined
+    ? 'unknown'
+    : formatHostPort(s.remoteAddress, s.remotePort);
+}
