@@ -96,16 +96,19 @@ class WsDriver implements WireDriver {
     };
     if (o.listen.kind === 'mounted') {
       const server = o.listen.server;
-      server.on('upgrade', this.onUpgrade);
-      if (o.listen.advertise !== null) return o.listen.advertise;
-      const bound = server.address();
-      if (typeof bound !== 'object' || bound === null) {
-        throw new RaftError(
-          'UNAVAILABLE',
-          'the HTTP server the transport is mounted on is not listening yet: call listen() first or give `advertise`',
-        );
+      let address = o.listen.advertise;
+      if (address === null) {
+        const bound = server.address();
+        if (typeof bound !== 'object' || bound === null) {
+          throw new RaftError(
+            'UNAVAILABLE',
+            'the HTTP server the transport is mounted on is not listening yet: call listen() first or give `advertise`',
+          );
+        }
+        address = formatHostPort(bound.address, bound.port);
       }
-      return formatHostPort(bound.address, bound.port);
+      server.on('upgrade', this.onUpgrade);
+      return address;
     }
     const at = o.listen.at;
     const server =
