@@ -1,5 +1,6 @@
 /**
- * The packages as users get them: `pnpm pack` @raft/core, @raft/testing and @raft/store-file,
+ * The packages as users get them: `pnpm pack` @raft/core, @raft/testing, @raft/store-file and
+ * @raft/transport-tcp,
  * install the tarballs into a scratch project outside the workspace, and use them from there
  * (a cluster, a simulation, the file store opened, locked and reopened), as ESM and as
  * CJS, from TypeScript (node16 and bundler resolution), and through publint and attw.
@@ -44,15 +45,17 @@ const packageDirs = {
   core: join(root, 'packages', 'core'),
   testing: join(root, 'packages', 'testing'),
   'store-file': join(root, 'packages', 'store-file'),
+  'transport-tcp': join(root, 'packages', 'transport-tcp'),
 } as const;
 type Pkg = keyof typeof packageDirs;
-const PKGS: readonly Pkg[] = ['core', 'testing', 'store-file'];
+const PKGS: readonly Pkg[] = ['core', 'testing', 'store-file', 'transport-tcp'];
 /** The registry dependencies each tarball may have (exact pins), and nothing else. */
 const DEPENDENCIES: Readonly<Record<Pkg, Readonly<Record<string, string>>>> = {
   core: {},
   // The conformance suites' property cases.
   testing: { 'fast-check': '4.10.2' },
   'store-file': {},
+  'transport-tcp': {},
 };
 
 // ------------------------------------------------------------------------- child processes
@@ -305,12 +308,41 @@ async function checkFileStore() {
   await again.close();
 }
 
+async function checkTcpTransport() {
+  // The adapter and @raft/core/wire load against the installed @raft/core: one copy of it.
+  const { createTcpTransport } = await load('@raft/transport-tcp');
+  const bad = (() => {
+    try {
+      createTcpTransport({ id: 'n1', listen: 'nowhere' });
+    } catch (err) {
+      return err;
+    }
+  })();
+  assert.ok(bad instanceof ConfigError, 'a bad option did not throw @raft/core ConfigError');
+  const received = [];
+  const a = createTcpTransport({ id: 'n1', listen: '127.0.0.1:0' });
+  const b = createTcpTransport({ id: 'n2', listen: '127.0.0.1:0' });
+  await a.start({ onMessage: () => {} });
+  await b.start({ onMessage: (m) => received.push(m) });
+  a.setPeers([{ id: 'n2', address: b.address, voter: true }]);
+  const data = new Uint8Array([1, 2, 3]);
+  await waitFor('an append over TCP', () => {
+    a.send([{ type: 'append', from: 'n1', to: 'n2', term: 1, prevIndex: 0, prevTerm: 0, entries: [{ index: 1, term: 1, kind: 'command', data }], commit: 0 }]);
+    return received.length > 0;
+  });
+  assert.deepEqual([...received[0].entries[0].data], [1, 2, 3]);
+  assert.ok(a.stats().peers[0].messagesSent >= 1);
+  await a.close();
+  await b.close();
+}
+
 async function main() {
   await checkEntryPoints();
   checkEngineErrorIdentity();
   await checkCluster();
   await checkTesting();
   await checkFileStore();
+  await checkTcpTransport();
 }
 
 // Exit 0 only after every check passed and every node stopped; never hang.
@@ -342,6 +374,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  ConfigError,
   createRaftNode,
   MemoryLogStore,
   MemoryNetwork,
@@ -363,6 +396,7 @@ const assert = require('node:assert/strict');
 const { readFileSync, realpathSync } = require('node:fs');
 const { join } = require('node:path');
 const {
+  ConfigError,
   createRaftNode,
   MemoryLogStore,
   MemoryNetwork,
@@ -653,9 +687,11 @@ describe('published packages (packed tarballs installed outside the workspace)',
       expect(manifest.private).toBeUndefined();
       expect(manifest.dependencies ?? {}).toEqual(DEPENDENCIES[pkg]);
     }
-    expect(manifests['store-file'].peerDependencies).toEqual({
-      '@raft/core': `^${String(manifests.core.version)}`,
-    });
+    for (const adapter of ['store-file', 'transport-tcp'] as const) {
+      expect(manifests[adapter].peerDependencies).toEqual({
+        '@raft/core': `^${String(manifests.core.version)}`,
+      });
+    }
     expect(manifests.testing.peerDependencies).toEqual({
       '@raft/core': `^${String(manifests.core.version)}`,
       vitest: '>=3.0.0 <5',
@@ -682,7 +718,7 @@ describe('published packages (packed tarballs installed outside the workspace)',
     }
     // @raft/core is a peer of @raft/testing and of the adapters: its classes must not be
     // bundled into them.
-    for (const pkg of ['testing', 'store-file'] as const) {
+    for (const pkg of ['testing', 'store-file', 'transport-tcp'] as const) {
       for (const file of packed[pkg].files.filter((f) => /^dist\/.*\.[cm]?js$/.test(f))) {
         const code = readFileSync(join(packed[pkg].installed, file), 'utf8');
         expect(code, `${pkg}/${file} bundles @raft/core`).not.toMatch(/class RaftError\b/);
