@@ -7,7 +7,8 @@
  *
  *   pnpm example [--data <dir>]     (default: a fresh temporary directory, removed at the end)
  *
- * The nodes talk through MemoryNetwork (in-process) until the network transports exist.
+ * The nodes talk over TCP on loopback (@raft/transport-tcp), each on its own address
+ * (127.0.0.1:7101, 127.0.0.2:7102, 127.0.0.3:7103), with a cluster id and a shared secret.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,11 +19,11 @@ import {
   createRaftNode,
   jsonCodec,
   type Membership,
-  MemoryNetwork,
   type RaftNode,
   type StateMachine,
 } from '@raft/core';
 import { openFileStores } from '@raft/store-file';
+import { createTcpTransport } from '@raft/transport-tcp';
 
 type Command =
   | { readonly op: 'set'; readonly key: string; readonly value: string }
@@ -55,9 +56,12 @@ const { values } = parseArgs({
 const keep = values.data !== undefined;
 const root = keep ? resolve(values.data as string) : mkdtempSync(join(tmpdir(), 'raft-kv-'));
 const ids = ['n1', 'n2', 'n3'];
+// Fixed addresses: a restart from `--data` finds the membership it bootstrapped with.
 const membership: Membership = {
-  members: ids.map((id) => ({ id, address: `memory://${id}`, voter: true })),
+  members: ids.map((id, i) => ({ id, address: `127.0.0.${i + 1}:${7101 + i}`, voter: true })),
 };
+const addressOf = (id: string): string =>
+  membership.members.find((m) => m.id === id)?.address as string;
 const codec: CommandCodec<Command> = jsonCodec<Command>();
 
 interface Replica {
@@ -68,7 +72,6 @@ interface Replica {
 
 /** Opens each node's directory and starts the three nodes (bootstrap counts only when empty). */
 async function startCluster(): Promise<Replica[]> {
-  const network = new MemoryNetwork();
   const replicas = await Promise.all(
     ids.map(async (id) => {
       const dir = join(root, id);
@@ -79,7 +82,12 @@ async function startCluster(): Promise<Replica[]> {
         stateMachine: sm,
         codec,
         stores: await openFileStores({ dir }),
-        transport: network.transport(id),
+        transport: createTcpTransport({
+          id,
+          listen: addressOf(id),
+          clusterId: 'kv-example',
+          secret: 'the example cluster secret (use your own)',
+        }),
         snapshotThreshold: 100,
       });
       return { id, node, sm };
