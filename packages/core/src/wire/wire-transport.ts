@@ -21,7 +21,7 @@ import type { Clock, Random } from '../interfaces/clock.js';
 import type { Transport, TransportHandlers } from '../interfaces/transport.js';
 import { childLogger, type Logger, noopLogger } from '../logger.js';
 import type { RaftMessage } from '../messages.js';
-import { hostNextTurn, hostRandom } from '../platform.js';
+import { hostNextTurn, hostRandom, queueMicrotask } from '../platform.js';
 import { systemClock } from '../runtime/system-clock.js';
 import type { Member, NodeId } from '../types.js';
 import { BATCH_HEADER_BYTES, batchItemBytes } from './batch.js';
@@ -166,14 +166,16 @@ class WireTransport implements NetworkTransport, InboundRegistry {
         this.rejectedFrames[kind]++;
       },
       emit: (event) => this.emit(event),
-      unreachable: (peer) => {
-        if (this.state !== 'running') return;
-        try {
-          this.handlers?.onUnreachable?.(peer);
-        } catch (err) {
-          this.logger.error({ peer, error: describeError(err) }, 'onUnreachable threw');
-        }
-      },
+      // Never from inside send(): the core is in the middle of handing over a Ready then.
+      unreachable: (peer) =>
+        queueMicrotask(() => {
+          if (this.state !== 'running') return;
+          try {
+            this.handlers?.onUnreachable?.(peer);
+          } catch (err) {
+            this.logger.error({ peer, error: describeError(err) }, 'onUnreachable threw');
+          }
+        }),
       deliver: (messages) => this.deliver(messages),
       scheduleFlush: (link) => this.scheduleFlush(link as OutboundLink),
     };
