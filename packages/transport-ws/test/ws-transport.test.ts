@@ -228,6 +228,61 @@ describe('its own server', () => {
   });
 });
 
+describe('between two nodes', () => {
+  it('dials from the listen host, and heartbeats overtake a large transfer (separate lanes)', async () => {
+    const inbox: RaftMessage[] = [];
+    const events: string[] = [];
+    const aAddress = `127.0.0.1:${await freePort('127.0.0.1')}`;
+    const bAddress = `127.0.0.4:${await freePort('127.0.0.4')}`;
+    const big = { maxFrameBytes: 64 * 1024 * 1024, maxQueueBytes: 256 * 1024 * 1024 };
+    const a = await started({ id: 'n1', listen: aAddress, ...big });
+    const b = await started({ id: 'n2', listen: bAddress, ...big }, inbox);
+    b.subscribe((e) => {
+      if (e.type === 'connected' && e.direction === 'inbound') events.push(e.remoteAddress);
+    });
+    a.setPeers([{ id: 'n2', address: bAddress, voter: true }]);
+    b.setPeers([{ id: 'n1', address: aAddress, voter: true }]);
+    const hb = (round: number): RaftMessage => ({
+      type: 'heartbeat',
+      from: 'n1',
+      to: 'n2',
+      term: 1,
+      commit: 0,
+      round,
+    });
+    const append = (i: number, data: Uint8Array): RaftMessage => ({
+      type: 'append',
+      from: 'n1',
+      to: 'n2',
+      term: 1,
+      prevIndex: i,
+      prevTerm: i === 0 ? 0 : 1,
+      entries: data.length === 0 ? [] : [{ index: i + 1, term: 1, kind: 'command', data }],
+      commit: 0,
+    });
+    a.send([hb(0), append(0, new Uint8Array(0))]);
+    await until('both lanes up', () => inbox.length === 2);
+    expect(events.every((r) => r.startsWith('127.0.0.1:'))).toBe(true);
+    const data = new Uint8Array(24 * 1024 * 1024);
+    const count = 6;
+    for (let i = 0; i < count; i++) a.send([append(i, data)]);
+    a.send([hb(99)]);
+    await until(
+      'the heartbeat',
+      () => inbox.some((m) => m.type === 'heartbeat' && m.round === 99),
+      20_000,
+    );
+    expect(inbox.filter((m) => m.type === 'append' && m.entries.length > 0).length).toBeLessThan(
+      count,
+    );
+    await until(
+      'every append',
+      () => inbox.filter((m) => m.type === 'append').length === count + 1,
+      30_000,
+    );
+  }, 60_000);
+});
+
 describe('errors a person can act on', () => {
   it('a port in use fails start() with UNAVAILABLE saying so', async () => {
     const { address } = await appServer('127.0.0.1');
