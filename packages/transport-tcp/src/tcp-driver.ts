@@ -15,6 +15,7 @@ import {
   formatHostPort,
   type HostPort,
   ipVersion,
+  listenError,
   MAX_HANDSHAKE_FRAME_BYTES,
   parseHostPort,
   type WireConnection,
@@ -87,16 +88,7 @@ class TcpDriver implements WireDriver {
       const onError = (err: NodeJS.ErrnoException) => {
         server.off('listening', onListening);
         this.server = null;
-        const where = formatHostPort(listen.host, listen.port);
-        const hint =
-          err.code === 'EADDRINUSE'
-            ? ': the address is in use (is another node or process running on that port?)'
-            : err.code === 'EADDRNOTAVAIL'
-              ? ': no local interface has that address'
-              : err.code === 'EACCES'
-                ? ': permission denied (ports below 1024 need privileges)'
-                : `: ${err.message}`;
-        reject(new RaftError('UNAVAILABLE', `cannot listen on ${where}${hint}`, { cause: err }));
+        reject(listenError(formatHostPort(listen.host, listen.port), err));
       };
       const onListening = () => {
         server.off('error', onError);

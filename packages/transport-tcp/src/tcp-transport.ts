@@ -1,13 +1,16 @@
 /**
  * `createTcpTransport()`: the TCP transport of @raft/core, on node:net (node:tls with `tls`).
  */
-import { ConfigError, noopLogger } from '@raft/core';
+import { noopLogger } from '@raft/core';
 import {
+  advertiseOption,
+  checkOptionKeys,
   createWireTransport,
   defaultLocalAddress,
   hostPortOption,
+  intOption,
+  localAddressOption,
   type NetworkTransport,
-  parseHostPort,
   type TlsOptions,
   WIRE_OPTION_KEYS,
   type WireOptions,
@@ -60,38 +63,11 @@ const HIGH_WATER_BYTES = 1024 * 1024;
  * ```
  */
 export function createTcpTransport(options: TcpTransportOptions): NetworkTransport {
-  if (typeof options !== 'object' || options === null) {
-    throw new ConfigError('options', 'must be an object');
-  }
-  for (const key of Object.keys(options)) {
-    if (!TCP_KEYS.includes(key)) {
-      throw new ConfigError(key, `unknown option (valid options: ${TCP_KEYS.join(', ')})`);
-    }
-  }
+  checkOptionKeys(options, TCP_KEYS);
   const listen = hostPortOption('listen', options.listen);
-  if (options.advertise !== undefined) {
-    const advertised = parseHostPort(options.advertise);
-    if (advertised === null || advertised.port === 0) {
-      throw new ConfigError(
-        'advertise',
-        `must be "host:port" with a port, got ${JSON.stringify(options.advertise)}`,
-      );
-    }
-  }
-  let localAddress = defaultLocalAddress(listen.host);
-  if (options.localAddress !== undefined) {
-    if (options.localAddress !== null && typeof options.localAddress !== 'string') {
-      throw new ConfigError('localAddress', 'must be an IP address or null');
-    }
-    localAddress = options.localAddress;
-  }
-  const keepAliveMs = options.keepAliveMs ?? 5000;
-  if (!Number.isInteger(keepAliveMs) || keepAliveMs < 1 || keepAliveMs > 3_600_000) {
-    throw new ConfigError(
-      'keepAliveMs',
-      `must be an integer in [1, 3600000], got ${String(keepAliveMs)}`,
-    );
-  }
+  advertiseOption(options.advertise);
+  const localAddress = localAddressOption(options.localAddress, defaultLocalAddress(listen.host));
+  const keepAliveMs = intOption('keepAliveMs', options.keepAliveMs, 5000, 1, 3_600_000);
   const tls = options.tls === undefined ? null : loadTls(options.tls);
   const { listen: _l, advertise, localAddress: _a, tls: _t, keepAliveMs: _k, ...wire } = options;
   const driver = createTcpDriver({

@@ -17,6 +17,7 @@ import {
   formatHostPort,
   type HostPort,
   ipVersion,
+  listenError,
   MAX_HANDSHAKE_FRAME_BYTES,
   parseHostPort,
   type WireConnection,
@@ -134,14 +135,7 @@ class WsDriver implements WireDriver {
       const onError = (err: NodeJS.ErrnoException) => {
         server.off('listening', onListening);
         this.ownServer = null;
-        const where = formatHostPort(at.host, at.port);
-        const hint =
-          err.code === 'EADDRINUSE'
-            ? ': the address is in use (is another node or process running on that port?)'
-            : err.code === 'EADDRNOTAVAIL'
-              ? ': no local interface has that address'
-              : `: ${err.message}`;
-        reject(new RaftError('UNAVAILABLE', `cannot listen on ${where}${hint}`, { cause: err }));
+        reject(listenError(formatHostPort(at.host, at.port), err));
       };
       const onListening = () => {
         server.off('error', onError);

@@ -4,11 +4,14 @@
 import type { Server as HttpServer } from 'node:http';
 import { ConfigError, noopLogger } from '@raft/core';
 import {
+  advertiseOption,
+  checkOptionKeys,
   createWireTransport,
   defaultLocalAddress,
   hostPortOption,
+  intOption,
+  localAddressOption,
   type NetworkTransport,
-  parseHostPort,
   type TlsOptions,
   WIRE_OPTION_KEYS,
   type WireOptions,
@@ -84,37 +87,20 @@ const HIGH_WATER_BYTES = 1024 * 1024;
  * ```
  */
 export function createWsTransport(options: WsTransportOptions): NetworkTransport {
-  if (typeof options !== 'object' || options === null) {
-    throw new ConfigError('options', 'must be an object');
-  }
-  for (const key of Object.keys(options)) {
-    if (!WS_KEYS.includes(key)) {
-      throw new ConfigError(key, `unknown option (valid options: ${WS_KEYS.join(', ')})`);
-    }
-  }
+  checkOptionKeys(options, WS_KEYS);
   if ((options.listen === undefined) === (options.server === undefined)) {
     throw new ConfigError(
       'listen',
       'give exactly one of `listen` (its own server) and `server` (mounted)',
     );
   }
-  let advertise: string | null = null;
-  if (options.advertise !== undefined) {
-    const hp = parseHostPort(options.advertise);
-    if (hp === null || hp.port === 0) {
-      throw new ConfigError(
-        'advertise',
-        `must be "host:port" with a port, got ${JSON.stringify(options.advertise)}`,
-      );
-    }
-    advertise = options.advertise;
-  }
+  const advertise = advertiseOption(options.advertise) ?? null;
   let listen: WsListen;
-  let localAddress: string | null = null;
+  let defaultLocal: string | null = null;
   if (options.listen !== undefined) {
     const at = hostPortOption('listen', options.listen);
     listen = { kind: 'own', at };
-    localAddress = defaultLocalAddress(at.host);
+    defaultLocal = defaultLocalAddress(at.host);
   } else {
     const server = options.server as HttpServer;
     if (typeof server?.on !== 'function' || typeof server?.address !== 'function') {
@@ -122,12 +108,7 @@ export function createWsTransport(options: WsTransportOptions): NetworkTransport
     }
     listen = { kind: 'mounted', server, advertise };
   }
-  if (options.localAddress !== undefined) {
-    if (options.localAddress !== null && typeof options.localAddress !== 'string') {
-      throw new ConfigError('localAddress', 'must be an IP address or null');
-    }
-    localAddress = options.localAddress;
-  }
+  const localAddress = localAddressOption(options.localAddress, defaultLocal);
   const path = options.path ?? '/raft';
   if (typeof path !== 'string' || !/^\/[A-Za-z0-9._~!$&'()*+,;=:@/-]*$/.test(path)) {
     throw new ConfigError(
@@ -135,13 +116,7 @@ export function createWsTransport(options: WsTransportOptions): NetworkTransport
       `must be a URL path starting with "/", got ${JSON.stringify(path)}`,
     );
   }
-  const keepaliveMs = options.keepaliveMs ?? 5000;
-  if (!Number.isInteger(keepaliveMs) || keepaliveMs < 10 || keepaliveMs > 3_600_000) {
-    throw new ConfigError(
-      'keepaliveMs',
-      `must be an integer in [10, 3600000], got ${String(keepaliveMs)}`,
-    );
-  }
+  const keepaliveMs = intOption('keepaliveMs', options.keepaliveMs, 5000, 10, 3_600_000);
   const perMessageDeflate = options.perMessageDeflate ?? false;
   if (typeof perMessageDeflate !== 'boolean') {
     throw new ConfigError('perMessageDeflate', 'must be a boolean');

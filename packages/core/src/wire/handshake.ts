@@ -67,7 +67,8 @@ export type RefuseReason =
   | 'overloaded'
   | 'shutdown';
 
-const REASONS: readonly RefuseReason[] = [
+/** Every {@link RefuseReason}, by wire code. */
+export const REFUSE_REASONS: readonly RefuseReason[] = [
   'version',
   'cluster',
   'wrongNode',
@@ -220,7 +221,7 @@ export function encodeRefuse(refuse: Refuse): Uint8Array {
   while (utf8Encode(text).length > MAX_HANDSHAKE_STRING_BYTES) text = text.slice(0, -16);
   return new Writer()
     .byte(FRAME_REFUSE)
-    .byte(REASONS.indexOf(refuse.reason))
+    .byte(REFUSE_REASONS.indexOf(refuse.reason))
     .string(text, 'text')
     .finish();
 }
@@ -360,7 +361,7 @@ export function decodeProof(frame: Uint8Array): Uint8Array {
 export function decodeRefuse(frame: Uint8Array): Refuse {
   const r = new Reader(frame, 'REFUSE');
   if (frame[0] !== FRAME_REFUSE) throw r.error(`frame kind ${frame[0]} is not REFUSE`);
-  const reason = REASONS[r.byte('reason')] ?? 'malformed';
+  const reason = REFUSE_REASONS[r.byte('reason')] ?? 'malformed';
   const text = r.string('text');
   r.end();
   return { reason, text };

@@ -18,7 +18,7 @@ import type { RaftMessage } from '../messages.js';
 import type { NodeId } from '../types.js';
 import { decodeBatch } from './batch.js';
 import { describeError } from './describe-error.js';
-import type { WireConnection, WireConnectionHandlers } from './driver.js';
+import type { FrameRejection, WireConnection, WireConnectionHandlers } from './driver.js';
 import {
   constantTimeEqual,
   decodeHello,
@@ -107,21 +107,7 @@ export class InboundConnection {
       onOpen: () => {},
       onFrame: (frame) => this.receive(frame),
       onDrain: () => {},
-      onFrameRejected: (kind, detail) => {
-        this.ctx.countRejectedFrame(kind);
-        const message = `${this.ctx.options.id}: rejected a frame from ${this.describePeer()} (${kind}): ${detail}; closing the connection`;
-        this.ctx.emit({
-          type: 'frameRejected',
-          kind,
-          peer: this.peerId,
-          remoteAddress: this.connection.remoteAddress,
-          message,
-        });
-        this.ctx.logger.warn(
-          { remote: this.connection.remoteAddress, peer: this.peerId, kind },
-          message,
-        );
-      },
+      onFrameRejected: (kind, detail) => this.report(kind, detail),
       onClose: () => {
         const wasOpen = this.state === 'open';
         this.state = 'closed';
@@ -376,7 +362,14 @@ export class InboundConnection {
     if (accepted.length > 0) this.ctx.deliver(accepted);
   }
 
-  private reject(kind: 'oversize' | 'malformed', detail: string): void {
+  private reject(kind: FrameRejection, detail: string): void {
+    this.report(kind, detail);
+    this.state = 'closed';
+    this.connection.destroy();
+  }
+
+  /** Counts, emits and logs a rejected frame (the driver's or our own). */
+  private report(kind: FrameRejection, detail: string): void {
     this.ctx.countRejectedFrame(kind);
     const message = `${this.ctx.options.id}: rejected a frame from ${this.describePeer()} (${kind}): ${detail}; closing the connection`;
     this.ctx.emit({
@@ -390,8 +383,6 @@ export class InboundConnection {
       { remote: this.connection.remoteAddress, peer: this.peerId, kind },
       message,
     );
-    this.state = 'closed';
-    this.connection.destroy();
   }
 
   private describePeer(): string {

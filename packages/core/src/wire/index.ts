@@ -7,6 +7,13 @@
  * Like the rest of @raft/core it does no I/O of its own and imports no Node module: the driver
  * brings the sockets and the adapter brings HMAC and random bytes ({@link WireCrypto}).
  */
+export {
+  advertiseOption,
+  checkOptionKeys,
+  intOption,
+  listenError,
+  localAddressOption,
+} from './adapter-options.js';
 export type { HostPort } from './address.js';
 export {
   defaultLocalAddress,
@@ -45,6 +52,7 @@ export {
   MAX_HANDSHAKE_STRING_BYTES,
   NONCE_BYTES,
   PROOF_BYTES,
+  REFUSE_REASONS,
 } from './handshake.js';
 export type { MessageLane } from './lanes.js';
 export { messageLane } from './lanes.js';

@@ -27,7 +27,7 @@ import type { Member, NodeId } from '../types.js';
 import { BATCH_HEADER_BYTES, batchItemBytes } from './batch.js';
 import { describeError } from './describe-error.js';
 import type { FrameRejection, WireConnection, WireDriver } from './driver.js';
-import type { RefuseReason, WireCrypto } from './handshake.js';
+import { REFUSE_REASONS, type WireCrypto } from './handshake.js';
 import { InboundConnection, type InboundRegistry } from './inbound-connection.js';
 import { type MessageLane, messageLane } from './lanes.js';
 import { OutboundLink } from './outbound-link.js';
@@ -65,15 +65,6 @@ export interface WireTransportDeps {
   readonly advertiseAddress?: string;
 }
 
-const REFUSE_REASONS: readonly RefuseReason[] = [
-  'version',
-  'cluster',
-  'wrongNode',
-  'auth',
-  'malformed',
-  'overloaded',
-  'shutdown',
-];
 const FRAME_REJECTIONS: readonly FrameRejection[] = ['oversize', 'malformed'];
 /** Learned addresses kept for nodes outside setPeers() (joining or removed nodes). */
 const MAX_LEARNED = 1024;

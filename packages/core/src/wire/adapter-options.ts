@@ -1,0 +1,71 @@
+/**
+ * Checks every network transport adapter makes of its own options, and the error it reports
+ * when it cannot listen, so that both transports word them alike.
+ */
+import { ConfigError, RaftError } from '../errors.js';
+import { parseHostPort } from './address.js';
+
+/** Throws a ConfigError naming the first key of `options` that is not in `known`. */
+export function checkOptionKeys(options: object, known: readonly string[]): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new ConfigError('options', 'must be an object');
+  }
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) {
+      throw new ConfigError(key, `unknown option (valid options: ${known.join(', ')})`);
+    }
+  }
+}
+
+/** `advertise`: a `host:port` with a real port, or undefined. */
+export function advertiseOption(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  const hp = typeof value === 'string' ? parseHostPort(value) : null;
+  if (hp === null || hp.port === 0) {
+    throw new ConfigError(
+      'advertise',
+      `must be "host:port" with a port, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value as string;
+}
+
+/** `localAddress`: an address, null (the OS chooses), or undefined for `fallback`. */
+export function localAddressOption(value: unknown, fallback: string | null): string | null {
+  if (value === undefined) return fallback;
+  if (value !== null && (typeof value !== 'string' || value === '')) {
+    throw new ConfigError('localAddress', 'must be an IP address or null');
+  }
+  return value;
+}
+
+/** An integer option in [min, max], or `fallback` when undefined. */
+export function intOption(
+  field: string,
+  value: unknown,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  const v = value ?? fallback;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new ConfigError(field, `must be an integer in [${min}, ${max}], got ${String(v)}`);
+  }
+  return v;
+}
+
+/** The UNAVAILABLE error of a listener that failed on `where`, with a hint for common codes. */
+export function listenError(where: string, err: unknown): RaftError {
+  const code = (err as { code?: unknown } | null)?.code;
+  const hint =
+    code === 'EADDRINUSE'
+      ? 'the address is in use (is another node or process running on that port?)'
+      : code === 'EADDRNOTAVAIL'
+        ? 'no local interface has that address'
+        : code === 'EACCES'
+          ? 'permission denied (ports below 1024 need privileges)'
+          : err instanceof Error
+            ? err.message
+            : String(err);
+  return new RaftError('UNAVAILABLE', `cannot listen on ${where}: ${hint}`, { cause: err });
+}
