@@ -50,8 +50,10 @@ const DEFAULT_TEST_TIMEOUT_MS = 60_000;
 
 /**
  * Registers `cases` against `harness` as `describe(title)` with one `it` per case (`it.skip`
- * for the names in `options.skip`). The building block of the suites below; use it for cases
- * of your own written as {@link ConformanceCase}s.
+ * for the names in `options.skip`). A case that does not apply to the harness (it needs a
+ * feature the harness does not declare, see `ConformanceCase.appliesTo`) is not registered at
+ * all: it is neither a skipped nor a passing test. The building block of the suites below; use
+ * it for cases of your own written as {@link ConformanceCase}s.
  */
 export function describeConformance<H extends NamedHarness>(
   title: string,
@@ -59,10 +61,10 @@ export function describeConformance<H extends NamedHarness>(
   harness: H,
   options: DescribeConformanceOptions = {},
 ): void {
-  const planned = planConformance(cases, options);
+  const planned = planConformance(cases, harness, options);
   const timeout = options.testTimeoutMs ?? DEFAULT_TEST_TIMEOUT_MS;
   describe(title, () => {
-    for (const { testCase, skip } of planned) {
+    for (const { testCase, skip } of planned.cases) {
       (skip ? it.skip : it)(testCase.name, () => testCase.run(harness), timeout);
     }
   });

@@ -51,6 +51,9 @@ const memorySnapshotStoreRetainOne: SnapshotStoreHarness = {
 
 const memoryNetwork: TransportHarness = {
   name: 'MemoryNetwork',
+  // A restarted node's network.transport(id) registers again (closing the old one does not
+  // unregister it); no cluster ids, secrets or raw connections in process.
+  features: { restart: true },
   create: () => {
     const network = new MemoryNetwork();
     return {

@@ -2,30 +2,24 @@
  * The conformance suites have teeth: implementations with one planted contract break each fail
  * the cases aimed at that break (and only those), with a message that names the call, what was
  * expected and what happened. A strict in-memory transport (MemoryNetwork plus setPeers()
- * filtering) passes every transport case, so the cases MemoryNetwork fails are satisfiable.
+ * filtering, cluster ids, secrets, restarts and raw channels to its listener) passes every
+ * transport case, so the cases MemoryNetwork fails or lacks the features for are satisfiable.
  */
 import {
-  decodeMessage,
-  encodeMessage,
   type LogBounds,
   type LogEntry,
   type LogStore,
   MemoryLogStore,
-  MemoryNetwork,
   MemoryStableStore,
-  type NodeId,
   RaftError,
-  type RaftMessage,
   type SnapshotMeta,
   type SnapshotSink,
   type SnapshotSource,
   type SnapshotStore,
   type StableStore,
   StorageError,
-  type Transport,
 } from '@raft/core';
 import {
-  type ConformanceCase,
   ConformanceError,
   ConformancePropertyError,
   type LogStoreHarness,
@@ -35,10 +29,9 @@ import {
   type StableStoreHarness,
   snapshotStoreConformanceCases,
   stableStoreConformanceCases,
-  type TransportHarness,
-  transportConformanceCases,
 } from '@raft/testing/conformance';
 import { describe, expect, it } from 'vitest';
+import { failures } from './mutant-failures.js';
 
 /**
  * The property cases draw a new seed on every check; the mutants here are checked with a fixed
@@ -52,18 +45,6 @@ const LOG_PROPERTY =
 const STABLE_PROPERTY = 'random sequences of save, load and reopen load the last state saved';
 const SNAPSHOT_PROPERTY =
   'random sequences of create, write, commit, abort, open, read and reopen agree with a reference model';
-
-async function failures<H extends { readonly name: string }>(
-  cases: readonly ConformanceCase<H>[],
-  harness: H,
-): Promise<Map<string, string>> {
-  const report = await runConformance(cases, harness);
-  const failed = new Map<string, string>();
-  for (const r of report.results) {
-    if (r.status === 'failed') failed.set(r.name, (r.error as Error).message);
-  }
-  return failed;
-}
 
 // ------------------------------------------------------------------------------- log stores
 
@@ -758,178 +739,5 @@ describe('snapshot store mutants', () => {
       'two sinks open at once are independent',
       SNAPSHOT_PROPERTY,
     ]);
-  });
-});
-
-// ------------------------------------------------------------------------------- transports
-
-interface StrictOptions {
-  /** Ignore setPeers() like MemoryNetwork does. */
-  readonly ignorePeers?: boolean;
-  /** Deliver each send() batch in reverse. */
-  readonly reverseBatches?: boolean;
-  /** Throw from send() for a message to an unknown peer. */
-  readonly throwOnUnknown?: boolean;
-  /** Keep delivering to a closed transport. */
-  readonly deliverAfterClose?: boolean;
-  /** Hand out entry data as views into one scratch buffer that the next message overwrites. */
-  readonly reuseBuffer?: boolean;
-  /** Carry messages as bytes through the shared codec, as the network transports do. */
-  readonly viaCodec?: boolean;
-  /** Carry messages as JSON (which turns byte arrays into objects). */
-  readonly viaJson?: boolean;
-  /** Send only to peers from setPeers(), never to a node that contacted this one. */
-  readonly onlyPeers?: boolean;
-}
-
-/** MemoryNetwork plus the contract points it leaves out, each of which a test can break. */
-function strictNetwork(name: string, options: StrictOptions = {}): TransportHarness {
-  return {
-    name,
-    create: () => {
-      const network = new MemoryNetwork();
-      const scratch = new Uint8Array(1024 * 1024 + 64);
-      const copyEntries = (m: RaftMessage): RaftMessage => {
-        if (m.type !== 'append') return m;
-        return {
-          ...m,
-          entries: m.entries.map((e) => {
-            scratch.set(e.data);
-            return { ...e, data: scratch.subarray(0, e.data.length) };
-          }),
-        };
-      };
-      const carry = (m: RaftMessage): RaftMessage => {
-        if (options.viaCodec === true) return decodeMessage(encodeMessage(m));
-        if (options.viaJson === true) return JSON.parse(JSON.stringify(m)) as RaftMessage;
-        return m;
-      };
-      const endpoint = (id: NodeId) => {
-        const inner = network.transport(id);
-        let peers = new Set<NodeId>();
-        /** Nodes that sent this one a message: it has their address (from the connection). */
-        const learned = new Set<NodeId>();
-        let closed = false;
-        const transport: Transport = {
-          start: (handlers) =>
-            inner.start({
-              onMessage: (m) => {
-                if (closed && options.deliverAfterClose !== true) return;
-                learned.add(m.from);
-                handlers.onMessage(options.reuseBuffer === true ? copyEntries(m) : m);
-              },
-            }),
-          send: (messages) => {
-            const known = messages.filter(
-              (m) =>
-                options.ignorePeers === true ||
-                peers.has(m.to) ||
-                (options.onlyPeers !== true && learned.has(m.to)),
-            );
-            if (options.throwOnUnknown === true && known.length < messages.length) {
-              throw new RaftError('INVALID_ARGUMENT', 'unknown peer');
-            }
-            const carried = known.map(carry);
-            inner.send(options.reverseBatches === true ? carried.reverse() : carried);
-          },
-          setPeers: (members) => {
-            peers = new Set(members.map((m) => m.id));
-          },
-          close: async () => {
-            closed = true;
-            if (options.deliverAfterClose !== true) await inner.close();
-          },
-        };
-        return { transport, member: { id, address: `mem://${id}`, voter: true } };
-      };
-      return { endpoint, cleanup: () => {} };
-    },
-  };
-}
-
-describe('transport mutants', () => {
-  it('a strict in-memory transport passes every case', async () => {
-    const report = await runConformance(transportConformanceCases, strictNetwork('strict'));
-    expect(report.results.filter((r) => r.status !== 'passed')).toEqual([]);
-    expect(report.passed).toBe(transportConformanceCases.length);
-  });
-
-  it('a transport that carries messages through the codec passes every case', async () => {
-    const report = await runConformance(
-      transportConformanceCases,
-      strictNetwork('codec', { viaCodec: true }),
-    );
-    expect(report.results.filter((r) => r.status !== 'passed')).toEqual([]);
-  });
-
-  it('a transport that carries messages as JSON fails on the first byte array', async () => {
-    // JSON of a 1 MiB byte array is slow, and the first case already shows the break.
-    const failed = await failures(
-      transportConformanceCases.filter((c) => !c.name.includes('1 MiB')),
-      strictNetwork('json', { viaJson: true }),
-    );
-    expect(failed.get('every message type arrives with all its fields intact')).toMatch(
-      /^the append message with term 6 arrived at n2 altered: entries\[0\]\.data: expected a Uint8Array, got \{ 0: 29, 1: 36, /,
-    );
-  });
-
-  it('a transport that cannot answer a node outside setPeers() fails the joining-node case', async () => {
-    const failed = await failures(
-      transportConformanceCases,
-      // The case waits the harness's timeout for an answer that never comes.
-      { ...strictNetwork('only peers', { onlyPeers: true }), timeoutMs: 1000 },
-    );
-    expect([...failed.keys()]).toEqual([
-      'a node answers a node that contacted it before setPeers() lists it (a joining node)',
-    ]);
-  });
-
-  it('a transport that ignores setPeers() (delivers to any reachable node) passes: it MAY', async () => {
-    const failed = await failures(
-      transportConformanceCases,
-      strictNetwork('ignores setPeers', { ignorePeers: true }),
-    );
-    expect([...failed.keys()]).toEqual([]);
-  });
-
-  it('a transport that reorders a batch fails the order case', async () => {
-    const failed = await failures(
-      transportConformanceCases,
-      strictNetwork('reorders', { reverseBatches: true }),
-    );
-    expect(failed.get('a burst arrives complete and in send order, per peer')).toMatch(
-      /^messages from n1 reached n2 out of order: arrival #30 is message #59/,
-    );
-  });
-
-  it('a transport that throws for unknown peers fails the send() cases', async () => {
-    const failed = await failures(
-      transportConformanceCases,
-      strictNetwork('throws', { throwOnUnknown: true }),
-    );
-    expect(
-      failed.get('send() to a peer removed by setPeers() does not throw; re-adding it works'),
-    ).toBe(
-      'send() of 1 message(s) on n1 to a removed peer threw (it MUST NOT throw): RaftError [INVALID_ARGUMENT]: unknown peer',
-    );
-    expect(failed.has('send() before start() and after close() does not throw')).toBe(true);
-  });
-
-  it('a transport that delivers after close() fails the close case', async () => {
-    const failed = await failures(
-      transportConformanceCases,
-      strictNetwork('deaf close', { deliverAfterClose: true }),
-    );
-    expect([...failed.keys()]).toEqual(['onMessage is not called after close() resolves']);
-  });
-
-  it('a transport that reuses its receive buffer fails the intact-after-traffic case', async () => {
-    const failed = await failures(
-      transportConformanceCases,
-      strictNetwork('reuses buffer', { reuseBuffer: true }),
-    );
-    expect([...failed.keys()]).toContain(
-      'delivered messages stay intact while later traffic arrives',
-    );
   });
 });

@@ -8,12 +8,24 @@
  *
  * Case names are stable: they are what a runner prints and what `skip` lists refer to.
  *
+ * A case that needs something only some harnesses provide (a transport that can be restarted at
+ * the same address, a raw socket to its listener) says so with `appliesTo`. Runners leave a case
+ * out when it does not apply: it is neither run nor reported as skipped or passed, since a
+ * feature the harness lacks proves nothing either way. The report lists such cases as not
+ * applicable.
+ *
  * @typeParam H - The harness the case runs against (for example a `LogStoreHarness`).
  */
 export interface ConformanceCase<H> {
   /** Unique within its list; a sentence describing the behaviour checked. */
   readonly name: string;
   run(harness: H): Promise<void>;
+  /**
+   * Whether the case applies to `harness` (it declares every feature the case needs). Absent:
+   * the case applies to every harness. Must not throw, and must give the same answer for the
+   * same harness.
+   */
+  appliesTo?(harness: H): boolean;
 }
 
 /** What every harness has: a name for reports and test titles. */

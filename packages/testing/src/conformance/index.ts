@@ -11,6 +11,11 @@
  * path that replay it (the harness's `propertySeed` and `propertyPath`); `propertyRuns` sets
  * how many sequences a check runs.
  *
+ * The transport cases that need more than the basic contract (a restart at the same address,
+ * cluster ids, secrets, raw connections to the listener) run only against a harness that
+ * declares the feature in `features`; against any other harness they are left out, neither
+ * passed nor skipped, and the report lists them as not applicable.
+ *
  * Every export is listed by name: this file is the reviewed public surface.
  */
 export type { ConformanceCase, NamedHarness } from './conformance-case.js';
@@ -37,5 +42,12 @@ export { snapshotStoreConformanceCases } from './snapshot-store.js';
 export type { StableStoreHarness, StableStoreHarnessInstance } from './stable-store.js';
 export { stableStoreConformanceCases } from './stable-store.js';
 export type { StoreHarness, StoreHarnessInstance } from './store-session.js';
-export type { TransportEndpoint, TransportFabric, TransportHarness } from './transport.js';
+export type {
+  RawConnection,
+  TransportEndpoint,
+  TransportEndpointOptions,
+  TransportFabric,
+  TransportFeatures,
+  TransportHarness,
+} from './transport.js';
 export { transportConformanceCases } from './transport.js';

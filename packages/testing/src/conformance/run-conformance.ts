@@ -7,7 +7,10 @@ export interface ConformanceOptions {
   /**
    * Names of cases not to run (reported as skipped), for a contract point an implementation
    * knowingly does not meet yet. Every name must match a case: a typo or a renamed case is an
-   * error, never a case that silently runs or silently disappears.
+   * error, never a case that silently runs or silently disappears. Naming a case that does not
+   * apply to the harness (it needs a feature the harness does not declare) is an error too: that
+   * case is left out anyway, so the entry would do nothing, and it usually means the feature was
+   * meant to be declared.
    */
   readonly skip?: readonly string[];
 }
@@ -34,7 +37,13 @@ export interface ConformanceReport {
   readonly passed: number;
   readonly failed: number;
   readonly skipped: number;
+  /** The cases run or skipped, in case order (not the ones in `notApplicable`). */
   readonly results: readonly ConformanceResult[];
+  /**
+   * Names of the cases left out because they do not apply to the harness (it lacks a feature
+   * they need), in case order. They were not run and are not counted as passed or skipped.
+   */
+  readonly notApplicable: readonly string[];
 }
 
 /** A case with whether the options skip it. Shared with the vitest registration. */
@@ -43,14 +52,24 @@ export interface PlannedCase<H> {
   readonly skip: boolean;
 }
 
+/** What {@link planConformance} decided: the cases to register, and the ones left out. */
+export interface ConformancePlan<H> {
+  /** The cases that apply to the harness, in case order, each with whether to skip it. */
+  readonly cases: readonly PlannedCase<H>[];
+  /** Names of the cases that do not apply to the harness, in case order. */
+  readonly notApplicable: readonly string[];
+}
+
 /**
- * Checks the case list and the options (unique names, every skipped name known) and pairs each
- * case with whether to skip it. Throws a RaftError with code INVALID_ARGUMENT otherwise.
+ * Checks the case list and the options (unique names, every skipped name known and applicable
+ * to `harness`), leaves out the cases that do not apply to `harness`, and pairs each other case
+ * with whether to skip it. Throws a RaftError with code INVALID_ARGUMENT otherwise.
  */
 export function planConformance<H>(
   cases: readonly ConformanceCase<H>[],
+  harness: H,
   options: ConformanceOptions = {},
-): PlannedCase<H>[] {
+): ConformancePlan<H> {
   const names = new Set<string>();
   for (const c of cases) {
     if (names.has(c.name)) {
@@ -66,13 +85,34 @@ export function planConformance<H>(
       `skip names no case: ${unknown.map((n) => `"${n}"`).join(', ')}`,
     );
   }
-  return cases.map((testCase) => ({ testCase, skip: skip.has(testCase.name) }));
+  const planned: PlannedCase<H>[] = [];
+  const notApplicable: string[] = [];
+  for (const testCase of cases) {
+    if (testCase.appliesTo === undefined || testCase.appliesTo(harness)) {
+      planned.push({ testCase, skip: skip.has(testCase.name) });
+    } else {
+      notApplicable.push(testCase.name);
+    }
+  }
+  const skippedButLeftOut = notApplicable.filter((name) => skip.has(name));
+  if (skippedButLeftOut.length > 0) {
+    throw new RaftError(
+      'INVALID_ARGUMENT',
+      skippedButLeftOut.length === 1
+        ? `skip names a case that does not apply to this harness (it needs a feature the harness does not declare, so it is left out anyway): "${skippedButLeftOut[0]}"; remove it from skip, or declare the feature`
+        : `skip names cases that do not apply to this harness (they need features the harness does not declare, so they are left out anyway): ${skippedButLeftOut.map((n) => `"${n}"`).join(', ')}; remove them from skip, or declare the features`,
+    );
+  }
+  return { cases: planned, notApplicable };
 }
 
 /**
  * Runs `cases` one after another against `harness`, from any test framework or a plain script,
- * and reports every outcome. It never throws for a failing case (check `report.ok`); it throws
- * a RaftError with code INVALID_ARGUMENT for duplicate case names or an unknown `skip` name.
+ * and reports every outcome. Cases that do not apply to the harness (see
+ * {@link ConformanceCase.appliesTo}) are left out and listed in `report.notApplicable`. It
+ * never throws for a failing case (check `report.ok`); it throws a RaftError with code
+ * INVALID_ARGUMENT for duplicate case names or a `skip` name that is unknown or names a case
+ * that does not apply.
  *
  * @example
  * ```ts
@@ -86,7 +126,8 @@ export async function runConformance<H extends NamedHarness>(
   options?: ConformanceOptions,
 ): Promise<ConformanceReport> {
   const results: ConformanceResult[] = [];
-  for (const { testCase, skip } of planConformance(cases, options)) {
+  const plan = planConformance(cases, harness, options);
+  for (const { testCase, skip } of plan.cases) {
     if (skip) {
       results.push({ name: testCase.name, status: 'skipped', durationMs: 0 });
       continue;
@@ -117,6 +158,7 @@ export async function runConformance<H extends NamedHarness>(
     failed: count('failed'),
     skipped: count('skipped'),
     results,
+    notApplicable: plan.notApplicable,
   };
 }
 
@@ -128,6 +170,9 @@ export function formatConformanceReport(report: ConformanceReport): string {
     lines.push(`  ${mark} ${r.name}`);
     if (r.status === 'failed') lines.push(`       ${formatError(r.error)}`);
   }
-  lines.push(`${report.passed} passed, ${report.failed} failed, ${report.skipped} skipped`);
+  const notApplicable = report.notApplicable.length;
+  lines.push(
+    `${report.passed} passed, ${report.failed} failed, ${report.skipped} skipped${notApplicable === 0 ? '' : `, ${notApplicable} not applicable (they need a feature the harness does not declare): ${report.notApplicable.map((n) => `"${n}"`).join(', ')}`}`,
+  );
   return lines.join('\n');
 }
