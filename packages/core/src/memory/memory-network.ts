@@ -19,7 +19,10 @@ export class MemoryNetwork {
   private flushScheduled = false;
   private listeners: ((message: RaftMessage) => void)[] = [];
 
-  /** The transport for node `id`. One per node. */
+  /**
+   * The transport for node `id`. One at a time per node: a restarted node takes a new one,
+   * which replaces the closed one's registration (messages sent meanwhile were dropped).
+   */
   transport(id: NodeId): Transport {
     let mine: TransportHandlers | null = null;
     return {
