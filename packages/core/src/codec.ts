@@ -860,7 +860,7 @@ function readAppendBody(
   if (count > (reader.input.length - reader.pos) / MIN_ENTRY_BYTES) {
     throw new CodecError(`entry count ${count} exceeds the remaining input`, countOffset);
   }
-  const entries: LogEntry[] = [];
+  const entries: LogEntry[] = new Array(count);
   if (count > 0) {
     // Entries follow prevIndex: entry i has index prevIndex + 1 + i.
     const firstIndex = prevIndex + 1;
@@ -868,6 +868,8 @@ function readAppendBody(
       throw new CodecError('last entry index exceeds Number.MAX_SAFE_INTEGER', countOffset);
     }
     const input = reader.input;
+    const buffer = input.buffer;
+    const byteOffset = input.byteOffset;
     let previousTerm = prevTerm;
     for (let i = 0; i < count; i++) {
       const headerOffset = reader.pos;
@@ -892,12 +894,29 @@ function readAppendBody(
         }
         previousTerm = entryTerm;
       }
-      entries.push({
-        index: firstIndex + i,
-        term: entryTerm,
-        kind,
-        data: reader.bytes('entry data'),
-      });
+      // Fast path for the common 1- and 2-byte data lengths (entries under 16 KiB): read the
+      // varint here and make the view directly (a third of the decoding time of small entries
+      // went to the generic reader); anything else goes through the checked reader.
+      const p = reader.pos;
+      const b0 = input[p];
+      const b1 = input[p + 1];
+      let start = -1;
+      let dataLength = 0;
+      if (b0 !== undefined && b0 < 0x80) {
+        dataLength = b0;
+        start = p + 1;
+      } else if (b0 !== undefined && b1 !== undefined && b1 !== 0 && b1 < 0x80) {
+        dataLength = (b0 & 0x7f) | (b1 << 7);
+        start = p + 2;
+      }
+      let data: Uint8Array;
+      if (start >= 0 && dataLength <= input.length - start) {
+        data = new Uint8Array(buffer, byteOffset + start, dataLength);
+        reader.pos = start + dataLength;
+      } else {
+        data = reader.bytes('entry data');
+      }
+      entries[i] = { index: firstIndex + i, term: entryTerm, kind, data };
     }
   }
   return { type: 'append', from, to, term, prevIndex, prevTerm, entries, commit };
