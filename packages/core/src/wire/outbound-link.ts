@@ -87,6 +87,12 @@ export class OutboundLink {
   /** Queues one sized message; dials when nothing is open. */
   enqueue(item: SizedMessage): void {
     if (this.closed) return;
+    if (this.state === 'backoff' && this.lane === 'bulk') {
+      // Nothing will carry it before the next dial, and by then the leader knows better what
+      // to send (it resends from its log once the peer answers): do not hold megabytes of it.
+      this.ctx.countDrop(this.peer, 'linkDown');
+      return;
+    }
     const pushed = this.queue.push(item, !(this.state === 'open' && this.writable));
     if (pushed === false) {
       this.ctx.countDrop(this.peer, 'queueFull');
@@ -409,6 +415,10 @@ export class OutboundLink {
     if (this.closed) return;
     this.failuresInRow++;
     this.ctx.counters(this.peer).connectFailures++;
+    if (this.lane === 'bulk') {
+      const dropped = this.queue.clear();
+      if (dropped > 0) this.ctx.countDrop(this.peer, 'linkDown', dropped);
+    }
     const fields = { peer: this.peer, lane: this.lane, address: this.address, error: why };
     const text = `${this.ctx.options.id}: cannot reach ${this.peer} at ${this.address} (${this.lane}): ${why}; retrying`;
     if (this.failuresInRow === 1) this.ctx.logger.warn(fields, text);

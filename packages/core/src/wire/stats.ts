@@ -10,6 +10,9 @@ import type { MessageLane } from './lanes.js';
 /**
  * Why an outgoing or incoming message was dropped:
  * - `queueFull`: the lane's queue to that peer was at its bound (the peer is slow or down);
+ * - `linkDown`: bulk messages (appends, snapshot chunks) queued or sent for a peer whose
+ *   connection failed, while it backs off: stale by the time it is back, and the leader resends
+ *   from its log once the peer answers again;
  * - `oversize`: its encoding does not fit in `maxFrameBytes`;
  * - `encode`: it cannot be encoded (the codec refused it: a bug in the sender);
  * - `noAddress`: no address is known for the peer (not in `setPeers()`, never contacted us);
@@ -20,6 +23,7 @@ import type { MessageLane } from './lanes.js';
  */
 export type DropReason =
   | 'queueFull'
+  | 'linkDown'
   | 'oversize'
   | 'encode'
   | 'noAddress'
@@ -116,6 +120,7 @@ export function zeroCounts<K extends string>(keys: readonly K[]): Record<K, numb
 
 export const DROP_REASONS: readonly DropReason[] = [
   'queueFull',
+  'linkDown',
   'oversize',
   'encode',
   'noAddress',

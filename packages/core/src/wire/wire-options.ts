@@ -39,8 +39,11 @@ export interface WireOptions {
   /** Target size of a batch frame: messages are packed until the next would pass it. Default 1 MiB. */
   readonly maxBatchBytes?: number;
   /**
-   * Bound on what is queued for one peer, per lane, in encoded bytes: what a peer that is down
-   * or slow can cost. Default 16 MiB (the bulk lane; it holds appends and snapshot chunks).
+   * Bound on what is queued for one peer, per lane, in encoded bytes: what a slow peer can
+   * cost. Messages of one event-loop turn wait here until the turn's flush, so it must hold
+   * what the leader sends a follower at once: `maxInflightAppends` × `maxBytesPerAppend` (64 ×
+   * 1 MiB by default). A peer that is down costs far less: while its connection backs off,
+   * bulk messages are dropped rather than queued, and heartbeats coalesce. Default 64 MiB.
    */
   readonly maxQueueBytes?: number;
   /** Bound on the number of messages queued for one peer, per lane. Default 4096. */
@@ -93,7 +96,7 @@ export const DEFAULT_WIRE_OPTIONS = Object.freeze({
   clusterId: 'raft',
   maxFrameBytes: 16 * 1024 * 1024,
   maxBatchBytes: 1024 * 1024,
-  maxQueueBytes: 16 * 1024 * 1024,
+  maxQueueBytes: 64 * 1024 * 1024,
   maxQueueMessages: 4096,
   initialBackoffMs: 50,
   maxBackoffMs: 2000,

@@ -489,11 +489,16 @@ describe('createWireTransport', () => {
     for (let i = 0; i < 1000; i++) a.transport.send([hb('n1', 'n2', i)]);
     for (let i = 0; i < 50; i++) a.transport.send([appendOf('n1', 'n2', 1000, i + 1)]);
     await turns();
+    // While the first dial was under way: one coalesced heartbeat, ten appends queued, forty
+    // refused. Once it failed, the queued appends were dropped (stale), the heartbeat kept.
     const peer = a.transport.stats().peers.find((p) => p.id === 'n2');
     expect(peer?.lanes.control.queuedMessages).toBe(1);
-    expect(peer?.lanes.bulk.queuedMessages).toBe(10);
-    expect(a.transport.stats().dropped.queueFull).toBe(40);
+    expect(peer?.lanes.bulk.queuedMessages).toBe(0);
+    expect(a.transport.stats().dropped).toMatchObject({ queueFull: 40, linkDown: 10 });
     expect(a.unreachable.length).toBeGreaterThanOrEqual(1);
+    // While it backs off, appends are not queued at all.
+    a.transport.send([appendOf('n1', 'n2', 1000, 51)]);
+    expect(a.transport.stats().dropped.linkDown).toBe(11);
     // Dials: at once, then after about 100, 200, 400, 800, 1600, 1600... ms (jitter 0.5 → 0.75x).
     const dialsAt: number[] = [];
     const before = net.dials.length;
@@ -501,17 +506,37 @@ describe('createWireTransport', () => {
       await clock.advance(25);
       while (net.dials.length - before > dialsAt.length) dialsAt.push(clock.now());
     }
-    // Two lanes, each: 75, 150, 300, 600, then every 1200 ms (base 100 · 2^n up to 1600, with
-    // the jitter at 0.75).
-    expect(dialsAt.length).toBeGreaterThanOrEqual(2 * 6);
-    expect(dialsAt.length).toBeLessThanOrEqual(2 * 9);
-    expect(dialsAt.filter((t) => t >= 3000).length).toBeLessThanOrEqual(2 * 3);
+    // The control lane (its heartbeat stays queued) redials after 75, 150, 300, 600, then every
+    // 1200 ms (base 100 · 2^n up to 1600, the jitter at 0.75); the bulk lane, whose appends
+    // were dropped, goes idle after its first backoff and dials only when there is more.
+    expect(dialsAt.length).toBeGreaterThanOrEqual(6);
+    expect(dialsAt.length).toBeLessThanOrEqual(10);
+    expect(dialsAt.filter((t) => t >= 3000).length).toBeLessThanOrEqual(3);
     // The peer comes up: the newest heartbeat and the queued appends arrive, no more.
     const b = await node(net, clock, 'n2');
     a.transport.setPeers([{ id: 'n2', address: b.address, voter: true }]);
     a.transport.send([hb('n1', 'n2', 5000)]);
     await turns(8);
     expect(b.inbox.filter((m) => m.type === 'heartbeat')).toEqual([hb('n1', 'n2', 5000)]);
+    await a.transport.close();
+    await b.transport.close();
+  });
+
+  it('holds one turn of sends to an open peer, far beyond a batch (the leader pipelines appends)', async () => {
+    const net = new FakeNet();
+    const clock = new ManualClock();
+    const a = await node(net, clock, 'n1');
+    const b = await node(net, clock, 'n2');
+    connectPeers(a, b);
+    a.transport.send([appendOf('n1', 'n2', 10, 1)]);
+    await turns();
+    // 48 appends of 1 MiB in one turn: the default window (64 × 1 MiB) must get through.
+    for (let i = 2; i < 50; i++) a.transport.send([appendOf('n1', 'n2', 1024 * 1024, i)]);
+    // A flush hands about 4 MiB to the socket per turn.
+    await turns(30);
+    expect(b.inbox).toHaveLength(49);
+    expect(a.transport.stats().dropped.queueFull).toBe(0);
+    expect(a.unreachable).toEqual([]);
     await a.transport.close();
     await b.transport.close();
   });
