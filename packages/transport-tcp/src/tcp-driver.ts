@@ -22,7 +22,7 @@ import {
   type WireConnectionHandlers,
   type WireDriver,
 } from '@raft/core/wire';
-import { FrameReader, frameHeader } from './framing.js';
+import { FRAME_HEADER_BYTES, FrameReader, frameHeader } from './framing.js';
 import type { TlsContext } from './tls-context.js';
 
 /** What the driver needs from the transport's options. */
@@ -34,6 +34,7 @@ export interface TcpDriverOptions {
   /** Bytes buffered in user space above which `send()` asks the caller to wait for drain. */
   readonly highWaterBytes: number;
   readonly handshakeTimeoutMs: number;
+  readonly maxPendingHandshakes: number;
   readonly logger: Logger;
 }
 
@@ -45,6 +46,8 @@ class TcpDriver implements WireDriver {
   readonly name: string;
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
+  /** What to do when a raw socket's TLS handshake completes (it stops counting as pending). */
+  private readonly secureOnce = new WeakMap<Socket, () => void>();
   private closed = false;
 
   constructor(private readonly options: TcpDriverOptions) {
@@ -58,6 +61,9 @@ class TcpDriver implements WireDriver {
         socket.destroy();
         return;
       }
+      const raw = (socket as Socket & { _parent?: Socket })._parent ?? socket;
+      this.secureOnce.get(raw)?.();
+      this.secureOnce.delete(raw);
       this.tune(socket);
       const connection = new TcpConnection(socket, this.options.highWaterBytes, remoteOf(socket));
       connection.attach(accept(connection));
@@ -76,7 +82,39 @@ class TcpDriver implements WireDriver {
             onSocket,
           );
     if (tls !== null) {
+      // Before its TLS handshake completes a socket is invisible to the wire layer (which sees
+      // it at 'secureConnection'), so its bounds are kept here: it is tracked (close() destroys
+      // it), counted against maxPendingHandshakes, and destroyed when the TLS handshake fails
+      // or times out (Node only reports the timeout).
+      let pending = 0;
+      server.on('connection', (raw: Socket) => {
+        this.track(raw);
+        if (pending >= this.options.maxPendingHandshakes) {
+          this.options.logger.warn(
+            { remote: remoteOf(raw), pending },
+            `refused a TLS connection from ${remoteOf(raw)}: ${pending} handshakes already pending (maxPendingHandshakes)`,
+          );
+          raw.destroy();
+          return;
+        }
+        pending++;
+        let counted = true;
+        const done = () => {
+          if (counted) pending--;
+          counted = false;
+        };
+        raw.once('close', done);
+        // The TLS socket wrapping `raw` becomes secure (or fails) within the handshake timeout.
+        const timer = setTimeout(() => raw.destroy(), this.options.handshakeTimeoutMs + 100);
+        timer.unref();
+        raw.once('close', () => clearTimeout(timer));
+        this.secureOnce.set(raw, () => {
+          done();
+          clearTimeout(timer);
+        });
+      });
       server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+        socket.destroy();
         this.options.logger.warn(
           { remote: remoteOf(socket), error: err.message },
           `refused a TLS connection from ${remoteOf(socket)}: ${err.message}`,
@@ -160,6 +198,7 @@ class TcpConnection implements WireConnection {
   private readonly reader: FrameReader;
   private ended = false;
   private closedReported = false;
+  private written = 0;
 
   constructor(
     private readonly socket: Socket,
@@ -168,7 +207,10 @@ class TcpConnection implements WireConnection {
   ) {
     this.reader = new FrameReader(
       {
-        frame: (frame) => this.handlers?.onFrame(frame),
+        // Frames still in a chunk read before an end() or destroy() are not delivered.
+        frame: (frame) => {
+          if (!this.ended && !this.socket.destroyed) this.handlers?.onFrame(frame);
+        },
         reject: (kind, detail) => {
           this.handlers?.onFrameRejected(kind, detail);
           this.socket.destroy();
@@ -217,7 +259,10 @@ class TcpConnection implements WireConnection {
       socket.cork();
       for (const frame of frames) {
         socket.write(frameHeader(frame.length));
-        socket.write(frame);
+        const bytes = FRAME_HEADER_BYTES + frame.length;
+        socket.write(frame, () => {
+          this.written += bytes;
+        });
       }
       socket.uncork();
     } catch (err) {
@@ -225,6 +270,10 @@ class TcpConnection implements WireConnection {
       return true;
     }
     return socket.writableLength < this.highWaterBytes;
+  }
+
+  writtenBytes(): number {
+    return this.written;
   }
 
   setMaxFrameBytes(bytes: number): void {

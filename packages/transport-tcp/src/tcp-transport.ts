@@ -6,6 +6,7 @@ import {
   advertiseOption,
   checkOptionKeys,
   createWireTransport,
+  DEFAULT_WIRE_OPTIONS,
   defaultLocalAddress,
   hostPortOption,
   intOption,
@@ -76,7 +77,8 @@ export function createTcpTransport(options: TcpTransportOptions): NetworkTranspo
     tls,
     keepAliveMs,
     highWaterBytes: HIGH_WATER_BYTES,
-    handshakeTimeoutMs: options.handshakeTimeoutMs ?? 5000,
+    handshakeTimeoutMs: options.handshakeTimeoutMs ?? DEFAULT_WIRE_OPTIONS.handshakeTimeoutMs,
+    maxPendingHandshakes: options.maxPendingHandshakes ?? DEFAULT_WIRE_OPTIONS.maxPendingHandshakes,
     logger: options.logger ?? noopLogger,
   });
   return createWireTransport(wire, {

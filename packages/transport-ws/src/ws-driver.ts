@@ -10,6 +10,7 @@ import {
   type IncomingMessage,
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { SecureContextOptions } from 'node:tls';
 import { type Logger, RaftError } from '@raft/core';
@@ -42,6 +43,7 @@ export interface WsDriverOptions {
   readonly keepaliveMs: number;
   readonly highWaterBytes: number;
   readonly handshakeTimeoutMs: number;
+  readonly maxPendingHandshakes: number;
   readonly logger: Logger;
 }
 
@@ -58,6 +60,8 @@ class WsDriver implements WireDriver {
   private ownServer: HttpServer | null = null;
   private onUpgrade: ((req: IncomingMessage, socket: Duplex, head: Buffer) => void) | null = null;
   private readonly sockets = new Set<WebSocket>();
+  /** Own server: what to do when a socket upgrades (it stops counting as pending). */
+  private readonly upgraded = new WeakMap<Duplex, () => void>();
   private closed = false;
 
   constructor(private readonly options: WsDriverOptions) {
@@ -75,6 +79,10 @@ class WsDriver implements WireDriver {
     this.wss = wss;
     const mounted = o.listen.kind === 'mounted';
     this.onUpgrade = (req, socket, head) => {
+      // Over TLS the upgrade comes on the TLS socket; the timer is on the TCP socket under it.
+      const raw = (socket as Duplex & { _parent?: Duplex })._parent ?? socket;
+      this.upgraded.get(raw)?.();
+      this.upgraded.delete(raw);
       if (pathOf(req.url) !== o.path) {
         // Someone else's WebSocket on a shared server: not ours to answer.
         if (!mounted) rejectUpgrade(socket, 404, 'Not Found');
@@ -90,8 +98,11 @@ class WsDriver implements WireDriver {
           return;
         }
         const remote = remoteOf(req);
-        const connection = new WsConnection(ws, o, remote);
+        const connection = new WsConnection(ws, o, remote, 'accepted');
         connection.attach(accept(connection));
+        // Bytes arriving are life, even while a large message is still incomplete: pongs queue
+        // behind it on a slow link, and the keepalive must not kill a transfer that moves.
+        socket.on('data', () => connection.markAlive());
         this.track(ws);
       });
     };
@@ -121,6 +132,32 @@ class WsDriver implements WireDriver {
             rejectUnauthorized: o.tls.options.requireClientCert,
             handshakeTimeout: o.handshakeTimeoutMs,
           });
+    // A socket that has not upgraded is invisible to the wire layer: bound it here (time and
+    // number), as the wire layer bounds connections in their handshake.
+    let preUpgrade = 0;
+    server.on('connection', (socket: Socket) => {
+      if (preUpgrade >= o.maxPendingHandshakes) {
+        o.logger.warn(
+          { remote: remoteOfSocket(socket), pending: preUpgrade },
+          `refused a connection from ${remoteOfSocket(socket)}: ${preUpgrade} upgrades already pending (maxPendingHandshakes)`,
+        );
+        socket.destroy();
+        return;
+      }
+      preUpgrade++;
+      let pending = true;
+      const settle = () => {
+        if (pending) preUpgrade--;
+        pending = false;
+        clearTimeout(timer);
+      };
+      const timer = setTimeout(() => {
+        if (pending) socket.destroy();
+      }, o.handshakeTimeoutMs);
+      timer.unref();
+      socket.once('close', settle);
+      this.upgraded.set(socket, settle);
+    });
     server.on('request', (_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' });
       res.end(`this is a Raft WebSocket endpoint (${o.path}); plain HTTP is not served\n`);
@@ -179,7 +216,7 @@ class WsDriver implements WireDriver {
       ...tlsOptions,
     });
     this.track(ws);
-    const connection = new WsConnection(ws, o, address);
+    const connection = new WsConnection(ws, o, address, 'dialed');
     connection.attach(handlers);
     ws.once('open', () => connection.opened());
     return connection;
@@ -214,6 +251,7 @@ class WsDriver implements WireDriver {
 class WsConnection implements WireConnection {
   private handlers: WireConnectionHandlers | null = null;
   private needDrain = false;
+  private writtenTotal = 0;
   private ended = false;
   private alive = true;
   private pinger: NodeJS.Timeout | null = null;
@@ -223,6 +261,8 @@ class WsConnection implements WireConnection {
     private readonly ws: WebSocket,
     private readonly options: WsDriverOptions,
     readonly remoteAddress: string,
+    /** Which end this is, for logs. */
+    private readonly role: 'dialed' | 'accepted',
   ) {}
 
   attach(handlers: WireConnectionHandlers): void {
@@ -251,9 +291,23 @@ class WsConnection implements WireConnection {
         return;
       }
       this.alive = true;
-      this.handlers?.onFrame(frame);
+      try {
+        this.handlers?.onFrame(frame);
+      } catch (err) {
+        // The owner's handlers do not throw; this keeps a bug from becoming a crash.
+        this.options.logger.error(
+          { remote: this.remoteAddress, error: err instanceof Error ? err.message : String(err) },
+          `a frame from ${this.remoteAddress} could not be handled; closing the connection`,
+        );
+        this.ws.terminate();
+      }
     });
+    // Both ends ping. A ping from the other end is as good as a pong: it comes on the quiet
+    // direction, while our pong may wait behind megabytes of our own data in the kernel.
     ws.on('pong', () => {
+      this.alive = true;
+    });
+    ws.on('ping', () => {
       this.alive = true;
     });
     let error: unknown = null;
@@ -284,7 +338,10 @@ class WsConnection implements WireConnection {
     const ws = this.ws;
     if (this.ended || ws.readyState !== WebSocket.OPEN) return true;
     for (const frame of frames) {
-      ws.send(frame, { binary: true }, () => this.written());
+      const bytes = frame.length;
+      ws.send(frame, { binary: true }, (err) => {
+        if (err === undefined || err === null) this.written(bytes);
+      });
     }
     if (ws.bufferedAmount >= this.options.highWaterBytes) {
       this.needDrain = true;
@@ -318,7 +375,19 @@ class WsConnection implements WireConnection {
     this.ws.terminate();
   }
 
-  private written(): void {
+  writtenBytes(): number {
+    return this.writtenTotal;
+  }
+
+  /** The peer is alive: bytes from it arrived (the listener sees them before a whole message). */
+  markAlive(): void {
+    this.alive = true;
+  }
+
+  private written(bytes: number): void {
+    this.writtenTotal += bytes;
+    // Our bytes leaving is progress too: on a slow link the pong waits behind them.
+    this.alive = true;
     if (this.needDrain && this.ws.bufferedAmount < this.options.highWaterBytes) {
       this.needDrain = false;
       this.handlers?.onDrain();
@@ -347,11 +416,18 @@ class WsConnection implements WireConnection {
   private startPinging(): void {
     if (this.pinger !== null || this.ended) return;
     this.applyReceiveLimit();
+    // A tick with no sign of life since the previous one is a miss; two misses in a row close
+    // the connection. One miss is not enough: both ends' timers run on the same period, so a
+    // ping from the other end can land just after our tick.
+    let missed = 0;
     this.pinger = setInterval(() => {
-      if (!this.alive) {
+      missed = this.alive ? 0 : missed + 1;
+      // While our own bytes are still leaving (one large message on a slow link), the pong waits
+      // behind them: that is the wire layer's stall timer to judge, not the keepalive.
+      if (missed >= 2 && this.ws.bufferedAmount === 0) {
         this.options.logger.warn(
           { remote: this.remoteAddress },
-          `no pong from ${this.remoteAddress} within ${this.options.keepaliveMs} ms; closing the connection`,
+          `no pong from ${this.remoteAddress} within ${2 * this.options.keepaliveMs} ms; closing the ${this.role} connection`,
         );
         this.ws.terminate();
         return;
@@ -374,7 +450,15 @@ class WsConnection implements WireConnection {
 
 /** The ws:// or wss:// URL of a member address (`host:port`, or a full URL used as is). */
 export function urlOf(address: string, path: string, secure: boolean): string {
-  if (/^wss?:\/\//.test(address)) return address;
+  if (/^wss?:\/\//.test(address)) {
+    if (address.startsWith('wss://') !== secure) {
+      throw new RaftError(
+        'INVALID_ARGUMENT',
+        `"${address}" does not match this transport (${secure ? 'wss:// with tls' : 'ws:// without tls'})`,
+      );
+    }
+    return address;
+  }
   const hp = parseHostPort(address);
   if (hp === null || hp.port === 0) {
     throw new RaftError('INVALID_ARGUMENT', `"${address}" is neither host:port nor a ws:// URL`);
@@ -391,6 +475,12 @@ function pathOf(url: string | undefined): string {
 function rejectUpgrade(socket: Duplex, status: number, text: string): void {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   setTimeout(() => socket.destroy(), 1000).unref();
+}
+
+function remoteOfSocket(s: Socket): string {
+  return s.remoteAddress === undefined || s.remotePort === undefined
+    ? 'unknown'
+    : formatHostPort(s.remoteAddress, s.remotePort);
 }
 
 function remoteOf(req: IncomingMessage): string {

@@ -7,6 +7,7 @@ import {
   advertiseOption,
   checkOptionKeys,
   createWireTransport,
+  DEFAULT_WIRE_OPTIONS,
   defaultLocalAddress,
   hostPortOption,
   intOption,
@@ -56,7 +57,11 @@ export interface WsTransportOptions extends WireOptions {
    * compression costs CPU on the hot path and memory per connection (zlib contexts).
    */
   readonly perMessageDeflate?: boolean;
-  /** Interval of the ping/pong keepalive; a connection that misses a pong is closed. Default 5000 ms. */
+  /**
+   * Interval of the ping/pong keepalive, on both ends: a connection with no sign of life (pong,
+   * ping or bytes) for two intervals is closed, unless its own bytes are still leaving.
+   * Default 5000 ms.
+   */
   readonly keepaliveMs?: number;
 }
 
@@ -140,10 +145,11 @@ export function createWsTransport(options: WsTransportOptions): NetworkTransport
     tls,
     perMessageDeflate,
     // The wire layer validates maxFrameBytes; the driver's limit follows it.
-    maxFrameBytes: options.maxFrameBytes ?? 16 * 1024 * 1024,
+    maxFrameBytes: options.maxFrameBytes ?? DEFAULT_WIRE_OPTIONS.maxFrameBytes,
     keepaliveMs,
     highWaterBytes: HIGH_WATER_BYTES,
-    handshakeTimeoutMs: options.handshakeTimeoutMs ?? 5000,
+    handshakeTimeoutMs: options.handshakeTimeoutMs ?? DEFAULT_WIRE_OPTIONS.handshakeTimeoutMs,
+    maxPendingHandshakes: options.maxPendingHandshakes ?? DEFAULT_WIRE_OPTIONS.maxPendingHandshakes,
     logger: options.logger ?? noopLogger,
   });
   return createWireTransport(wire, {

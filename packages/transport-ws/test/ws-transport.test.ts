@@ -4,6 +4,7 @@
  * default, the receive limit before authentication, and errors for bad options.
  */
 import { createServer, get, type Server } from 'node:http';
+import { connect, createServer as createNetServer, type Socket } from 'node:net';
 import { CODEC_VERSION, type Logger, RaftError, type RaftMessage } from '@raft/core';
 import {
   decodeRefuse,
@@ -184,7 +185,7 @@ describe('its own server', () => {
     await quiet.opened;
     quiet.ws.send(hello('q', 'n1'), { binary: true });
     await until('the termination', () => quiet.isClosed(), 3000);
-    expect(log.some((l) => /no pong from .* within 50 ms/.test(l.msg))).toBe(true);
+    expect(log.some((l) => /no pong from .* within 100 ms/.test(l.msg))).toBe(true);
     expect(t.stats().inboundConnections).toBe(0);
   });
 
@@ -281,6 +282,84 @@ describe('between two nodes', () => {
       30_000,
     );
   }, 60_000);
+});
+
+describe('slow and silent peers', () => {
+  it('connections that never upgrade are closed after the handshake timeout, and bounded', async () => {
+    const address = `127.0.0.1:${await freePort()}`;
+    await started({ id: 'n1', listen: address, handshakeTimeoutMs: 150, maxPendingHandshakes: 3 });
+    const port = Number(address.split(':')[1]);
+    const closed = new Set<Socket>();
+    const sockets: Socket[] = [];
+    for (let i = 0; i < 6; i++) {
+      const s = connect({ host: '127.0.0.1', port });
+      s.on('error', () => {});
+      s.on('close', () => closed.add(s));
+      s.write('GET /raft HTTP/1.1\r\nHost: x'); // half a request, never finished
+      sockets.push(s);
+    }
+    cleanups.push(() => {
+      for (const s of sockets) s.destroy();
+    });
+    await until('every stalled socket closed', () => closed.size === 6, 3000);
+  });
+
+  it('the keepalive does not kill a large transfer on a slow link', async () => {
+    const inbox: RaftMessage[] = [];
+    const log: Line[] = [];
+    const bAddress = `127.0.0.2:${await freePort('127.0.0.2')}`;
+    await started({ id: 'n2', listen: bAddress, keepaliveMs: 200, logger: logger(log) }, inbox);
+    // A proxy that passes about 2 MiB/s from the dialer to the listener.
+    const port = await freePort('127.0.0.5');
+    const proxySockets: Socket[] = [];
+    const proxy = createNetServer((client) => {
+      const upstream = connect({ host: '127.0.0.2', port: Number(bAddress.split(':')[1]) });
+      proxySockets.push(client, upstream);
+      for (const [a, b] of [
+        [client, upstream],
+        [upstream, client],
+      ] as const) {
+        a.on('error', () => b.destroy());
+        a.on('close', () => b.destroy());
+      }
+      upstream.pipe(client);
+      client.on('data', (chunk: Buffer) => {
+        client.pause();
+        upstream.write(chunk);
+        setTimeout(() => client.resume(), (chunk.length / (2 * 1024 * 1024)) * 1000);
+      });
+    });
+    await new Promise<void>((r) => proxy.listen(port, '127.0.0.5', r));
+    cleanups.push(
+      () =>
+        new Promise<void>((r) => {
+          for (const s of proxySockets) s.destroy();
+          proxy.close(() => r());
+        }),
+    );
+    const a = await started({
+      id: 'n1',
+      listen: `127.0.0.1:${await freePort()}`,
+      keepaliveMs: 200,
+      logger: logger(log),
+    });
+    a.setPeers([{ id: 'n2', address: `127.0.0.5:${port}`, voter: true }]);
+    // One 3 MiB append: 1.5 s on the wire, 7 keepalive intervals without a whole message.
+    a.send([
+      {
+        type: 'append',
+        from: 'n1',
+        to: 'n2',
+        term: 1,
+        prevIndex: 0,
+        prevTerm: 0,
+        entries: [{ index: 1, term: 1, kind: 'command', data: new Uint8Array(3 * 1024 * 1024) }],
+        commit: 0,
+      },
+    ]);
+    await until('the append', () => inbox.length === 1, 15_000);
+    expect(log.filter((l) => /no pong/.test(l.msg))).toEqual([]);
+  }, 30_000);
 });
 
 describe('errors a person can act on', () => {

@@ -41,6 +41,11 @@ export interface WireConnection {
    */
   send(frames: readonly Uint8Array[]): boolean;
   /**
+   * Bytes this connection has finished writing (handed to the operating system) since it
+   * opened; only grows. How a sender tells a slow link (it moves) from a dead one (it does not).
+   */
+  writtenBytes(): number;
+  /**
    * The largest frame to accept from now on. Called with a small limit when the connection
    * opens (before the peer is authenticated) and the configured one after the handshake.
    * Drivers that cannot change their limit per connection may ignore it: the caller checks

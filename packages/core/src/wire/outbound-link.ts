@@ -17,6 +17,8 @@
  * full; once open, every flush packs the queue into batch frames and hands them to the socket
  * in one call.
  */
+
+import { encodedSize } from '../codec.js';
 import type { NodeId } from '../types.js';
 import { Backoff } from './backoff.js';
 import { BATCH_HEADER_BYTES, batchItemBytes, encodeBatch, type SizedMessage } from './batch.js';
@@ -63,6 +65,8 @@ export class OutboundLink {
   private closed = false;
   /** The current connection ended in a refusal or a protocol error: back off, even if open. */
   private spoiled = false;
+  /** This link has been open before (a later open is a reconnect). */
+  private everOpened = false;
   /** The last refusal logged at error level, so a repeated one is logged once. */
   private lastRefusal = '';
 
@@ -106,27 +110,67 @@ export class OutboundLink {
     else if (this.state === 'open' && this.writable) this.ctx.scheduleFlush(this);
   }
 
-  /** Writes what is queued, in batch frames, while the socket takes it. */
+  /**
+   * Writes what is queued, one batch frame at a time, while the socket takes it: once the
+   * socket holds more than it wants, the rest waits for its drain (so what is on its way to a
+   * slow peer stays about one batch, and the stall timer sees steady progress).
+   */
   flush(): void {
     if (this.state !== 'open' || !this.writable || this.queue.length === 0) return;
     const connection = this.connection as WireConnection;
     const counters = this.ctx.counters(this.peer);
     const budget = this.ctx.options.maxBatchBytes - BATCH_HEADER_BYTES;
-    const frames: Uint8Array[] = [];
-    let queuedBytes = 0;
-    // Stop packing once about one batch's worth of frames is on its way: the rest waits for
-    // the next turn or the next drain, so one flush never builds an unbounded array.
-    while (this.queue.length > 0 && queuedBytes < 4 * this.ctx.options.maxBatchBytes) {
-      const items = this.queue.take(budget, batchItemBytes);
-      const frame = encodeBatch(items);
-      frames.push(frame);
-      queuedBytes += frame.length;
-      counters.messagesSent += items.length;
-      counters.bytesSent += frame.length;
-    }
     this.reported = false;
-    if (!connection.send(frames)) this.blocked();
-    else if (this.queue.length > 0) this.ctx.scheduleFlush(this);
+    // A bound on one flush's work; what is left goes on the next turn.
+    for (let handed = 0; this.queue.length > 0 && handed < 4 * this.ctx.options.maxBatchBytes; ) {
+      const items = this.queue.take(budget, batchItemBytes);
+      const frame = this.encode(items);
+      if (frame === null) continue;
+      handed += frame.length;
+      counters.messagesSent += frame.messages;
+      counters.bytesSent += frame.length;
+      if (!connection.send([frame.bytes])) {
+        this.blocked();
+        return;
+      }
+    }
+    if (this.queue.length > 0) this.ctx.scheduleFlush(this);
+  }
+
+  /**
+   * Packs `items` into one batch frame. `send()` measured every message, so encoding fails only
+   * if a message changed since (its data detached or resized under it): such a message is
+   * dropped and counted, never thrown out of the flush.
+   */
+  private encode(
+    items: SizedMessage[],
+  ): { bytes: Uint8Array; length: number; messages: number } | null {
+    try {
+      const bytes = encodeBatch(items);
+      return { bytes, length: bytes.length, messages: items.length };
+    } catch {
+      const good = items.filter((item) => {
+        try {
+          return encodedSize(item.message) === item.size;
+        } catch {
+          return false;
+        }
+      });
+      const bad = items.length - good.length;
+      this.ctx.countDrop(this.peer, 'encode', bad);
+      this.ctx.logger.error(
+        { peer: this.peer, lane: this.lane, dropped: bad },
+        `${this.ctx.options.id}: dropped ${bad} message(s) to ${this.peer} that changed after send() and can no longer be encoded`,
+      );
+      if (good.length === 0) return null;
+      try {
+        const bytes = encodeBatch(good);
+        return { bytes, length: bytes.length, messages: good.length };
+      } catch {
+        this.ctx.countDrop(this.peer, 'encode', good.length);
+        return null;
+      }
+    }
   }
 
   /** Closes the link for good (the peer was removed, or the transport closes). */
@@ -177,7 +221,8 @@ export class OutboundLink {
         if (mine()) this.sendHello();
       },
       onFrame: (frame) => {
-        if (mine()) this.receive(frame);
+        // After a refusal or a protocol error, nothing more from this connection counts.
+        if (mine() && !this.spoiled) this.receive(frame);
       },
       onDrain: () => {
         if (!mine() || this.state !== 'open') return;
@@ -327,6 +372,8 @@ export class OutboundLink {
     this.cancelTimers();
     const counters = this.ctx.counters(this.peer);
     counters.connects++;
+    if (this.everOpened) counters.reconnects++;
+    this.everOpened = true;
     if (this.failuresInRow > 0) {
       this.ctx.logger.info(
         { peer: this.peer, lane: this.lane, address: this.address, failures: this.failuresInRow },
@@ -354,19 +401,33 @@ export class OutboundLink {
     this.flush();
   }
 
+  /**
+   * The socket holds more than it wants: wait for its drain. If it finishes writing nothing at
+   * all for `writeStallTimeoutMs` (the peer's host vanished without a reset, or stopped
+   * reading), drop the connection and redial. A slow link that keeps writing is not a stall.
+   */
   private blocked(): void {
     this.writable = false;
     if (this.stallTimer !== null) return;
-    this.stallTimer = this.ctx.clock.setTimer(this.ctx.options.writeStallTimeoutMs, () => {
+    const connection = this.connection as WireConnection;
+    let written = connection.writtenBytes();
+    const check = () => {
       this.stallTimer = null;
-      if (this.state !== 'open' || this.writable) return;
+      if (this.state !== 'open' || this.writable || this.connection !== connection) return;
+      const now = connection.writtenBytes();
+      if (now > written) {
+        written = now;
+        this.stallTimer = this.ctx.clock.setTimer(this.ctx.options.writeStallTimeoutMs, check);
+        return;
+      }
       this.ctx.logger.warn(
         { peer: this.peer, lane: this.lane, address: this.address },
         `${this.ctx.options.id}: ${this.peer} at ${this.address} took no bytes for ${this.ctx.options.writeStallTimeoutMs} ms; reconnecting`,
       );
       this.spoiled = true;
-      this.connection?.destroy();
-    });
+      connection.destroy();
+    };
+    this.stallTimer = this.ctx.clock.setTimer(this.ctx.options.writeStallTimeoutMs, check);
   }
 
   private refused(by: 'us' | 'peer', reason: RefuseReason, message: string): void {

@@ -49,9 +49,9 @@ export interface PeerStats {
   readonly bytesSent: number;
   readonly messagesReceived: number;
   readonly bytesReceived: number;
-  /** Handshakes completed on connections this node dialed. */
+  /** Handshakes completed on connections this node dialed (each lane counts). */
   readonly connects: number;
-  /** Connects after the first one (the connection dropped and came back). */
+  /** Connects of a lane that had been connected before (its connection dropped and came back). */
   readonly reconnects: number;
   /** Dials or handshakes that failed. */
   readonly connectFailures: number;
@@ -107,6 +107,7 @@ export class PeerCounters {
   messagesReceived = 0;
   bytesReceived = 0;
   connects = 0;
+  reconnects = 0;
   connectFailures = 0;
   dropped = 0;
 }

@@ -15,6 +15,9 @@ import type { WireConnection, WireConnectionHandlers, WireDriver } from './drive
 import {
   decodeRefuse,
   encodeHello,
+  encodeProof,
+  encodeRefuse,
+  encodeWelcome,
   FRAME_REFUSE,
   FRAME_WELCOME,
   HANDSHAKE_VERSION,
@@ -68,13 +71,15 @@ async function turns(n = 4): Promise<void> {
 class FakeNet {
   readonly listeners = new Map<string, (c: WireConnection) => WireConnectionHandlers>();
   dials: string[] = [];
+  /** Every dialed connection, in order (the dialer's end). */
+  readonly dialed: FakeConnection[] = [];
 
   driver(): WireDriver {
     let mine: string | null = null;
     return {
       name: 'fake',
       listen: async (accept) => {
-        mine = `addr-${this.listeners.size + 1}`;
+        mine = `host-${this.listeners.size + 1}:9000`;
         this.listeners.set(mine, accept);
         return mine;
       },
@@ -83,6 +88,7 @@ class FakeNet {
         const accept = this.listeners.get(address);
         const local = new FakeConnection(address);
         local.handlers = handlers;
+        this.dialed.push(local);
         if (accept === undefined) {
           queueMicrotask(() => local.closeWith(new Error('connect ECONNREFUSED')));
           return local;
@@ -120,16 +126,46 @@ class FakeConnection implements WireConnection {
   handlers: WireConnectionHandlers | null = null;
   peer: FakeConnection | null = null;
   maxFrameBytes = Number.POSITIVE_INFINITY;
+  /** Bytes finished writing. */
+  written = 0;
+  /** When set, frames wait here (a full socket) until `drip()` or `drain()`. */
+  held: Uint8Array[] | null = null;
   private closed = false;
 
   constructor(readonly remoteAddress: string) {}
 
   send(frames: readonly Uint8Array[]): boolean {
-    for (const frame of frames) {
-      const copy = frame.slice();
-      queueMicrotask(() => this.peer?.receive(copy));
+    if (this.held !== null) {
+      this.held.push(...frames);
+      return this.held.length < 3;
     }
+    for (const frame of frames) this.transmit(frame);
     return true;
+  }
+
+  writtenBytes(): number {
+    return this.written;
+  }
+
+  /** A slow link: one held frame gets through; the socket drains once none is left. */
+  drip(): void {
+    const frame = this.held?.shift();
+    if (frame !== undefined) this.transmit(frame);
+    if (this.held?.length === 0) this.handlers?.onDrain();
+  }
+
+  /** The link catches up: everything held goes, and the socket drains. */
+  drain(): void {
+    const held = this.held ?? [];
+    this.held = null;
+    for (const frame of held) this.transmit(frame);
+    this.handlers?.onDrain();
+  }
+
+  private transmit(frame: Uint8Array): void {
+    this.written += frame.length;
+    const copy = frame.slice();
+    queueMicrotask(() => this.peer?.receive(copy));
   }
 
   receive(frame: Uint8Array): void {
@@ -537,6 +573,128 @@ describe('createWireTransport', () => {
     expect(b.inbox).toHaveLength(49);
     expect(a.transport.stats().dropped.queueFull).toBe(0);
     expect(a.unreachable).toEqual([]);
+    await a.transport.close();
+    await b.transport.close();
+  });
+
+  it('a slow link that keeps writing is not a stall; one that writes nothing is redialed', async () => {
+    const net = new FakeNet();
+    const clock = new ManualClock();
+    const a = await node(net, clock, 'n1', { writeStallTimeoutMs: 1000, maxBatchBytes: 4096 });
+    const b = await node(net, clock, 'n2');
+    connectPeers(a, b);
+    a.transport.send([appendOf('n1', 'n2', 10, 1)]);
+    await turns();
+    const bulk = net.dialed.at(-1) as FakeConnection;
+    bulk.held = [];
+    for (let i = 2; i <= 11; i++) a.transport.send([appendOf('n1', 'n2', 3000, i)]);
+    await turns();
+    // One frame every 900 ms, each within the stall timeout though the socket stays full for
+    // seconds at a time: nothing is torn down.
+    for (let i = 0; i < 10; i++) {
+      await clock.advance(900);
+      bulk.drip();
+      await turns();
+    }
+    bulk.drain();
+    await turns(8);
+    expect(b.inbox.filter((m) => m.type === 'append')).toHaveLength(11);
+    expect(a.log.some((l) => /took no bytes/.test(l.msg))).toBe(false);
+    // Now a dead link: nothing moves for the whole timeout.
+    bulk.held = [];
+    for (let i = 12; i < 17; i++) a.transport.send([appendOf('n1', 'n2', 3000, i)]);
+    await turns();
+    await clock.advance(1000);
+    expect(a.log.some((l) => /took no bytes for 1000 ms; reconnecting/.test(l.msg))).toBe(true);
+    const stats = a.transport.stats().peers.find((p) => p.id === 'n2');
+    expect(stats?.reconnects).toBe(0);
+    expect(stats?.lanes.bulk.state).toBe('backoff');
+    await a.transport.close();
+    await b.transport.close();
+  });
+
+  it('counts a reconnect only when a lane comes back, not when the second lane opens', async () => {
+    const net = new FakeNet();
+    const clock = new ManualClock();
+    const a = await node(net, clock, 'n1');
+    const b = await node(net, clock, 'n2', { idleTimeoutMs: 1000 });
+    connectPeers(a, b);
+    a.transport.send([hb('n1', 'n2', 1), appendOf('n1', 'n2', 10, 1)]);
+    await turns();
+    expect(a.transport.stats().peers[0]).toMatchObject({ connects: 2, reconnects: 0 });
+    await clock.advance(1600); // n2 closes both idle connections
+    a.transport.send([hb('n1', 'n2', 2)]);
+    await turns();
+    expect(a.transport.stats().peers[0]).toMatchObject({ connects: 3, reconnects: 1 });
+    await a.transport.close();
+    await b.transport.close();
+  });
+
+  it('after a refusal, nothing else from that connection counts (REFUSE then WELCOME in one read)', async () => {
+    const net = new FakeNet();
+    const clock = new ManualClock();
+    const a = await node(net, clock, 'n1');
+    // A listener that answers every HELLO with a refusal and, in the same breath, a WELCOME.
+    net.listeners.set('liar', (connection) => ({
+      onOpen: () => {},
+      onFrame: () => {
+        connection.send([
+          encodeRefuse({ reason: 'cluster', text: 'go away' }),
+          encodeWelcome({
+            codecVersion: CODEC_VERSION,
+            hasSecret: false,
+            clusterId: 'raft',
+            nodeId: 'n2',
+            nonce: new Uint8Array(32),
+            proof: new Uint8Array(0),
+          }),
+        ]);
+      },
+      onDrain: () => {},
+      onFrameRejected: () => {},
+      onClose: () => {},
+    }));
+    a.transport.setPeers([{ id: 'n2', address: 'liar', voter: true }]);
+    a.transport.send([hb('n1', 'n2', 1)]);
+    await turns();
+    expect(a.events.map((e) => e.type)).not.toContain('connected');
+    expect(a.transport.stats().peers[0]).toMatchObject({ connects: 0, messagesSent: 0 });
+    await a.transport.close();
+  });
+
+  it('ids that strangers make up do not grow the counters; addresses they announce are checked', async () => {
+    const net = new FakeNet();
+    const clock = new ManualClock();
+    const a = await node(net, clock, 'n1');
+    for (let i = 0; i < 30; i++) {
+      const raw = net.raw(a.address);
+      raw.send(hello({ from: `junk-${i}`, listenAddress: i % 2 === 0 ? 'not an address' : '' }));
+      await turns();
+      raw.send(encodeProof(new Uint8Array(0)));
+      const m = hb(`junk-${i}`, 'n1', 1);
+      raw.send(encodeBatch([{ message: m, size: encodedSize(m) }]));
+      await turns();
+    }
+    expect(a.inbox).toHaveLength(30);
+    expect(a.transport.stats().peers).toEqual([]);
+    await a.transport.close();
+  });
+
+  it('a message that changes after send() so it no longer encodes is dropped, not thrown', async () => {
+    const net = new FakeNet();
+    const clock = new ManualClock();
+    const a = await node(net, clock, 'n1');
+    const b = await node(net, clock, 'n2');
+    connectPeers(a, b);
+    a.transport.send([hb('n1', 'n2', 0)]);
+    await turns();
+    const changing = appendOf('n1', 'n2', 10, 1) as unknown as { entries: { data: Uint8Array }[] };
+    const fine = hb('n1', 'n2', 1);
+    a.transport.send([changing as unknown as RaftMessage, fine]);
+    (changing.entries[0] as { data: Uint8Array }).data = new Uint8Array(5000);
+    await turns();
+    expect(b.inbox).toContainEqual(fine);
+    expect(a.transport.stats().dropped.encode).toBe(1);
     await a.transport.close();
     await b.transport.close();
   });

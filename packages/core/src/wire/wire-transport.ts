@@ -24,6 +24,7 @@ import type { RaftMessage } from '../messages.js';
 import { hostNextTurn, hostRandom, queueMicrotask } from '../platform.js';
 import { systemClock } from '../runtime/system-clock.js';
 import type { Member, NodeId } from '../types.js';
+import { parseHostPort } from './address.js';
 import { BATCH_HEADER_BYTES, batchItemBytes } from './batch.js';
 import { describeError } from './describe-error.js';
 import type { FrameRejection, WireConnection, WireDriver } from './driver.js';
@@ -118,6 +119,8 @@ class WireTransport implements NetworkTransport, InboundRegistry {
   private dirty = new Set<OutboundLink>();
   private flushScheduled = false;
   private idleTimer: { cancel(): void } | null = null;
+  /** The driver's listen() while start() waits for it. */
+  private listen: Promise<string> | null = null;
 
   constructor(options: WireOptions, deps: WireTransportDeps) {
     this.options = resolveWireOptions(options);
@@ -185,8 +188,10 @@ class WireTransport implements NetworkTransport, InboundRegistry {
     }
     this.state = 'starting';
     this.handlers = handlers;
+    const listening = this.driver.listen((connection) => this.accept(connection));
+    this.listen = listening;
     try {
-      this.listening = await this.driver.listen((connection) => this.accept(connection));
+      this.listening = await listening;
     } catch (err) {
       this.state = 'closed';
       this.handlers = null;
@@ -199,9 +204,11 @@ class WireTransport implements NetworkTransport, InboundRegistry {
           );
     }
     if (this.state !== 'starting') {
-      // close() ran while we were starting to listen.
-      await this.driver.close();
-      return;
+      // close() ran while we were starting to listen; it releases the listener.
+      throw new RaftError(
+        'SHUTDOWN',
+        `the transport of ${this.options.id} was closed while starting`,
+      );
     }
     if (this.advertised === '') this.advertised = this.listening;
     this.state = 'running';
@@ -234,8 +241,15 @@ class WireTransport implements NetworkTransport, InboundRegistry {
 
   setPeers(peers: readonly Member[]): void {
     if (this.state === 'closing' || this.state === 'closed') return;
+    if (!Array.isArray(peers)) {
+      this.logger.error(
+        { peers: String(peers) },
+        `${this.options.id}: setPeers() needs an array; ignored`,
+      );
+      return;
+    }
     const next = new Map<NodeId, string>();
-    for (const m of Array.isArray(peers) ? peers : []) {
+    for (const m of peers) {
       if (m === null || typeof m !== 'object' || typeof m.id !== 'string') continue;
       if (m.id === this.options.id || typeof m.address !== 'string' || m.address === '') continue;
       next.set(m.id, m.address);
@@ -259,7 +273,9 @@ class WireTransport implements NetworkTransport, InboundRegistry {
     this.inboundByPeer.clear();
     this.dirty.clear();
     try {
-      if (!wasStarting) await this.driver.close();
+      // A listener still being set up is released once it is (or has failed).
+      if (wasStarting) await this.listen?.catch(() => {});
+      await this.driver.close();
     } finally {
       this.state = 'closed';
       this.handlers = null;
@@ -290,7 +306,7 @@ class WireTransport implements NetworkTransport, InboundRegistry {
         messagesReceived: c.messagesReceived,
         bytesReceived: c.bytesReceived,
         connects: c.connects,
-        reconnects: Math.max(0, c.connects - 1),
+        reconnects: c.reconnects,
         connectFailures: c.connectFailures,
         dropped: c.dropped,
       });
@@ -325,14 +341,17 @@ class WireTransport implements NetworkTransport, InboundRegistry {
     this.inboundByPeer.set(key, connection);
     // The peer restarted or redialed: keep one connection per lane, so its order holds.
     if (older !== undefined && older !== connection) older.end();
-    if (!this.members.has(peer) && address !== '') {
+    if (!this.members.has(peer) && dialable(address)) {
       const known = this.learned.get(peer);
       if (known !== address) {
         this.learned.delete(peer);
         this.learned.set(peer, address);
         if (this.learned.size > MAX_LEARNED) {
+          // Forget the oldest stranger entirely: its address, links and counters.
           const oldest = this.learned.keys().next().value as NodeId;
           this.learned.delete(oldest);
+          this.dropLinks(oldest, 'removed');
+          this.counters.delete(oldest);
         }
         const links = this.links.get(peer);
         if (links !== undefined && links.address !== address && !this.members.has(peer)) {
@@ -488,9 +507,17 @@ class WireTransport implements NetworkTransport, InboundRegistry {
     });
   }
 
+  /**
+   * The counters of `peer`. Only members, nodes whose address was learned and nodes with links
+   * get a record of their own (all bounded), so ids that strangers make up cannot grow the map:
+   * theirs go to a scratch record nobody reads.
+   */
   private countersOf(peer: NodeId): PeerCounters {
     let c = this.counters.get(peer);
     if (c === undefined) {
+      if (!this.members.has(peer) && !this.learned.has(peer) && !this.links.has(peer)) {
+        return new PeerCounters();
+      }
       c = new PeerCounters();
       this.counters.set(peer, c);
     }
@@ -517,6 +544,14 @@ class WireTransport implements NetworkTransport, InboundRegistry {
       }
     }
   }
+}
+
+/** An announced address this node could dial: `host:port` or a ws:// / wss:// URL. */
+function dialable(address: string): boolean {
+  if (address.length === 0 || address.length > 1024) return false;
+  if (/^wss?:\/\/[^\s]+$/.test(address)) return true;
+  const hp = parseHostPort(address);
+  return hp !== null && hp.port !== 0;
 }
 
 /** Runs `fn` once the driver has finished wiring the connection's handlers. */
