@@ -373,6 +373,20 @@ describe('errors a person can act on', () => {
     );
   });
 
+  it('a member address whose scheme does not match the TLS setting is refused, not dialed', async () => {
+    const log: Line[] = [];
+    const t = await started({
+      id: 'n1',
+      listen: `127.0.0.1:${await freePort()}`,
+      logger: logger(log),
+    });
+    t.setPeers([{ id: 'n2', address: 'wss://127.0.0.1:1/raft', voter: true }]);
+    t.send([{ type: 'heartbeat', from: 'n1', to: 'n2', term: 1, commit: 0, round: 0 }]);
+    await until('the refusal logged', () =>
+      log.some((l) => /does not match this transport \(ws:\/\/ without tls\)/.test(l.msg)),
+    );
+  });
+
   it('bad options fail at creation with the field named', () => {
     expect(() => createWsTransport({ id: 'n1' })).toThrow(/^listen: give exactly one of `listen`/);
     const bad: [Partial<WsTransportOptions>, RegExp][] = [

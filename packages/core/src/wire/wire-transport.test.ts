@@ -699,6 +699,29 @@ describe('createWireTransport', () => {
     await b.transport.close();
   });
 
+  it('close() during start() waits for the listener and releases it; start() rejects', async () => {
+    const net = new FakeNet();
+    let released = 0;
+    const driver = net.driver();
+    const slow: WireDriver = {
+      ...driver,
+      listen: async (accept) => {
+        await turns();
+        return driver.listen(accept);
+      },
+      close: async () => {
+        released++;
+        await driver.close();
+      },
+    };
+    const t = createWireTransport({ id: 'n1' }, { driver: slow, crypto: fakeCrypto });
+    const starting = t.start({ onMessage: () => {} });
+    await t.close();
+    expect(released).toBe(1);
+    expect(net.listeners.size).toBe(0);
+    await expect(starting).rejects.toMatchObject({ code: 'SHUTDOWN' });
+  });
+
   it('closes connections that never finish the handshake, and limits how many may pend', async () => {
     const net = new FakeNet();
     const clock = new ManualClock();
