@@ -15,7 +15,7 @@ import {
   formatHostPort,
   type HostPort,
   ipVersion,
-  listenError,
+  listenOn,
   MAX_HANDSHAKE_FRAME_BYTES,
   parseHostPort,
   type WireConnection,
@@ -122,24 +122,11 @@ class TcpDriver implements WireDriver {
       });
     }
     this.server = server;
-    return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException) => {
-        server.off('listening', onListening);
-        this.server = null;
-        reject(listenError(formatHostPort(listen.host, listen.port), err));
-      };
-      const onListening = () => {
-        server.off('error', onError);
-        server.on('error', (err) => {
-          this.options.logger.error({ error: err.message }, `listener error: ${err.message}`);
-        });
-        const bound = server.address();
-        const port = typeof bound === 'object' && bound !== null ? bound.port : listen.port;
-        resolve(formatHostPort(listen.host, port));
-      };
-      server.once('error', onError);
-      server.once('listening', onListening);
-      server.listen({ host: listen.host, port: listen.port, exclusive: true });
+    return listenOn(server, listen, (err) =>
+      this.options.logger.error({ error: err.message }, `listener error: ${err.message}`),
+    ).catch((err: unknown) => {
+      this.server = null;
+      throw err;
     });
   }
 

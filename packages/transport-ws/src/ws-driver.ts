@@ -18,7 +18,7 @@ import {
   formatHostPort,
   type HostPort,
   ipVersion,
-  listenError,
+  listenOn,
   MAX_HANDSHAKE_FRAME_BYTES,
   parseHostPort,
   type WireConnection,
@@ -163,29 +163,17 @@ class WsDriver implements WireDriver {
       res.end(`this is a Raft WebSocket endpoint (${o.path}); plain HTTP is not served\n`);
     });
     server.on('upgrade', this.onUpgrade);
-    server.on('tlsClientError', (err: Error) => {
+    server.on('tlsClientError', (err: Error, socket: Duplex) => {
+      socket.destroy();
       o.logger.warn({ error: err.message }, `refused a TLS connection: ${err.message}`);
     });
     server.on('clientError', (_err, socket) => socket.destroy());
     this.ownServer = server;
-    return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException) => {
-        server.off('listening', onListening);
-        this.ownServer = null;
-        reject(listenError(formatHostPort(at.host, at.port), err));
-      };
-      const onListening = () => {
-        server.off('error', onError);
-        server.on('error', (err) =>
-          o.logger.error({ error: err.message }, `listener error: ${err.message}`),
-        );
-        const bound = server.address();
-        const port = typeof bound === 'object' && bound !== null ? bound.port : at.port;
-        resolve(formatHostPort(at.host, port));
-      };
-      server.once('error', onError);
-      server.once('listening', onListening);
-      server.listen({ host: at.host, port: at.port, exclusive: true });
+    return listenOn(server, at, (err) =>
+      o.logger.error({ error: err.message }, `listener error: ${err.message}`),
+    ).catch((err: unknown) => {
+      this.ownServer = null;
+      throw err;
     });
   }
 

@@ -3,7 +3,7 @@
  * when it cannot listen, so that both transports word them alike.
  */
 import { ConfigError, RaftError } from '../errors.js';
-import { parseHostPort } from './address.js';
+import { formatHostPort, type HostPort, parseHostPort } from './address.js';
 
 /** Throws a ConfigError naming the first key of `options` that is not in `known`. */
 export function checkOptionKeys(options: object, known: readonly string[]): void {
@@ -68,4 +68,41 @@ export function listenError(where: string, err: unknown): RaftError {
             ? err.message
             : String(err);
   return new RaftError('UNAVAILABLE', `cannot listen on ${where}: ${hint}`, { cause: err });
+}
+
+/** What {@link listenOn} needs of a `node:net`, `node:tls` or `node:http` server. */
+export interface ListenableServer {
+  listen(options: { host: string; port: number; exclusive: boolean }): unknown;
+  address(): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  once(event: 'error' | 'listening', listener: (err: Error) => void): unknown;
+  off(event: 'error' | 'listening', listener: (err: Error) => void): unknown;
+}
+
+/**
+ * Starts `server` listening on `at` and resolves with the address it listens on (the real
+ * port when `at.port` is 0); rejects with {@link listenError}. Later errors of the listener are
+ * logged through `onLaterError`.
+ */
+export function listenOn(
+  server: ListenableServer,
+  at: HostPort,
+  onLaterError: (err: Error) => void,
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => {
+      server.off('listening', onListening);
+      reject(listenError(formatHostPort(at.host, at.port), err));
+    };
+    const onListening = () => {
+      server.off('error', onError);
+      server.on('error', onLaterError);
+      const bound = server.address() as { port?: unknown } | null;
+      const port = typeof bound?.port === 'number' ? bound.port : at.port;
+      resolve(formatHostPort(at.host, port));
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen({ host: at.host, port: at.port, exclusive: true });
+  });
 }

@@ -7,11 +7,13 @@
  * Like the rest of @raft/core it does no I/O of its own and imports no Node module: the driver
  * brings the sockets and the adapter brings HMAC and random bytes ({@link WireCrypto}).
  */
+export type { ListenableServer } from './adapter-options.js';
 export {
   advertiseOption,
   checkOptionKeys,
   intOption,
   listenError,
+  listenOn,
   localAddressOption,
 } from './adapter-options.js';
 export type { HostPort } from './address.js';

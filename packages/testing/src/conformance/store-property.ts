@@ -35,14 +35,18 @@ export const MAX_PROPERTY_STEPS = 40;
 const SHRINK_BUDGET_MS = 10_000;
 
 /** The property settings of a harness, validated. */
-interface PropertySettings {
+export interface PropertySettings {
   readonly runs: number;
   readonly seed: number | undefined;
   readonly path: string | undefined;
 }
 
 /** Reads and checks `propertyRuns`, `propertySeed` and `propertyPath`; throws ConfigError. */
-function propertySettings(harness: StoreHarness<unknown>): PropertySettings {
+export function propertySettings(harness: {
+  readonly propertyRuns?: number;
+  readonly propertySeed?: number;
+  readonly propertyPath?: string;
+}): PropertySettings {
   const { propertyRuns: runs, propertySeed: seed, propertyPath: path } = harness;
   if (runs !== undefined && !(Number.isSafeInteger(runs) && runs >= 1)) {
     throw new ConfigError('propertyRuns', `must be a positive integer, got ${String(runs)}`);

@@ -21,7 +21,6 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import {
-  ConfigError,
   createRaftNode,
   encodeMembership,
   encodeMessage,
@@ -48,7 +47,7 @@ import {
 import * as fc from 'fast-check';
 import type { ConformanceCase, NamedHarness } from './conformance-case.js';
 import { ConformanceError, ConformancePropertyError } from './conformance-error.js';
-import { DEFAULT_PROPERTY_RUNS } from './store-property.js';
+import { propertySettings } from './store-property.js';
 import {
   concat,
   DEFAULT_TIMEOUT_MS,
@@ -1049,36 +1048,6 @@ const GARBAGE_SHRINK_BUDGET_MS = 10_000;
 /** Longest counterexample printed; the seed and path replay it whole. */
 const MAX_COUNTEREXAMPLE_CHARS = 2000;
 
-/** The garbage case's run count and replay settings, validated (ConfigError otherwise). */
-function garbageSettings(harness: TransportHarness): {
-  readonly runs: number;
-  readonly seed: number | undefined;
-  readonly path: string | undefined;
-} {
-  const { propertyRuns: runs, propertySeed: seed, propertyPath: path } = harness;
-  if (runs !== undefined && !(Number.isSafeInteger(runs) && runs >= 1)) {
-    throw new ConfigError('propertyRuns', `must be a positive integer, got ${String(runs)}`);
-  }
-  if (seed !== undefined && !Number.isSafeInteger(seed)) {
-    throw new ConfigError(
-      'propertySeed',
-      `must be an integer (a seed a failure printed), got ${String(seed)}`,
-    );
-  }
-  if (path !== undefined) {
-    if (typeof path !== 'string' || !/^\d+(:\d+)*$/.test(path)) {
-      throw new ConfigError(
-        'propertyPath',
-        `must be a path a failure printed, such as "3:1:0", got ${JSON.stringify(path)}`,
-      );
-    }
-    if (seed === undefined) {
-      throw new ConfigError('propertyPath', 'needs propertySeed: a path is relative to a seed');
-    }
-  }
-  return { runs: runs ?? DEFAULT_PROPERTY_RUNS, seed, path };
-}
-
 /** `value` as an unsigned LEB128 varint. */
 function varint(value: number): Uint8Array {
   const out: number[] = [];
@@ -1178,7 +1147,7 @@ async function garbageProperty<Mark>(
   claimedFrom: NodeId,
   watch: { mark(): Mark; check(when: string, since: Mark): void },
 ): Promise<number> {
-  const settings = garbageSettings(s.harness);
+  const settings = propertySettings(s.harness);
   let firstFailureAt: number | undefined;
   const writes = fc.array(garbageChunk(claimedFrom, target.id), { minLength: 1, maxLength: 6 });
   const property = fc.asyncProperty(writes, async (chunks) => {
