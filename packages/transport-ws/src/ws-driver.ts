@@ -394,10 +394,20 @@ class WsConnection implements WireConnection {
    * the size check in the message handler holds either way.
    */
   private applyReceiveLimit(): void {
-    const receiver = (this.ws as unknown as { _receiver?: { _maxPayload?: unknown } | null })
-      ._receiver;
+    const limit = Math.min(this.maxFrameBytes, this.options.maxFrameBytes);
+    const internals = this.ws as unknown as {
+      _receiver?: { _maxPayload?: unknown } | null;
+      _extensions?: Record<string, { _maxPayload?: unknown } | undefined>;
+    };
+    const receiver = internals._receiver;
     if (receiver != null && typeof receiver._maxPayload === 'number') {
-      receiver._maxPayload = Math.min(this.maxFrameBytes, this.options.maxFrameBytes);
+      receiver._maxPayload = limit;
+    }
+    // With permessage-deflate on, the inflater has a limit of its own: without lowering it, an
+    // unauthenticated peer could make this node inflate a message of maxFrameBytes.
+    const deflate = internals._extensions?.['permessage-deflate'];
+    if (deflate !== undefined && typeof deflate._maxPayload === 'number') {
+      deflate._maxPayload = limit;
     }
   }
 

@@ -206,6 +206,25 @@ describe('its own server', () => {
     ).toBe(true);
   });
 
+  it('with permessage-deflate on, a compressed message over 8 KiB before authentication is refused', async () => {
+    const address = `127.0.0.1:${await freePort()}`;
+    const t = await started({ id: 'n1', listen: address, perMessageDeflate: true });
+    const bomb = raw(`ws://${address}/raft`, { perMessageDeflate: true });
+    await bomb.opened;
+    expect(bomb.ws.extensions).toContain('permessage-deflate');
+    let code = 0;
+    bomb.ws.on('close', (c) => {
+      code = c;
+    });
+    // 1 MiB of zeros compresses to about a kilobyte: small on the wire, large inflated. The
+    // inflater stops at the limit (close code 1009, "message too big") instead of inflating it
+    // all for the size check after it.
+    bomb.ws.send(new Uint8Array(1024 * 1024), { binary: true, compress: true });
+    await until('the close', () => bomb.isClosed());
+    expect(code).toBe(1009);
+    expect(t.stats().rejectedFrames.oversize).toBe(1);
+  });
+
   it('caps messages before authentication at 8 KiB, and rejects text messages', async () => {
     const address = `127.0.0.1:${await freePort()}`;
     const t = await started({ id: 'n1', listen: address });
