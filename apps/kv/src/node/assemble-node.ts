@@ -1,0 +1,157 @@
+/**
+ * Builds a KV node from its configuration: the stores the `store` setting names, the transport
+ * the `transport` setting names (with the cluster secret read from its file), and a RaftNode
+ * running the KV state machine. Nothing here the packages do not export.
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  createRaftNode,
+  type Logger,
+  type Membership,
+  MemoryLogStore,
+  MemorySnapshotStore,
+  MemoryStableStore,
+  type RaftNode,
+  type RaftStores,
+} from '@raft/core';
+import type { NetworkTransport } from '@raft/core/wire';
+import { openFileStores } from '@raft/store-file';
+import { openRedisStores } from '@raft/store-redis';
+import { openSqliteStores } from '@raft/store-sqlite';
+import { createTcpTransport } from '@raft/transport-tcp';
+import { createWsTransport } from '@raft/transport-ws';
+import type { NodeConfig } from '../config/node-config.js';
+import type { KvResult } from '../kv-command.js';
+import { createKvStateMachine, type KvProposal, type KvStateMachine } from '../kv-state-machine.js';
+
+/** A started-or-not KV node and what it was built from. */
+export interface KvNode {
+  readonly config: NodeConfig;
+  readonly node: RaftNode<KvProposal, KvResult>;
+  readonly kv: KvStateMachine;
+  readonly transport: NetworkTransport;
+  /** The bootstrap membership from the configuration (used only on empty storage). */
+  readonly bootstrap: Membership | undefined;
+}
+
+/** A problem a person can act on, raised while assembling or starting a node. */
+export class NodeStartError extends Error {
+  override readonly name = 'NodeStartError';
+}
+
+function readSecret(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new NodeStartError(
+      `--cluster-secret-file: cannot read ${path}: ${(err as Error).message}`,
+    );
+  }
+  const secret = text.trim();
+  if (secret.length < 16) {
+    throw new NodeStartError(
+      `--cluster-secret-file: ${path} holds ${secret.length} characters; a secret needs at least 16 (try: openssl rand -hex 32 > ${path})`,
+    );
+  }
+  return secret;
+}
+
+async function openStores(config: NodeConfig, logger: Logger): Promise<RaftStores> {
+  switch (config.store) {
+    case 'memory': {
+      const stores = {
+        logStore: new MemoryLogStore(),
+        stableStore: new MemoryStableStore(),
+        snapshotStore: new MemorySnapshotStore(),
+        close: async () => {},
+      };
+      return stores;
+    }
+    case 'file': {
+      const dir = config.dataDir as string;
+      mkdirSync(dir, { recursive: true });
+      return openFileStores({ dir, logger });
+    }
+    case 'sqlite': {
+      const dir = config.dataDir as string;
+      mkdirSync(dir, { recursive: true });
+      return openSqliteStores({ path: join(dir, 'raft.sqlite'), logger });
+    }
+    case 'redis':
+      return openRedisStores({
+        url: config.redisUrl,
+        prefix: `raft-kv:${config.clusterId}:${config.id}`,
+        logger,
+      });
+  }
+}
+
+/**
+ * Opens the node's stores and creates its transport and RaftNode (not started). Errors a
+ * person can act on (a locked data directory, an unreachable Redis, an unreadable secret file)
+ * reject with a {@link NodeStartError} saying what to do; the stores are closed again.
+ */
+export async function assembleNode(config: NodeConfig, logger: Logger): Promise<KvNode> {
+  const secret =
+    config.clusterSecretFile === null ? undefined : readSecret(config.clusterSecretFile);
+  let stores: RaftStores;
+  try {
+    stores = await openStores(config, logger);
+  } catch (err) {
+    throw new NodeStartError(describeStoreError(config, err), { cause: err });
+  }
+  try {
+    const common = {
+      id: config.id,
+      clusterId: config.clusterId,
+      logger,
+      ...(secret === undefined ? {} : { secret }),
+    };
+    const transport =
+      config.transport === 'tcp'
+        ? createTcpTransport({ ...common, listen: config.raft })
+        : createWsTransport({ ...common, listen: config.raft });
+    const kv = createKvStateMachine();
+    const node = createRaftNode<KvProposal, KvResult>({
+      id: config.id,
+      stateMachine: kv.stateMachine,
+      codec: kv.codec,
+      stores,
+      transport,
+      logger,
+      electionTimeoutMs: config.electionTimeoutMs,
+      heartbeatMs: config.heartbeatMs,
+      snapshotThreshold: config.snapshotThreshold,
+      requestTimeoutMs: config.requestTimeoutMs,
+    });
+    const members = Object.entries(config.peers).map(([id, p]) => ({
+      id,
+      address: p.raft,
+      voter: true,
+    }));
+    return {
+      config,
+      node,
+      kv,
+      transport,
+      bootstrap: members.length > 0 ? { members } : undefined,
+    };
+  } catch (err) {
+    await stores.close().catch(() => {});
+    throw err;
+  }
+}
+
+function describeStoreError(config: NodeConfig, err: unknown): string {
+  const error = err as Error & { code?: unknown; holderPid?: unknown };
+  const message = error?.message ?? String(err);
+  if (error?.name === 'DirectoryLockedError' || error?.name === 'RedisPrefixLockedError') {
+    return `the ${config.store} store of ${config.id} is in use by another process (${message}); stop it, or give this node another --data-dir`;
+  }
+  if (config.store === 'redis') {
+    return `cannot open the Redis store at ${config.redisUrl}: ${message} (is Redis running? check --redis-url)`;
+  }
+  return `cannot open the ${config.store} store in ${config.dataDir ?? '(memory)'}: ${message}`;
+}
