@@ -93,6 +93,7 @@ describe('assembleNode', () => {
     const nodes = await startAll(await cluster(3, { store: 'sqlite', transport: 'ws' }, root));
     const leader = await (nodes[1] as KvNode).node.waitForLeader({ timeoutMs: 5000 });
     expect(leader.leaderId).toMatch(/^n[123]$/);
+    await (nodes[2] as KvNode).node.waitForLeader({ timeoutMs: 5000 });
     const { result } = await (nodes[2] as KvNode).node.propose({
       kind: 'idempotent',
       key: 'once',
