@@ -1,0 +1,228 @@
+/**
+ * raft-kv as people run it: three real processes on 127.0.0.1-3 (the file store, TCP), the
+ * client commands against them, a SIGKILLed follower that comes back with its data, a
+ * SIGTERMed leader that hands over and exits cleanly, and the errors for a bad flag and a busy
+ * port. The processes run the TypeScript sources through tsx (the same code tsup builds).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const appDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const cli = join(appDir, 'src', 'cli.ts');
+const NODE_ARGS = ['--conditions=@raft/source', '--import', 'tsx', cli];
+
+const children = new Set<ChildProcess>();
+
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, host, () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
+    });
+  });
+}
+
+interface Proc {
+  readonly child: ChildProcess;
+  output: string;
+  readonly exited: Promise<{ code: number | null; signal: string | null }>;
+}
+
+function launch(args: readonly string[]): Proc {
+  const child = spawn(process.execPath, [...NODE_ARGS, ...args], {
+    cwd: appDir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
+  children.add(child);
+  const proc: Proc = {
+    child,
+    output: '',
+    exited: new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        children.delete(child);
+        resolve({ code, signal });
+      }),
+    ),
+  };
+  child.stdout?.on('data', (d) => {
+    proc.output += String(d);
+  });
+  child.stderr?.on('data', (d) => {
+    proc.output += String(d);
+  });
+  return proc;
+}
+
+/** Runs a client command to completion (bounded). */
+async function client(args: readonly string[]): Promise<{ code: number | null; output: string }> {
+  const p = launch(args);
+  const timer = setTimeout(() => p.child.kill('SIGKILL'), 20_000);
+  const { code } = await p.exited;
+  clearTimeout(timer);
+  return { code, output: p.output };
+}
+
+async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function statusOf(http: string): Promise<{ role: string; leaderId: string | null } | null> {
+  try {
+    const res = await fetch(`http://${http}/v1/status`, { signal: AbortSignal.timeout(2000) });
+    return (await res.json()) as { role: string; leaderId: string | null };
+  } catch {
+    return null;
+  }
+}
+
+const root = mkdtempSync(join(tmpdir(), 'kv-e2e-'));
+const nodes: { id: string; http: string; raft: string; proc: Proc | null }[] = [];
+
+function args(i: number): string[] {
+  const n = nodes[i] as (typeof nodes)[number];
+  return [
+    '--id',
+    n.id,
+    '--http',
+    n.http,
+    '--raft',
+    n.raft,
+    '--peers',
+    nodes.map((m) => `${m.id}=${m.raft}`).join(','),
+    '--data-dir',
+    join(root, n.id),
+    '--election-timeout-ms',
+    '200',
+    '--heartbeat-ms',
+    '40',
+    '--log-level',
+    'warn',
+  ];
+}
+
+const endpoints = () => nodes.map((n) => `http://${n.http}`).join(',');
+
+beforeAll(async () => {
+  for (let i = 1; i <= 3; i++) {
+    const host = `127.0.0.${i}`;
+    nodes.push({
+      id: `n${i}`,
+      http: `${host}:${await freePort(host)}`,
+      raft: `${host}:${await freePort(host)}`,
+      proc: null,
+    });
+  }
+  nodes.forEach((n, i) => {
+    n.proc = launch(args(i));
+  });
+  await until('a leader', async () => {
+    const s = await statusOf((nodes[0] as (typeof nodes)[number]).http);
+    return s !== null && s.leaderId !== null;
+  });
+}, 60_000);
+
+afterAll(async () => {
+  for (const child of children) child.kill('SIGKILL');
+  await new Promise((r) => setTimeout(r, 200));
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('raft-kv, three processes', () => {
+  it('the client writes and reads through any node', async () => {
+    const put = await client(['put', 'color', 'blue', '--endpoints', endpoints()]);
+    expect(put.output).toMatch(/^OK \(revision \d+\)\n$/);
+    const third = (nodes[2] as (typeof nodes)[number]).http;
+    const get = await client(['get', 'color', '--endpoints', `http://${third}`]);
+    expect(get).toEqual({ code: 0, output: 'blue\n' });
+    const json = await client(['get', 'color', '--json', '--endpoints', endpoints()]);
+    expect(JSON.parse(json.output)).toEqual({ key: 'color', value: 'blue' });
+    const missing = await client(['get', 'nothing', '--endpoints', endpoints()]);
+    expect(missing.code).toBe(1);
+    expect(missing.output).toBe('raft-kv: nothing: not found\n');
+    const status = await client(['status', '--endpoints', endpoints()]);
+    expect(status.output).toMatch(/^n1: (leader|follower), term \d+/);
+  }, 60_000);
+
+  it('a SIGKILLed follower misses nothing: it comes back from disk and catches up', async () => {
+    const leaderId = (await statusOf((nodes[0] as (typeof nodes)[number]).http))?.leaderId;
+    const i = nodes.findIndex((n) => n.id !== leaderId);
+    const victim = nodes[i] as (typeof nodes)[number];
+    victim.proc?.child.kill('SIGKILL');
+    await victim.proc?.exited;
+    const others = nodes
+      .filter((n) => n !== victim)
+      .map((n) => `http://${n.http}`)
+      .join(',');
+    const put = await client(['put', 'while-down', 'yes', '--endpoints', others]);
+    expect(put.code).toBe(0);
+    victim.proc = launch(args(i));
+    await until('the victim back', async () => (await statusOf(victim.http)) !== null);
+    await until('the victim caught up', async () => {
+      const r = await client(['get', 'while-down', '--endpoints', `http://${victim.http}`]);
+      return r.output === 'yes\n';
+    });
+    const r = await client(['get', 'color', '--endpoints', `http://${victim.http}`]);
+    expect(r.output).toBe('blue\n');
+  }, 90_000);
+
+  it('a SIGTERMed leader hands leadership over and exits 0', async () => {
+    const leaderId = (await statusOf((nodes[0] as (typeof nodes)[number]).http))?.leaderId;
+    const leader = nodes.find((n) => n.id === leaderId) as (typeof nodes)[number];
+    const started = Date.now();
+    leader.proc?.child.kill('SIGTERM');
+    const exit = await leader.proc?.exited;
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(Date.now() - started).toBeLessThan(10_000);
+    const survivor = nodes.find((n) => n !== leader) as (typeof nodes)[number];
+    await until('a new leader', async () => {
+      const s = await statusOf(survivor.http);
+      return s !== null && s.leaderId !== null && s.leaderId !== leader.id;
+    });
+  }, 60_000);
+});
+
+describe('raft-kv errors', () => {
+  it('a bad flag exits 2 naming it; a busy port exits 1 saying so', async () => {
+    const bad = await client([
+      '--id',
+      'x',
+      '--http',
+      'nowhere',
+      '--raft',
+      '127.0.0.1:1',
+      '--store',
+      'memory',
+    ]);
+    expect(bad.code).toBe(2);
+    expect(bad.output).toContain('--http: must be host:port with a port');
+    const blocker = createServer();
+    const port = await freePort('127.0.0.1');
+    await new Promise<void>((r) => blocker.listen(port, '127.0.0.1', r));
+    const busy = `127.0.0.1:${port}`;
+    const taken = await client([
+      '--id',
+      'x',
+      '--http',
+      busy,
+      '--raft',
+      `127.0.0.9:${await freePort('127.0.0.9')}`,
+      '--store',
+      'memory',
+    ]);
+    await new Promise((r) => blocker.close(r));
+    expect(taken.code).toBe(1);
+    expect(taken.output).toContain(`--http ${busy}: the address is in use`);
+  }, 60_000);
+});
