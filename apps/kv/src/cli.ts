@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { pino } from 'pino';
 import { NodeConfigError, type NodeFlags, resolveNodeConfig } from './config/node-config.js';
+import { runDevCluster } from './dev-cluster.js';
 import { NodeStartError } from './node/assemble-node.js';
 import { SHUTDOWN_BOUND_MS, startServer } from './server.js';
 
@@ -88,6 +89,45 @@ program
       });
     }
   });
+
+program
+  .command('dev')
+  .description('run a local cluster as child processes (Ctrl-C stops them all)')
+  .option('--nodes <n>', 'how many nodes', '3')
+  .option('--base-port <port>', 'node i serves HTTP on base+i and Raft on base+100+i', '8000')
+  .option('--data-dir <dir>', 'parent directory of the nodes data directories', './data/dev')
+  .addOption(
+    new Option('--store <kind>', 'storage')
+      .choices(['file', 'sqlite', 'redis', 'memory'])
+      .default('file'),
+  )
+  .addOption(new Option('--transport <kind>', 'transport').choices(['tcp', 'ws']).default('tcp'))
+  .action(
+    async (options: {
+      nodes: string;
+      basePort: string;
+      dataDir: string;
+      store: string;
+      transport: string;
+    }) => {
+      const nodes = Number(options.nodes);
+      const basePort = Number(options.basePort);
+      if (!Number.isInteger(nodes) || nodes < 1 || nodes > 9) fail('--nodes: must be 1 to 9', 2);
+      if (!Number.isInteger(basePort) || basePort < 1 || basePort + 100 + nodes > 65_535) {
+        fail('--base-port: must leave room for base+100+nodes below 65536', 2);
+      }
+      const code = await runDevCluster({
+        nodes,
+        basePort,
+        dataDir: options.dataDir,
+        store: options.store,
+        transport: options.transport,
+        nodeArgs: ['--log-level', 'warn'],
+        log: (line) => process.stdout.write(`${line}\n`),
+      });
+      process.exit(code);
+    },
+  );
 
 // ------------------------------------------------------------------------------ the client
 

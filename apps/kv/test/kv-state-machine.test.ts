@@ -137,7 +137,8 @@ describe('the KV store', () => {
       );
     }
     const chunks: Uint8Array[] = [];
-    for await (const c of (await a.stateMachine.snapshot?.()) as AsyncIterable<Uint8Array>) {
+    const snapshot = a.stateMachine.snapshot as NonNullable<typeof a.stateMachine.snapshot>;
+    for await (const c of (await snapshot()) as AsyncIterable<Uint8Array>) {
       chunks.push(c);
     }
     expect(chunks.length).toBeGreaterThan(1);

@@ -226,3 +226,30 @@ describe('raft-kv errors', () => {
     expect(taken.output).toContain(`--http ${busy}: the address is in use`);
   }, 60_000);
 });
+
+describe('raft-kv dev', () => {
+  it('starts a local cluster, prints its URLs, serves writes, and stops every node on SIGINT', async () => {
+    const base = 20_000 + Math.floor(Math.random() * 20_000);
+    const dir = join(root, 'dev');
+    const dev = launch(['dev', '--nodes', '3', '--base-port', String(base), '--data-dir', dir]);
+    await until('the URLs', () => dev.output.includes('Ctrl-C stops them all.'));
+    expect(dev.output).toContain(
+      `n1  http://127.0.0.1:${base + 1}  (raft 127.0.0.1:${base + 101})`,
+    );
+    expect(dev.output).toContain(`n3  http://127.0.0.3:${base + 3}`);
+    const urls = [1, 2, 3].map((i) => `http://127.0.0.${i}:${base + i}`).join(',');
+    await until('a leader', async () => {
+      const s = await statusOf(`127.0.0.1:${base + 1}`);
+      return s !== null && s.leaderId !== null;
+    });
+    const put = await client(['put', 'dev', 'works', '--endpoints', urls]);
+    expect(put.code).toBe(0);
+    const get = await client(['get', 'dev', '--endpoints', `http://127.0.0.2:${base + 2}`]);
+    expect(get.output).toBe('works\n');
+    dev.child.kill('SIGINT');
+    const exit = await dev.exited;
+    expect(exit.code).toBe(0);
+    expect(dev.output).toContain('all nodes stopped.');
+    for (let i = 1; i <= 3; i++) expect(await statusOf(`127.0.0.${i}:${base + i}`)).toBe(null);
+  }, 60_000);
+});
