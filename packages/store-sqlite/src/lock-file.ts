@@ -16,8 +16,11 @@
  * written. (Where the file system has no hard links, an exclusive create is the fallback.)
  *
  * A lock whose pid no longer runs was left by a crash and is removed. Removing it is itself
- * guarded: it is first renamed aside and re-read, so a process that took the lock in between is
- * not robbed of it. A lock that holds this process's own pid is either this process's (another
+ * guarded: only the opener that claims a takeover marker named after the stale file's inode may
+ * remove it, and only while the lock is still that file, so a process that took the lock in
+ * between is never robbed of it. (A first version renamed the lock aside, re-read it and linked
+ * it back when it turned out to be live: between the rename and the link a third opener could
+ * take the free name, and two processes held the database; the stampede test caught it in CI.) A lock that holds this process's own pid is either this process's (another
  * handle, maybe in another worker thread) or was left by an earlier process that had the same
  * pid, which is the rule in containers (the node often runs as pid 1 at every start). The
  * holder keeps the lock file open for as long as it holds it, so the two are told apart by
@@ -33,7 +36,6 @@ import {
   openSync,
   readdirSync,
   readFileSync,
-  renameSync,
   type Stats,
   statSync,
   unlinkSync,
@@ -66,6 +68,9 @@ function heldLocks(): Set<string> {
 
 /** Attempts before giving up when other processes keep taking and dropping the lock. */
 const MAX_ATTEMPTS = 5;
+/** How long an opener waits, in all, for other openers' takeovers of a stale lock. */
+const TAKEOVER_WAIT_MS = 2000;
+const RETRY_MS = 10;
 
 /** Error codes of `link` on file systems without hard links (FAT, some network mounts). */
 const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EINVAL', 'EXDEV']);
@@ -79,7 +84,8 @@ let tempSeq = 0;
 export function acquireLockFile(dbPath: string, logger: Logger): HeldLock {
   const lockPath = `${dbPath}.lock`;
   const held = heldLocks();
-  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+  const deadline = Date.now() + TAKEOVER_WAIT_MS;
+  for (let attempt = 0; attempt < MAX_ATTEMPTS || Date.now() < deadline; attempt++) {
     const fd = tryCreate(lockPath);
     if (fd !== undefined) {
       held.add(lockPath);
@@ -93,23 +99,30 @@ export function acquireLockFile(dbPath: string, logger: Logger): HeldLock {
       );
     }
     const { pid } = holder;
-    const isHeld =
-      pid === process.pid ? held.has(lockPath) || openByThisProcess(lockPath) : isRunning(pid);
-    if (isHeld) {
+    if (!isStale(holder, held.has(lockPath))) {
       const who = pid === process.pid ? `this process (pid ${pid})` : `process ${pid}`;
       throw new StorageError(
         `the database ${dbPath} is in use by ${who}: its lock file ${lockPath} is held. Close the other stores first (one database belongs to one node); if process ${pid} is not a node using it, delete the lock file`,
       );
     }
-    logger.warn(
-      { lockPath, pid },
-      `removing the stale lock file of process ${pid}, which no longer runs`,
-    );
-    removeStale(lockPath, pid);
+    if (removeStale(lockPath, holder, logger, 0)) continue;
+    // Another opener is taking this stale lock over: give it a moment, then look again.
+    sleepSync(RETRY_MS);
   }
   throw new StorageError(
-    `could not take the lock file ${lockPath} in ${MAX_ATTEMPTS} attempts: other processes keep taking it`,
+    `could not take the lock file ${lockPath} within ${TAKEOVER_WAIT_MS} ms: other processes keep taking it`,
   );
+}
+
+/** Whether `holder`'s process is gone (for this pid: no handle of this process holds it). */
+function isStale(holder: PidHolder, heldHere: boolean): boolean {
+  if (holder.pid === process.pid) return !heldHere && !openByThisProcess(holder);
+  return !isRunning(holder.pid);
+}
+
+/** Blocks this thread for `ms` (lock acquisition is synchronous and rare). */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 class LockFile implements HeldLock {
@@ -208,9 +221,7 @@ function writeDurably(path: string, content: string, flag: 'w' | 'wx'): number |
  * by an earlier process with this pid, or that this process's descriptors cannot be listed (no
  * `/dev/fd`, as on Windows; the registry then decides alone).
  */
-function openByThisProcess(lockPath: string): boolean {
-  const lock = statOrUndefined(lockPath);
-  if (lock === undefined) return false;
+function openByThisProcess(holder: PidHolder): boolean {
   let names: string[];
   try {
     names = readdirSync('/dev/fd');
@@ -224,7 +235,7 @@ function openByThisProcess(lockPath: string): boolean {
     } catch {
       continue; // closed meanwhile (the listing's own descriptor, for one)
     }
-    if (sameFile(st, lock)) return true;
+    if (st.dev === holder.dev && st.ino === holder.ino) return true;
   }
   return false;
 }
@@ -241,25 +252,43 @@ function sameFile(a: Stats, b: Stats | undefined): boolean {
   return b !== undefined && a.dev === b.dev && a.ino === b.ino;
 }
 
+/** A lock file naming a pid, and which file it was (its inode: the content came from it). */
+interface PidHolder {
+  readonly kind: 'pid';
+  readonly pid: number;
+  readonly dev: number;
+  readonly ino: number;
+}
+
 type Holder =
-  | { readonly kind: 'pid'; readonly pid: number }
+  | PidHolder
   | { readonly kind: 'gone' }
   | { readonly kind: 'unreadable'; readonly text: string };
 
 function readHolder(lockPath: string): Holder {
-  let text: string;
+  let fd: number;
   try {
-    text = readFileSync(lockPath, 'utf8');
+    fd = openSync(lockPath, 'r');
   } catch (err) {
     if (errorCode(err) === 'ENOENT') return { kind: 'gone' };
     throw new StorageError(`cannot read the lock file ${lockPath}: ${(err as Error).message}`, {
       cause: err,
     });
   }
+  let text: string;
+  let st: Stats;
+  try {
+    st = fstatSync(fd);
+    text = readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
   const match = /^\s*(\d{1,10})\s*$/.exec(text);
   const pid = match === null ? Number.NaN : Number(match[1]);
   // pid 0 and negative pids mean process groups to kill(): never probe them.
-  return Number.isSafeInteger(pid) && pid > 0 ? { kind: 'pid', pid } : { kind: 'unreadable', text };
+  return Number.isSafeInteger(pid) && pid > 0
+    ? { kind: 'pid', pid, dev: st.dev, ino: st.ino }
+    : { kind: 'unreadable', text };
 }
 
 /** Whether a process with this pid runs (on this host). */
@@ -274,36 +303,62 @@ function isRunning(pid: number): boolean {
 }
 
 /**
- * Removes the lock file left by the dead process `stalePid`, unless another process replaced
- * it in the meantime (two processes finding the same stale lock at once): the file is renamed
- * aside first (atomic), and put back if it turns out to be someone else's.
+ * Removes the stale file `path` (the lock, or a dead taker's marker) if it is still the file
+ * `judged`. True when it was removed or had changed meanwhile; false when another opener is
+ * taking it over (the caller waits and looks again).
+ *
+ * Two openers can judge the same lock stale at once; if each simply removed it and created its
+ * own, the slower one would remove the faster one's fresh lock and both would hold the
+ * database. So only the opener that claims the marker named after the stale file's inode may
+ * remove it, and only if the lock is still that inode and still stale (nothing else replaces a
+ * stale lock while its marker is held). A taker that died holding a marker leaves it stale in
+ * turn, and it is removed by the same rule one level down.
  */
-function removeStale(lockPath: string, stalePid: number): void {
-  const aside = `${lockPath}.${process.pid}.${tempSeq++}.stale`;
+function removeStale(path: string, judged: PidHolder, logger: Logger, depth: number): boolean {
+  const marker = `${path}.takeover-${judged.ino}`;
+  const temp = `${marker}.${process.pid}.${tempSeq++}.tmp`;
   try {
-    renameSync(lockPath, aside);
+    writeDurably(temp, `${process.pid}\n`, 'w');
+    linkSync(temp, marker);
   } catch (err) {
-    if (errorCode(err) === 'ENOENT') return; // someone else removed it
-    throw new StorageError(
-      `cannot remove the stale lock file ${lockPath}: ${(err as Error).message}`,
-      { cause: err },
-    );
+    if (errorCode(err) !== 'EEXIST') {
+      throw new StorageError(
+        `cannot take over the stale lock file ${path}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    // Someone claimed this takeover. If that taker died, its marker is stale in turn.
+    const taker = readHolder(marker);
+    if (taker.kind === 'pid' && depth < 4 && isStale(taker, false)) {
+      removeStale(marker, taker, logger, depth + 1);
+    }
+    return false;
+  } finally {
+    removeQuietly(temp);
   }
   try {
-    const moved = readHolder(aside);
-    if (moved.kind === 'pid' && moved.pid === stalePid) return;
-    // A live process took the lock between our read and the rename: give it back.
-    try {
-      linkSync(aside, lockPath);
-    } catch (err) {
-      const code = errorCode(err);
-      if (code !== 'EEXIST' && code !== undefined && NO_HARD_LINKS.has(code)) {
-        renameSync(aside, lockPath);
+    const now = readHolder(path);
+    if (
+      now.kind === 'pid' &&
+      now.ino === judged.ino &&
+      now.dev === judged.dev &&
+      now.pid === judged.pid &&
+      isStale(now, false)
+    ) {
+      if (depth === 0) {
+        logger.warn(
+          { lockPath: path, pid: judged.pid },
+          `removing the stale lock file of process ${judged.pid}, which no longer runs`,
+        );
       }
+      removeQuietly(path);
     }
   } finally {
-    removeQuietly(aside);
+    removeQuietly(marker);
   }
+  return true;
 }
 
 function removeQuietly(path: string): void {
