@@ -41,29 +41,28 @@ export async function runDevCluster(options: DevClusterOptions): Promise<number>
   const exited = members.map((m) => {
     const dir = join(root, m.id);
     mkdirSync(dir, { recursive: true });
+    // What the restart hint prints, too: the node's own flags.
+    const serve = [
+      'serve',
+      '--id',
+      m.id,
+      '--http',
+      m.http,
+      '--raft',
+      m.raft,
+      '--peers',
+      peers,
+      '--data-dir',
+      dir,
+      '--store',
+      options.store,
+      '--transport',
+      options.transport,
+    ];
     // The same program (and loader, when run from source) as this process.
     const child = spawn(
       process.execPath,
-      [
-        ...process.execArgv,
-        process.argv[1] as string,
-        'serve',
-        '--id',
-        m.id,
-        '--http',
-        m.http,
-        '--raft',
-        m.raft,
-        '--peers',
-        peers,
-        '--data-dir',
-        dir,
-        '--store',
-        options.store,
-        '--transport',
-        options.transport,
-        ...options.nodeArgs,
-      ],
+      [...process.execArgv, process.argv[1] as string, ...serve, ...options.nodeArgs],
       { stdio: ['ignore', 'inherit', 'inherit'] },
     );
     children.push(child);
@@ -71,19 +70,7 @@ export async function runDevCluster(options: DevClusterOptions): Promise<number>
       child.once('exit', (code, signal) => {
         if (!stopping) {
           options.log(
-            `${m.id} exited (${signal ?? `code ${code}`}); the others go on. Restart it with: raft-kv ${[
-              'serve',
-              '--id',
-              m.id,
-              '--http',
-              m.http,
-              '--raft',
-              m.raft,
-              '--peers',
-              peers,
-              '--data-dir',
-              dir,
-            ].join(' ')}`,
+            `${m.id} exited (${signal ?? `code ${code}`}); the others go on. Restart it with: raft-kv ${serve.join(' ')}`,
           );
         }
         done(code ?? 1);

@@ -12,6 +12,7 @@
  * ```
  */
 import type { CommandCodec } from '@raft/core';
+import { concat, varint } from './bytes.js';
 
 /** Longest key, in UTF-8 bytes (the HTTP API's documented limit). */
 export const MAX_KEY_BYTES = 1024;
@@ -58,28 +59,6 @@ export function keyProblem(key: unknown): string | null {
     return `a key must be at most ${MAX_KEY_BYTES} bytes of UTF-8`;
   }
   return null;
-}
-
-function varint(out: number[], value: number): void {
-  let v = value;
-  while (v >= 0x80) {
-    out.push((v % 0x80) | 0x80);
-    v = Math.floor(v / 0x80);
-  }
-  out.push(v);
-}
-
-function concat(head: number[], parts: readonly Uint8Array[]): Uint8Array {
-  let length = head.length;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  out.set(head, 0);
-  let pos = head.length;
-  for (const p of parts) {
-    out.set(p, pos);
-    pos += p.length;
-  }
-  return out;
 }
 
 class Reader {
@@ -134,16 +113,17 @@ export const kvCommandCodec: CommandCodec<KvCommand> = {
     varint(head, key.length);
     switch (command.op) {
       case 'put':
-        return concat(head, [key, command.value]);
+        return concat([Uint8Array.from(head), key, command.value]);
       case 'delete':
-        return concat(head, [key]);
+        return concat([Uint8Array.from(head), key]);
       case 'cas': {
         const flags =
           (command.expected === null ? 0 : FLAG_EXPECTED) |
           (command.value === null ? 0 : FLAG_VALUE);
         const middle = [flags];
         if (command.expected !== null) varint(middle, command.expected.length);
-        return concat(head, [
+        return concat([
+          Uint8Array.from(head),
           key,
           Uint8Array.from(middle),
           command.expected ?? new Uint8Array(0),

@@ -12,6 +12,7 @@
  * ```
  */
 import type { ApplyContext, SnapshotChunks, StateMachine } from '@raft/core';
+import { concat, varint } from './bytes.js';
 import type { KvCommand, KvResult } from './kv-command.js';
 
 /** One key's value and the store revision that last wrote it. */
@@ -170,25 +171,4 @@ export class KvStore implements StateMachine<KvCommand, KvResult> {
     this.data = data;
     this.rev = revision;
   }
-}
-
-function varint(out: number[], value: number): void {
-  let v = value;
-  while (v >= 0x80) {
-    out.push((v % 0x80) | 0x80);
-    v = Math.floor(v / 0x80);
-  }
-  out.push(v);
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  let pos = 0;
-  for (const p of parts) {
-    out.set(p, pos);
-    pos += p.length;
-  }
-  return out;
 }
