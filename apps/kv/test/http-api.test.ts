@@ -4,11 +4,15 @@
  */
 import { createServer } from 'node:net';
 import { noopLogger } from '@raft/core';
+import { assembleNode, createHttpApp, resolveNodeConfig, type ServiceNode } from '@raft/server';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveNodeConfig } from '../src/config/node-config.js';
-import { createHttpApp } from '../src/http/create-http-app.js';
-import { assembleNode, type KvNode } from '../src/node/assemble-node.js';
+import type { KvResult } from '../src/kv-command.js';
+import { kvService } from '../src/kv-service.js';
+import type { KvProposal } from '../src/kv-state-machine.js';
+import type { KvStore } from '../src/kv-store.js';
+
+type KvNode = ServiceNode<KvProposal, KvResult, KvStore>;
 
 function freePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -31,6 +35,7 @@ beforeAll(async () => {
   nodes = await Promise.all(
     addresses.map((raft, i) =>
       assembleNode(
+        kvService,
         resolveNodeConfig(
           {
             id: `n${i + 1}`,

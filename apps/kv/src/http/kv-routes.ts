@@ -1,22 +1,18 @@
 /**
  * The KV HTTP API (issue #17's table): writes are proposed on this node (a follower forwards
  * them to its leader), reads wait for the node's `read()` (ReadIndex; never a log write) and
- * then read the local store. Every request is bounded by `requestTimeoutMs`.
+ * then read the local store. Every request is bounded by the server's request timeout.
  */
-import { RaftError, type ReadConsistency } from '@raft/core';
+import type { ReadConsistency } from '@raft/core';
+import { BadRequestError, bodyBytes, jsonBody, type ServiceContext } from '@raft/server';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { type KvCommand, keyProblem } from '../kv-command.js';
+import { type KvCommand, type KvResult, keyProblem } from '../kv-command.js';
 import { type KvProposal, MAX_IDEMPOTENCY_KEY_BYTES } from '../kv-state-machine.js';
-import type { KvNode } from '../node/assemble-node.js';
-import { BadRequestError } from './http-errors.js';
+import type { KvStore } from '../kv-store.js';
 
-/** Options of {@link registerKvRoutes}. */
-export interface KvRoutesOptions {
-  readonly requestTimeoutMs: number;
-  /** Longest list answered by GET /v1/kv. */
-  readonly maxListLimit: number;
-}
+/** Longest list GET /v1/kv answers (`limit` above it is a 400). */
+export const MAX_LIST_LIMIT = 10_000;
 
 const CONSISTENCIES = new Set<ReadConsistency>(['linearizable', 'lease', 'stale']);
 const encoder = new TextEncoder();
@@ -47,51 +43,19 @@ function idempotencyKeyOf(header: string | string[] | undefined): string | null 
   return key;
 }
 
-function bodyBytes(body: unknown): Uint8Array {
-  if (body instanceof Uint8Array) return body;
-  if (body === undefined || body === null) return new Uint8Array(0);
-  throw new BadRequestError('the body must be bytes');
-}
-
-function jsonBody<T>(body: unknown, schema: z.ZodType<T>): T {
-  let value: unknown;
-  try {
-    value = JSON.parse(new TextDecoder().decode(bodyBytes(body)));
-  } catch {
-    throw new BadRequestError('the body must be JSON');
-  }
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new BadRequestError(
-      `${issue?.path.join('.') || 'the body'}: ${issue?.message ?? 'is invalid'}`,
-    );
-  }
-  return parsed.data;
-}
-
-/** Registers the /v1/kv routes of `kv` on `app`. */
-export function registerKvRoutes(app: FastifyInstance, kv: KvNode, options: KvRoutesOptions): void {
-  const { node } = kv;
-  const store = kv.kv.store;
-  const timeoutMs = options.requestTimeoutMs;
+/** Registers the /v1/kv routes on `app`. */
+export function registerKvRoutes(
+  app: FastifyInstance,
+  ctx: ServiceContext<KvProposal, KvResult, KvStore>,
+): void {
+  const store = ctx.state;
 
   const write = async (command: KvCommand, idempotencyKey: string | null) => {
     const proposal: KvProposal =
       idempotencyKey === null
         ? { kind: 'plain', command }
         : { kind: 'idempotent', key: idempotencyKey, command };
-    const deadline = Date.now() + timeoutMs;
-    try {
-      return (await node.propose(proposal, { timeoutMs })).result;
-    } catch (err) {
-      // No leader known yet (an election is on): nothing was appended, so wait for one within
-      // the request's time and propose once more, instead of answering 503 at once.
-      if (!RaftError.is(err, 'NO_LEADER')) throw err;
-      await node.waitForLeader({ timeoutMs: Math.max(1, deadline - Date.now()) });
-      return (await node.propose(proposal, { timeoutMs: Math.max(1, deadline - Date.now()) }))
-        .result;
-    }
+    return (await ctx.propose(proposal)).result;
   };
 
   app.put('/v1/kv/*', async (req) => {
@@ -149,8 +113,7 @@ export function registerKvRoutes(app: FastifyInstance, kv: KvNode, options: KvRo
 
   app.get('/v1/kv/*', async (req, reply) => {
     const key = keyOf((req.params as { '*': string })['*']);
-    const consistency = consistencyOf(req.query);
-    await node.read({ consistency, timeoutMs });
+    await ctx.read(consistencyOf(req.query));
     const entry = store.get(key);
     if (entry === undefined) {
       reply.code(404);
@@ -164,10 +127,10 @@ export function registerKvRoutes(app: FastifyInstance, kv: KvNode, options: KvRo
   app.get('/v1/kv', async (req) => {
     const query = req.query as { prefix?: string; limit?: string };
     const limit = query.limit === undefined ? 100 : Number(query.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > options.maxListLimit) {
-      throw new BadRequestError(`limit must be an integer in [1, ${options.maxListLimit}]`);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+      throw new BadRequestError(`limit must be an integer in [1, ${MAX_LIST_LIMIT}]`);
     }
-    await node.read({ consistency: consistencyOf(req.query), timeoutMs });
+    await ctx.read(consistencyOf(req.query));
     return { keys: store.keys(query.prefix ?? '', limit) };
   });
 }

@@ -1,17 +1,19 @@
 /**
- * Runs one KV node: assembles it, starts it, serves the HTTP API, and shuts down gracefully on
+ * Runs one service node: assembles it, starts it, serves the HTTP API, and shuts down gracefully on
  * SIGTERM or SIGINT (hands leadership over when it leads, stops the node, which flushes and
  * closes its stores and transport) within a bound, then exits.
  */
 import type { Logger } from '@raft/core';
 import type { FastifyInstance } from 'fastify';
 import type { NodeConfig } from './config/node-config.js';
-import { createHttpApp } from './http/create-http-app.js';
-import { assembleNode, type KvNode, NodeStartError } from './node/assemble-node.js';
+import { createHttpApp, type HttpAppOptions } from './http/create-http-app.js';
+import { advertiseHttpAddress } from './node/advertiser.js';
+import { assembleNode, NodeStartError, type ServiceNode } from './node/assemble-node.js';
+import type { ServiceDefinition } from './service.js';
 
 /** A running node and its HTTP server. */
-export interface RunningServer {
-  readonly kv: KvNode;
+export interface RunningServer<Cmd = unknown, Res = unknown, State = unknown> {
+  readonly node: ServiceNode<Cmd, Res, State>;
   readonly app: FastifyInstance;
   /** The HTTP address it listens on. */
   readonly httpAddress: string;
@@ -23,24 +25,29 @@ export interface RunningServer {
 export const SHUTDOWN_BOUND_MS = 10_000;
 
 /** Starts a node and its HTTP API. Rejects with a NodeStartError saying what to fix. */
-export async function startServer(config: NodeConfig, logger: Logger): Promise<RunningServer> {
-  const kv = await assembleNode(config, logger);
+export async function startServer<Cmd, Res, State>(
+  service: ServiceDefinition<Cmd, Res, State>,
+  config: NodeConfig,
+  logger: Logger,
+  httpOptions: HttpAppOptions = {},
+): Promise<RunningServer<Cmd, Res, State>> {
+  const sn = await assembleNode(service, config, logger);
   try {
-    await kv.node.start(kv.bootstrap === undefined ? {} : { bootstrap: kv.bootstrap });
+    await sn.node.start(sn.bootstrap === undefined ? {} : { bootstrap: sn.bootstrap });
   } catch (err) {
-    await kv.node.stop().catch(() => {});
+    await sn.node.stop().catch(() => {});
     throw new NodeStartError(`${config.id} could not start: ${(err as Error).message}`, {
       cause: err,
     });
   }
-  const app = createHttpApp(kv);
+  const app = createHttpApp(sn, httpOptions);
   const at = config.http.lastIndexOf(':');
   const host = config.http.slice(0, at).replace(/^\[|\]$/g, '');
   const port = Number(config.http.slice(at + 1));
   try {
     await app.listen({ host, port });
   } catch (err) {
-    await kv.node.stop().catch(() => {});
+    await sn.node.stop().catch(() => {});
     const code = (err as { code?: string }).code;
     throw new NodeStartError(
       code === 'EADDRINUSE'
@@ -49,12 +56,17 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
       { cause: err },
     );
   }
+  const stopAdvertising = advertiseHttpAddress(
+    sn as unknown as ServiceNode<unknown, unknown, unknown>,
+    config.http,
+    logger,
+  );
   let stopping: Promise<void> | null = null;
   const shutdown = (reason: string): Promise<void> => {
     stopping ??= (async () => {
       logger.info({ reason }, `${config.id}: shutting down (${reason})`);
-      if (kv.node.status().role === 'leader') {
-        await kv.node
+      if (sn.node.status().role === 'leader') {
+        await sn.node
           .transferLeadership(undefined, {
             timeoutMs: Math.min(3000, config.electionTimeoutMs * 4),
           })
@@ -67,8 +79,9 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
               ),
           );
       }
+      stopAdvertising();
       await app.close().catch(() => {});
-      await kv.node.stop();
+      await sn.node.stop();
       logger.info({}, `${config.id}: stopped`);
     })();
     return stopping;
@@ -77,5 +90,5 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
     { http: config.http, raft: config.raft, store: config.store, transport: config.transport },
     `${config.id}: serving http://${config.http}, raft on ${config.raft} (${config.transport}), ${config.store} store`,
   );
-  return { kv, app, httpAddress: config.http, shutdown };
+  return { node: sn, app, httpAddress: config.http, shutdown };
 }

@@ -34,7 +34,7 @@ describe('resolveNodeConfig', () => {
       store: 'file',
       transport: 'tcp',
       redisUrl: 'redis://127.0.0.1:6379',
-      clusterId: 'raft-kv',
+      clusterId: 'raft',
       clusterSecretFile: null,
       electionTimeoutMs: 300,
       heartbeatMs: 50,

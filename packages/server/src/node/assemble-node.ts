@@ -1,7 +1,8 @@
 /**
- * Builds a KV node from its configuration: the stores the `store` setting names, the transport
- * the `transport` setting names (with the cluster secret read from its file), and a RaftNode
- * running the KV state machine. Nothing here the packages do not export.
+ * Builds a service node from its configuration: the stores the `store` setting names, the
+ * transport the `transport` setting names (with the cluster secret read from its file), and a
+ * RaftNode running the service's state machine with the directory of HTTP addresses. Nothing
+ * here the packages do not export.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,17 +23,24 @@ import { openSqliteStores } from '@raft/store-sqlite';
 import { createTcpTransport } from '@raft/transport-tcp';
 import { createWsTransport } from '@raft/transport-ws';
 import type { NodeConfig } from '../config/node-config.js';
-import type { KvResult } from '../kv-command.js';
-import { createKvStateMachine, type KvProposal, type KvStateMachine } from '../kv-state-machine.js';
+import type { ServiceDefinition } from '../service.js';
+import { type ServiceCommand, type ServiceResult, serviceCommandCodec } from './service-command.js';
+import { Directory, withDirectory } from './service-state-machine.js';
 
-/** A started-or-not KV node and what it was built from. */
-export interface KvNode {
+/** A started-or-not service node and what it was built from. */
+export interface ServiceNode<Cmd, Res, State> {
   readonly config: NodeConfig;
-  readonly node: RaftNode<KvProposal, KvResult>;
-  readonly kv: KvStateMachine;
+  readonly service: ServiceDefinition<Cmd, Res, State>;
+  readonly node: RaftNode<ServiceCommand<Cmd>, ServiceResult<Res>>;
+  /** The service's state (what its routes read). */
+  readonly state: State;
+  /** Members' HTTP addresses, as the log says. */
+  readonly directory: Directory;
   readonly transport: NetworkTransport;
   /** The bootstrap membership from the configuration (used only on empty storage). */
   readonly bootstrap: Membership | undefined;
+  /** When the latest snapshot of this node's own started (ms since the epoch), if any. */
+  snapshotStartedAt(): number | null;
 }
 
 /** A problem a person can act on, raised while assembling or starting a node. */
@@ -58,7 +66,7 @@ function readSecret(path: string): string {
   return secret;
 }
 
-async function openStores(config: NodeConfig, logger: Logger): Promise<RaftStores> {
+async function openStores(config: NodeConfig, name: string, logger: Logger): Promise<RaftStores> {
   switch (config.store) {
     case 'memory': {
       const stores = {
@@ -82,7 +90,7 @@ async function openStores(config: NodeConfig, logger: Logger): Promise<RaftStore
     case 'redis':
       return openRedisStores({
         url: config.redisUrl,
-        prefix: `raft-kv:${config.clusterId}:${config.id}`,
+        prefix: `${name}:${config.clusterId}:${config.id}`,
         logger,
       });
   }
@@ -93,12 +101,16 @@ async function openStores(config: NodeConfig, logger: Logger): Promise<RaftStore
  * person can act on (a locked data directory, an unreachable Redis, an unreadable secret file)
  * reject with a {@link NodeStartError} saying what to do; the stores are closed again.
  */
-export async function assembleNode(config: NodeConfig, logger: Logger): Promise<KvNode> {
+export async function assembleNode<Cmd, Res, State>(
+  service: ServiceDefinition<Cmd, Res, State>,
+  config: NodeConfig,
+  logger: Logger,
+): Promise<ServiceNode<Cmd, Res, State>> {
   const secret =
     config.clusterSecretFile === null ? undefined : readSecret(config.clusterSecretFile);
   let stores: RaftStores;
   try {
-    stores = await openStores(config, logger);
+    stores = await openStores(config, service.name, logger);
   } catch (err) {
     throw new NodeStartError(describeStoreError(config, err), { cause: err });
   }
@@ -113,11 +125,15 @@ export async function assembleNode(config: NodeConfig, logger: Logger): Promise<
       config.transport === 'tcp'
         ? createTcpTransport({ ...common, listen: config.raft })
         : createWsTransport({ ...common, listen: config.raft });
-    const kv = createKvStateMachine();
-    const node = createRaftNode<KvProposal, KvResult>({
+    const parts = service.createStateMachine();
+    const directory = new Directory();
+    let snapshotStartedAt: number | null = null;
+    const node = createRaftNode<ServiceCommand<Cmd>, ServiceResult<Res>>({
       id: config.id,
-      stateMachine: kv.stateMachine,
-      codec: kv.codec,
+      stateMachine: withDirectory(parts.stateMachine, directory, () => {
+        snapshotStartedAt = Date.now();
+      }),
+      codec: serviceCommandCodec(parts.codec),
       stores,
       transport,
       logger,
@@ -127,7 +143,7 @@ export async function assembleNode(config: NodeConfig, logger: Logger): Promise<
       requestTimeoutMs: config.requestTimeoutMs,
       // GET ?consistency=lease: served by the leader without a heartbeat round while its lease
       // holds (bounded clock drift; the default read stays linearizable).
-      leaseReads: true,
+      leaseReads: service.leaseReads ?? true,
     });
     const members = Object.entries(config.peers).map(([id, p]) => ({
       id,
@@ -136,10 +152,13 @@ export async function assembleNode(config: NodeConfig, logger: Logger): Promise<
     }));
     return {
       config,
+      service,
       node,
-      kv,
+      state: parts.state,
+      directory,
       transport,
       bootstrap: members.length > 0 ? { members } : undefined,
+      snapshotStartedAt: () => snapshotStartedAt,
     };
   } catch (err) {
     await stores.close().catch(() => {});

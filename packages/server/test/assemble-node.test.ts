@@ -5,7 +5,10 @@ import { join } from 'node:path';
 import { noopLogger } from '@raft/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type NodeFlags, resolveNodeConfig } from '../src/config/node-config.js';
-import { assembleNode, type KvNode, NodeStartError } from '../src/node/assemble-node.js';
+import { assembleNode, NodeStartError, type ServiceNode } from '../src/node/assemble-node.js';
+import { type Register, registerService } from './fixtures/register-service.js';
+
+type KvNode = ServiceNode<string, number, Register>;
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -51,13 +54,11 @@ async function cluster(count: number, extra: Partial<NodeFlags>, root: string) {
 }
 
 async function startAll(configs: ReturnType<typeof resolveNodeConfig>[]): Promise<KvNode[]> {
-  const nodes = await Promise.all(configs.map((c) => assembleNode(c, noopLogger)));
+  const nodes = await Promise.all(configs.map((c) => assembleNode(registerService, c, noopLogger)));
   cleanups.push(() => Promise.all(nodes.map((n) => n.node.stop())));
   await Promise.all(nodes.map((n) => n.node.start(n.bootstrap ? { bootstrap: n.bootstrap } : {})));
   return nodes;
 }
-
-const text = (s: string) => new TextEncoder().encode(s);
 
 describe('assembleNode', () => {
   it('a 3-node cluster on the file store over TCP replicates, and a node restarts from disk', async () => {
@@ -66,26 +67,24 @@ describe('assembleNode', () => {
     const nodes = await startAll(configs);
     const first = nodes[0] as KvNode;
     await first.node.waitForLeader({ timeoutMs: 5000 });
-    const { result } = await first.node.propose({
-      kind: 'plain',
-      command: { op: 'put', key: 'k', value: text('v') },
-    });
-    expect(result).toEqual({ op: 'put', revision: 1 });
+    const { result } = await first.node.propose({ kind: 'service', command: 'v' });
+    expect(result).toEqual({ kind: 'service', result: 1 });
     await Promise.all(nodes.map((n) => n.node.stop()));
     // n2 alone, from its directory: the write is in its log (bootstrap ignored on a used store).
     const again = await assembleNode(
+      registerService,
       configs[1] as ReturnType<typeof resolveNodeConfig>,
       noopLogger,
     );
     cleanups.push(() => again.node.stop());
     const rest = await Promise.all(
-      configs.filter((_, i) => i !== 1).map((c) => assembleNode(c, noopLogger)),
+      configs.filter((_, i) => i !== 1).map((c) => assembleNode(registerService, c, noopLogger)),
     );
     cleanups.push(() => Promise.all(rest.map((n) => n.node.stop())));
     await Promise.all([again, ...rest].map((n) => n.node.start({})));
     await again.node.waitForLeader({ timeoutMs: 5000 });
     await again.node.read({ consistency: 'linearizable' });
-    expect(again.kv.store.get('k')?.value).toEqual(text('v'));
+    expect(again.state).toEqual({ value: 'v', version: 1 });
   }, 30_000);
 
   it('runs on SQLite over WebSockets too', async () => {
@@ -94,21 +93,22 @@ describe('assembleNode', () => {
     const leader = await (nodes[1] as KvNode).node.waitForLeader({ timeoutMs: 5000 });
     expect(leader.leaderId).toMatch(/^n[123]$/);
     await (nodes[2] as KvNode).node.waitForLeader({ timeoutMs: 5000 });
-    const { result } = await (nodes[2] as KvNode).node.propose({
-      kind: 'idempotent',
-      key: 'once',
-      command: { op: 'put', key: 'a', value: text('b') },
-    });
-    expect(result).toEqual({ op: 'put', revision: 1 });
+    const { result } = await (nodes[2] as KvNode).node.propose({ kind: 'service', command: 'b' });
+    expect(result).toEqual({ kind: 'service', result: 1 });
   }, 30_000);
 
   it('a data directory in use says so and what to do', async () => {
     const root = scratch();
     const [config] = await cluster(1, {}, root);
-    const held = await assembleNode(config as ReturnType<typeof resolveNodeConfig>, noopLogger);
+    const held = await assembleNode(
+      registerService,
+      config as ReturnType<typeof resolveNodeConfig>,
+      noopLogger,
+    );
     cleanups.push(() => held.node.stop());
     await held.node.start(held.bootstrap ? { bootstrap: held.bootstrap } : {});
     const err = await assembleNode(
+      registerService,
       config as ReturnType<typeof resolveNodeConfig>,
       noopLogger,
     ).catch((e: unknown) => e);
@@ -124,7 +124,7 @@ describe('assembleNode', () => {
     writeFileSync(short, 'abc\n');
     const [config] = await cluster(1, { store: 'memory', clusterSecretFile: short }, root);
     await expect(
-      assembleNode(config as ReturnType<typeof resolveNodeConfig>, noopLogger),
+      assembleNode(registerService, config as ReturnType<typeof resolveNodeConfig>, noopLogger),
     ).rejects.toThrow(
       /--cluster-secret-file: .*short holds 3 characters; a secret needs at least 16/,
     );
@@ -134,7 +134,7 @@ describe('assembleNode', () => {
       root,
     );
     await expect(
-      assembleNode(missing as ReturnType<typeof resolveNodeConfig>, noopLogger),
+      assembleNode(registerService, missing as ReturnType<typeof resolveNodeConfig>, noopLogger),
     ).rejects.toThrow(/--cluster-secret-file: cannot read .*nope/);
   });
 
@@ -147,7 +147,7 @@ describe('assembleNode', () => {
       root,
     );
     await expect(
-      assembleNode(config as ReturnType<typeof resolveNodeConfig>, noopLogger),
+      assembleNode(registerService, config as ReturnType<typeof resolveNodeConfig>, noopLogger),
     ).rejects.toThrow(
       new RegExp(
         `^cannot open the Redis store at redis://127\\.0\\.0\\.1:${port}: .*\\(is Redis running\\? check --redis-url\\)$`,

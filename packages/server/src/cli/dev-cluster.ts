@@ -1,6 +1,6 @@
 /**
- * `raft-kv dev --nodes 3`: a local cluster as child processes of this one, each a `raft-kv`
- * node on its own loopback address (127.0.0.1, .2, .3, ...) on the file store, so a person can
+ * `<program> dev --nodes 3`: a local cluster as child processes of this one, each a node of the
+ * same program on its own loopback address (127.0.0.1, .2, .3, ...) on the file store, so a person can
  * start, use, break (kill one) and watch a cluster with one command. Ctrl-C stops them all.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -9,6 +9,8 @@ import { join, resolve } from 'node:path';
 
 /** Options of {@link runDevCluster}. */
 export interface DevClusterOptions {
+  /** The program's name, for the hints it prints. */
+  readonly program: string;
   readonly nodes: number;
   /** Node i gets HTTP port basePort + i and Raft port basePort + 100 + i. */
   readonly basePort: number;
@@ -18,6 +20,8 @@ export interface DevClusterOptions {
   /** Extra flags passed to every node. */
   readonly nodeArgs: readonly string[];
   readonly log: (line: string) => void;
+  /** A first command to try, given the `--endpoints` flag. */
+  readonly tryHint?: (endpointsFlag: string) => string;
 }
 
 /** How long the children get to stop after Ctrl-C before they are killed. */
@@ -70,7 +74,7 @@ export async function runDevCluster(options: DevClusterOptions): Promise<number>
       child.once('exit', (code, signal) => {
         if (!stopping) {
           options.log(
-            `${m.id} exited (${signal ?? `code ${code}`}); the others go on. Restart it with: raft-kv ${serve.join(' ')}`,
+            `${m.id} exited (${signal ?? `code ${code}`}); the others go on. Restart it with: ${options.program} ${serve.join(' ')}`,
           );
         }
         done(code ?? 1);
@@ -81,9 +85,12 @@ export async function runDevCluster(options: DevClusterOptions): Promise<number>
     `started ${members.length} nodes (data in ${root}, ${options.store} store, ${options.transport}):`,
   );
   for (const m of members) options.log(`  ${m.id}  http://${m.http}  (raft ${m.raft})`);
-  options.log(
-    `try: raft-kv put color blue --endpoints ${members.map((m) => `http://${m.http}`).join(',')}`,
-  );
+  const first = members[0];
+  if (first !== undefined) {
+    options.log(`dashboard: http://${first.http}/ (every node serves one)`);
+  }
+  const endpoints = `--endpoints ${members.map((m) => `http://${m.http}`).join(',')}`;
+  options.log(`try: ${options.tryHint?.(endpoints) ?? `${options.program} status ${endpoints}`}`);
   options.log('Ctrl-C stops them all.');
   const stop = () => {
     if (stopping) return;

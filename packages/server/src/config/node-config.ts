@@ -1,5 +1,5 @@
 /**
- * A KV node's configuration: flags over an optional JSON config file, validated in one place
+ * A service node's configuration: flags over an optional JSON config file, validated in one place
  * (zod), with errors that name the flag or the file's field and say what is allowed.
  *
  * The config file takes the same settings as the flags, in camelCase, plus a cluster map:
@@ -154,9 +154,14 @@ function parsePeers(
 
 /**
  * Resolves a node's configuration from its flags and the parsed JSON of its config file (or
- * null). Throws a {@link NodeConfigError} listing every problem.
+ * null). `defaultClusterId` is the cluster id when neither sets one (the service's name).
+ * Throws a {@link NodeConfigError} listing every problem.
  */
-export function resolveNodeConfig(flags: NodeFlags, file: unknown): NodeConfig {
+export function resolveNodeConfig(
+  flags: NodeFlags,
+  file: unknown,
+  defaultClusterId = 'raft',
+): NodeConfig {
   const problems: string[] = [];
   let fromFile: Record<string, unknown> & {
     cluster?: Record<string, { raft: string; http?: string }>;
@@ -184,7 +189,7 @@ export function resolveNodeConfig(flags: NodeFlags, file: unknown): NodeConfig {
     store: 'file',
     transport: 'tcp',
     redisUrl: 'redis://127.0.0.1:6379',
-    clusterId: 'raft-kv',
+    clusterId: defaultClusterId,
     electionTimeoutMs: 300,
     heartbeatMs: 50,
     snapshotThreshold: 10_000,

@@ -1,0 +1,98 @@
+/**
+ * GET /v1/cluster: what the dashboard shows, gathered by the node serving it: every member's
+ * status (its own directly, the others' from their `GET /v1/status`, at the HTTP address the
+ * directory holds, each bounded by `peerTimeoutMs`), the replication lag of each (entries behind
+ * the leader's log), this node's activity of the last minutes and the leader changes it saw.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { ServiceNode } from '../node/assemble-node.js';
+import type { Activity, ActivitySample, ElectionRecord } from '../observe/activity.js';
+import { type StatusBody, statusOf } from './status-routes.js';
+
+/** One member as the dashboard shows it. */
+export interface MemberView {
+  readonly id: string;
+  readonly address: string;
+  readonly voter: boolean;
+  readonly http: string | null;
+  /** Its own status, or null when it did not answer (then `error` says why). */
+  readonly status: StatusBody | null;
+  readonly error?: string;
+  /** Entries behind the leader's last index (null: unknown). */
+  readonly lag: number | null;
+}
+
+/** The body of GET /v1/cluster. */
+export interface ClusterView {
+  readonly service: { readonly name: string; readonly description: string };
+  readonly self: string;
+  readonly at: number;
+  readonly leaderId: string | null;
+  readonly term: number;
+  readonly members: readonly MemberView[];
+  readonly activity: readonly ActivitySample[];
+  readonly elections: readonly ElectionRecord[];
+}
+
+async function fetchStatus(http: string, timeoutMs: number): Promise<StatusBody> {
+  const res = await fetch(`http://${http}/v1/status`, { signal: AbortSignal.timeout(timeoutMs) });
+  if (!res.ok) throw new Error(`answered ${res.status}`);
+  return (await res.json()) as StatusBody;
+}
+
+/** Gathers the view. */
+export async function clusterView(
+  sn: ServiceNode<unknown, unknown, unknown>,
+  activity: Activity,
+  peerTimeoutMs: number,
+): Promise<ClusterView> {
+  const own = statusOf(sn);
+  const members = await Promise.all(
+    own.members.map(async (m) => {
+      const http = m.id === own.id ? sn.config.http : (sn.directory.get(m.id) ?? null);
+      if (m.id === own.id) return { ...m, http, status: own };
+      if (http === null) {
+        return { ...m, http, status: null, error: 'its HTTP address is not known yet' };
+      }
+      try {
+        return { ...m, http, status: await fetchStatus(http, peerTimeoutMs) };
+      } catch (err) {
+        const e = err as Error & { cause?: Error };
+        return { ...m, http, status: null, error: e.cause?.message ?? e.message };
+      }
+    }),
+  );
+  // The leader is whoever claims it in the highest term any member reports.
+  let leader: StatusBody | null = null;
+  for (const m of members) {
+    const s = m.status;
+    if (s !== null && s.role === 'leader' && (leader === null || s.term > leader.term)) leader = s;
+  }
+  const term = Math.max(own.term, ...members.map((m) => m.status?.term ?? 0));
+  return {
+    service: { name: sn.service.name, description: sn.service.description },
+    self: own.id,
+    at: Date.now(),
+    leaderId: leader?.id ?? own.leaderId,
+    term,
+    members: members.map((m) => ({
+      ...m,
+      lag:
+        leader === null || m.status === null
+          ? null
+          : Math.max(0, leader.lastLogIndex - m.status.lastLogIndex),
+    })),
+    activity: activity.history(),
+    elections: activity.recentElections(),
+  };
+}
+
+/** Registers GET /v1/cluster. */
+export function registerClusterView(
+  app: FastifyInstance,
+  sn: ServiceNode<unknown, unknown, unknown>,
+  activity: Activity,
+  peerTimeoutMs = 800,
+): void {
+  app.get('/v1/cluster', async () => clusterView(sn, activity, peerTimeoutMs));
+}
