@@ -38,3 +38,5 @@ export type {
   ServiceParts,
 } from './service.js';
 export { defineService } from './service.js';
+export type { LocalCluster, LocalClusterOptions } from './testing/local-cluster.js';
+export { freePort, startLocalCluster } from './testing/local-cluster.js';
