@@ -4,88 +4,12 @@
  * SIGTERMed leader that hands over and exits cleanly, and the errors for a bad flag and a busy
  * port. The processes run the TypeScript sources through tsx (the same code tsup builds).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-
-const appDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const cli = join(appDir, 'src', 'cli.ts');
-const NODE_ARGS = ['--conditions=@raft/source', '--import', 'tsx', cli];
-
-const children = new Set<ChildProcess>();
-
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
-}
-
-interface Proc {
-  readonly child: ChildProcess;
-  output: string;
-  readonly exited: Promise<{ code: number | null; signal: string | null }>;
-}
-
-function launch(args: readonly string[]): Proc {
-  const child = spawn(process.execPath, [...NODE_ARGS, ...args], {
-    cwd: appDir,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NODE_OPTIONS: '' },
-  });
-  children.add(child);
-  const proc: Proc = {
-    child,
-    output: '',
-    exited: new Promise((resolve) =>
-      child.once('exit', (code, signal) => {
-        children.delete(child);
-        resolve({ code, signal });
-      }),
-    ),
-  };
-  child.stdout?.on('data', (d) => {
-    proc.output += String(d);
-  });
-  child.stderr?.on('data', (d) => {
-    proc.output += String(d);
-  });
-  return proc;
-}
-
-/** Runs a client command to completion (bounded). */
-async function client(args: readonly string[]): Promise<{ code: number | null; output: string }> {
-  const p = launch(args);
-  const timer = setTimeout(() => p.child.kill('SIGKILL'), 20_000);
-  const { code } = await p.exited;
-  clearTimeout(timer);
-  return { code, output: p.output };
-}
-
-async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function statusOf(http: string): Promise<{ role: string; leaderId: string | null } | null> {
-  try {
-    const res = await fetch(`http://${http}/v1/status`, { signal: AbortSignal.timeout(2000) });
-    return (await res.json()) as { role: string; leaderId: string | null };
-  } catch {
-    return null;
-  }
-}
+import { client, freePort, killAll, launch, type Proc, statusOf, until } from './processes.js';
 
 const root = mkdtempSync(join(tmpdir(), 'kv-e2e-'));
 const nodes: { id: string; http: string; raft: string; proc: Proc | null }[] = [];
@@ -134,8 +58,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const child of children) child.kill('SIGKILL');
-  await new Promise((r) => setTimeout(r, 200));
+  await killAll();
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -153,6 +76,38 @@ describe('raft-kv, three processes', () => {
     expect(missing.output).toBe('raft-kv: nothing: not found\n');
     const status = await client(['status', '--endpoints', endpoints()]);
     expect(status.output).toMatch(/^n1: (leader|follower), term \d+/);
+  }, 60_000);
+
+  it('cas, members, transfer and snapshot from the client, readable and as JSON', async () => {
+    const created = await client([
+      'cas',
+      'lock',
+      '-',
+      'me',
+      '--absent',
+      '--endpoints',
+      endpoints(),
+    ]);
+    expect(created).toEqual({ code: 0, output: expect.stringMatching(/^OK \(revision \d+\)\n$/) });
+    const lost = await client(['cas', 'lock', 'you', 'them', '--endpoints', endpoints()]);
+    expect(lost.code).toBe(1);
+    expect(lost.output).toBe('raft-kv: compare failed: lock holds "me"\n');
+    await until('every HTTP address in the directory', async () => {
+      const r = await client(['members', '--json', '--endpoints', endpoints()]);
+      const m = (JSON.parse(r.output) as { members: { http: string | null }[] }).members;
+      return m.length === 3 && m.every((x) => x.http !== null);
+    });
+    const list = await client(['members', '--endpoints', endpoints()]);
+    for (const n of nodes) expect(list.output).toContain(`${n.id}  raft ${n.raft}  http ${n.http}`);
+    const before = await statusOf((nodes[0] as (typeof nodes)[number]).http);
+    const target = nodes.find((n) => n.id !== before?.leaderId) as (typeof nodes)[number];
+    const moved = await client(['transfer', target.id, '--endpoints', endpoints()]);
+    expect(moved.output).toMatch(new RegExp(`^leader is now ${target.id} \\(term \\d+\\)\n$`));
+    const snap = await client(['snapshot', '--json', '--endpoints', `http://${target.http}`]);
+    expect(JSON.parse(snap.output)).toEqual({
+      index: expect.any(Number),
+      term: expect.any(Number),
+    });
   }, 60_000);
 
   it('a SIGKILLed follower misses nothing: it comes back from disk and catches up', async () => {
@@ -237,6 +192,7 @@ describe('raft-kv dev', () => {
       `n1  http://127.0.0.1:${base + 1}  (raft 127.0.0.1:${base + 101})`,
     );
     expect(dev.output).toContain(`n3  http://127.0.0.3:${base + 3}`);
+    expect(dev.output).toContain(`dashboard: http://127.0.0.1:${base + 1}/`);
     const urls = [1, 2, 3].map((i) => `http://127.0.0.${i}:${base + i}`).join(',');
     await until('a leader', async () => {
       const s = await statusOf(`127.0.0.1:${base + 1}`);

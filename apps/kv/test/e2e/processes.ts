@@ -1,0 +1,129 @@
+/**
+ * Real node processes for the end-to-end tests: `raft-kv` run from its TypeScript sources
+ * through tsx (the same code tsup builds), its output collected, every child killed by
+ * `killAll()`.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const appDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const cli = join(appDir, 'src', 'cli.ts');
+const NODE_ARGS = ['--conditions=@raft/source', '--import', 'tsx', cli];
+
+const children = new Set<ChildProcess>();
+
+/** A free TCP port on `host`. */
+export function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, host, () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
+    });
+  });
+}
+
+/** A launched `raft-kv` process. */
+export interface Proc {
+  readonly child: ChildProcess;
+  output: string;
+  readonly exited: Promise<{ code: number | null; signal: string | null }>;
+}
+
+/** Runs `raft-kv <args>`. */
+export function launch(args: readonly string[]): Proc {
+  const child = spawn(process.execPath, [...NODE_ARGS, ...args], {
+    cwd: appDir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
+  children.add(child);
+  const proc: Proc = {
+    child,
+    output: '',
+    exited: new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        children.delete(child);
+        resolve({ code, signal });
+      }),
+    ),
+  };
+  child.stdout?.on('data', (d) => {
+    proc.output += String(d);
+  });
+  child.stderr?.on('data', (d) => {
+    proc.output += String(d);
+  });
+  return proc;
+}
+
+/** Runs a client command to completion (killed after `timeoutMs`). */
+export async function client(
+  args: readonly string[],
+  timeoutMs = 20_000,
+): Promise<{ code: number | null; output: string }> {
+  const p = launch(args);
+  const timer = setTimeout(() => p.child.kill('SIGKILL'), timeoutMs);
+  const { code } = await p.exited;
+  clearTimeout(timer);
+  return { code, output: p.output };
+}
+
+/** Polls `check` every 100 ms until it holds; throws naming `what` after `timeoutMs`. */
+export async function until(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs = 20_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** A node's GET /v1/status, or null when it does not answer. */
+export async function statusOf(
+  http: string,
+): Promise<{ id: string; role: string; term: number; leaderId: string | null } | null> {
+  try {
+    const res = await fetch(`http://${http}/v1/status`, { signal: AbortSignal.timeout(2000) });
+    return (await res.json()) as {
+      id: string;
+      role: string;
+      term: number;
+      leaderId: string | null;
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** SIGKILLs every process still running and waits (bounded) for them to go. */
+export async function killAll(): Promise<void> {
+  const waits = [...children].map(
+    (c) =>
+      new Promise<void>((r) =>
+        c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r()),
+      ),
+  );
+  for (const child of children) child.kill('SIGKILL');
+  await Promise.race([Promise.all(waits), new Promise((r) => setTimeout(r, 5000))]);
+}
+
+/** Three (or `size`) nodes on 127.0.0.1-N with free ports: their ids and addresses. */
+export async function localNodes(size = 3): Promise<{ id: string; http: string; raft: string }[]> {
+  const nodes: { id: string; http: string; raft: string }[] = [];
+  for (let i = 1; i <= size; i++) {
+    const host = `127.0.0.${i}`;
+    nodes.push({
+      id: `n${i}`,
+      http: `${host}:${await freePort(host)}`,
+      raft: `${host}:${await freePort(host)}`,
+    });
+  }
+  return nodes;
+}
