@@ -58,7 +58,7 @@ export async function startServer<Cmd, Res, State>(
   }
   const stopAdvertising = advertiseHttpAddress(
     sn as unknown as ServiceNode<unknown, unknown, unknown>,
-    config.http,
+    config.advertiseHttp,
     logger,
   );
   let stopping: Promise<void> | null = null;

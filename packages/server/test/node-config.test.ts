@@ -24,6 +24,7 @@ describe('resolveNodeConfig', () => {
     expect(resolveNodeConfig(flags, null)).toEqual({
       id: 'n1',
       http: '127.0.0.1:8001',
+      advertiseHttp: '127.0.0.1:8001',
       raft: '127.0.0.1:9001',
       peers: {
         n1: { raft: '127.0.0.1:9001', http: null },
@@ -42,6 +43,30 @@ describe('resolveNodeConfig', () => {
       requestTimeoutMs: 5000,
       logLevel: 'info',
     });
+  });
+
+  it('advertises --http, or the --raft host when --http binds every interface', () => {
+    expect(resolveNodeConfig({ ...flags, http: '0.0.0.0:8001' }, null).advertiseHttp).toBe(
+      '127.0.0.1:8001',
+    );
+    expect(
+      resolveNodeConfig(
+        { ...flags, http: '[::]:8001', raft: '[fd00::1]:9001', peers: 'n1=[fd00::1]:9001' },
+        null,
+      ).advertiseHttp,
+    ).toBe('[fd00::1]:8001');
+    expect(
+      resolveNodeConfig(
+        { ...flags, http: '0.0.0.0:8001', advertiseHttp: 'kv-1.internal:8001' },
+        null,
+      ).advertiseHttp,
+    ).toBe('kv-1.internal:8001');
+    expect(problemsOf({ ...flags, advertiseHttp: '0.0.0.0:8001' })).toEqual([
+      '--advertise-http: 0.0.0.0:8001 is not an address others can reach; give the host they should use',
+    ]);
+    expect(problemsOf({ ...flags, advertiseHttp: 'nope' })[0]).toMatch(
+      /^--advertise-http: must be host:port/,
+    );
   });
 
   it('takes a config file with a cluster map; flags override it', () => {

@@ -57,6 +57,10 @@ export function createServiceCli(
     .description('run a node')
     .option('--id <id>', 'this node id (unique for the cluster lifetime)')
     .option('--http <host:port>', 'address of the HTTP API and the dashboard')
+    .option(
+      '--advertise-http <host:port>',
+      'the HTTP address other nodes reach this one at (default --http; with 0.0.0.0, the --raft host)',
+    )
     .option('--raft <host:port>', 'address of the Raft transport (the member address)')
     .option('--peers <list>', 'bootstrap membership of a brand-new cluster: n1=host:port,...')
     .option('--data-dir <dir>', 'where the node keeps its log and snapshots')

@@ -20,8 +20,14 @@ import { z } from 'zod';
 /** Where a node runs and what it runs on, every default applied. */
 export interface NodeConfig {
   readonly id: string;
-  /** The HTTP API's `host:port`. */
+  /** The HTTP API's `host:port` (where it listens). */
   readonly http: string;
+  /**
+   * The HTTP address the other nodes and the dashboard reach this node at, kept in the
+   * replicated directory. Default: `--http`, or, when that binds every interface (0.0.0.0 or
+   * ::), the host of `--raft` with the port of `--http`.
+   */
+  readonly advertiseHttp: string;
   /** The Raft transport's `host:port` (the member address peers dial). */
   readonly raft: string;
   /** The bootstrap membership (a brand-new cluster only), by id, with raft and HTTP addresses. */
@@ -44,6 +50,7 @@ export interface NodeConfig {
 export interface NodeFlags {
   readonly id?: string | undefined;
   readonly http?: string | undefined;
+  readonly advertiseHttp?: string | undefined;
   readonly raft?: string | undefined;
   /** `n1=host:port,n2=host:port,…` */
   readonly peers?: string | undefined;
@@ -71,6 +78,7 @@ export class NodeConfigError extends Error {
 const FLAG_OF: Record<string, string> = {
   id: '--id',
   http: '--http',
+  advertiseHttp: '--advertise-http',
   raft: '--raft',
   peers: '--peers',
   dataDir: '--data-dir',
@@ -105,6 +113,7 @@ const integer = (min: number, max: number) =>
 const settings = {
   id: nodeId,
   http: hostPort,
+  advertiseHttp: hostPort,
   raft: hostPort,
   dataDir: z.string().min(1, 'must be a directory path'),
   store: z.enum(['file', 'sqlite', 'redis', 'memory'], 'must be file, sqlite, redis or memory'),
@@ -150,6 +159,19 @@ function parsePeers(
     out[id] = { raft: address, http: null };
   }
   return out;
+}
+
+function isWildcard(address: string): boolean {
+  const host = parseHostPort(address)?.host;
+  return host === '0.0.0.0' || host === '::' || host === '[::]';
+}
+
+/** `--http`, or with a wildcard host, the host of `--raft` and the port of `--http`. */
+function defaultAdvertisedHttp(http: string, raft: string): string {
+  if (!isWildcard(http)) return http;
+  const port = parseHostPort(http)?.port as number;
+  const host = parseHostPort(raft)?.host as string;
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /**
@@ -200,7 +222,7 @@ export function resolveNodeConfig(
   for (const [key, schema] of Object.entries(settings)) {
     const value = merged[key] ?? defaults[key as keyof typeof defaults];
     if (value === undefined) {
-      if (key === 'dataDir' || key === 'clusterSecretFile') {
+      if (key === 'dataDir' || key === 'clusterSecretFile' || key === 'advertiseHttp') {
         out[key] = null;
         continue;
       }
@@ -239,6 +261,14 @@ export function resolveNodeConfig(
         `--peers: lists ${String(out.id)} at ${mine.raft}, but --raft is ${String(out.raft)}`,
       );
     }
+  }
+  if (problems.length === 0 && out.advertiseHttp === null) {
+    out.advertiseHttp = defaultAdvertisedHttp(out.http as string, out.raft as string);
+  }
+  if (problems.length === 0 && isWildcard(out.advertiseHttp as string)) {
+    problems.push(
+      `--advertise-http: ${String(out.advertiseHttp)} is not an address others can reach; give the host they should use`,
+    );
   }
   if (problems.length > 0) throw new NodeConfigError(problems);
   return { ...(out as Omit<NodeConfig, 'peers'>), peers };

@@ -49,7 +49,7 @@ export async function clusterView(
   const own = statusOf(sn);
   const members = await Promise.all(
     own.members.map(async (m) => {
-      const http = m.id === own.id ? sn.config.http : (sn.directory.get(m.id) ?? null);
+      const http = m.id === own.id ? sn.config.advertiseHttp : (sn.directory.get(m.id) ?? null);
       if (m.id === own.id) return { ...m, http, status: own };
       if (http === null) {
         return { ...m, http, status: null, error: 'its HTTP address is not known yet' };
