@@ -543,14 +543,10 @@ describe('the server HTTP routes on a 3-node cluster', () => {
     expect(after.status, after.text).toBe(200);
   }, 60_000);
 
-  // BUG (src/http/cluster-routes.ts, POST /v1/members): the route promises to add a new voter
-  // as a learner and promote it only once it has caught up, but it promotes as soon as the
-  // core's promote() accepts, and the core only refuses while the learner lags by more than
-  // `maxPromotionLag` (default 1000 entries). A node that never answered (match 0) in a log
-  // shorter than that is made a voter at once: the 3-node cluster becomes 4 voters with one
-  // dead, and one more failure stops it. `it.fails` while the bug stands; make it `it` once
-  // fixed.
-  it.fails('POST /v1/members voter:true does not promote a node that has not caught up (it never answered)', async () => {
+  // A new voter is added as a learner and promoted only once it holds the leader's log up to
+  // where it was when the learner joined: a node that never answers stays a learner (a 3-node
+  // cluster must not become 4 voters with one dead).
+  it('POST /v1/members voter:true does not promote a node that has not caught up (it never answered)', async () => {
     const { leader } = await settledLeader();
     const host = '127.0.0.9';
     const dead = `${host}:${await freePort(host)}`; // nothing listens there

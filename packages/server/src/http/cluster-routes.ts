@@ -50,7 +50,8 @@ export function registerClusterRoutes(
   timeoutMs: number,
 ): void {
   const { node } = sn;
-  const forwarding = { selfId: sn.config.id, directory: sn.directory, timeoutMs };
+  // The leader bounds its own work by `timeoutMs`; its answer needs a moment more to come back.
+  const forwarding = { selfId: sn.config.id, directory: sn.directory, timeoutMs: timeoutMs + 1000 };
 
   app.get('/v1/members', async () => membersOf(sn, { members: node.status().members }));
 
@@ -78,8 +79,17 @@ export function registerClusterRoutes(
       }
       const isVoter = membership.members.find((m) => m.id === body.id)?.voter === true;
       if (body.voter && !isVoter) {
+        // Caught up: the learner holds the leader's log up to where it was once the learner
+        // was in. (Only the leader tracks progress; elsewhere promote() answers NOT_LEADER and
+        // the request is passed on.)
+        const target = node.status().lastLogIndex;
         for (;;) {
           try {
+            const progress = node.status().progress;
+            const match = progress?.[body.id]?.match ?? 0;
+            if (progress !== undefined && match < target) {
+              throw new RaftError('LEARNER_LAGGING', `${body.id} is at ${match} of ${target}`);
+            }
             membership = await node.promote(body.id, { timeoutMs: left() });
             break;
           } catch (err) {
@@ -106,7 +116,9 @@ export function registerClusterRoutes(
   app.delete('/v1/members/:id', async (req, reply) => {
     const id = (req.params as { id: string }).id;
     return serveOnLeader(req, reply, forwarding, async () => {
-      if (!node.status().members.some((m) => m.id === id)) {
+      // Only the leader's membership is authoritative; a follower passes the request on.
+      const status = node.status();
+      if (status.role === 'leader' && !status.members.some((m) => m.id === id)) {
         throw new BadRequestError(`${id} is not a member`, 404, 'not_found');
       }
       return membersOf(sn, await node.removeMember(id, { timeoutMs }));
