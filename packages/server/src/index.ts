@@ -22,6 +22,7 @@ export { createHttpApp } from './http/create-http-app.js';
 export type { HttpError } from './http/http-errors.js';
 export { BadRequestError, httpErrorOf } from './http/http-errors.js';
 export { FORWARDED_HEADER } from './http/leader-forwarding.js';
+export { COMMAND_HEADROOM_BYTES, DEFAULT_MAX_BODY_BYTES } from './http/limits.js';
 export { bodyBytes, jsonBody } from './http/request-body.js';
 export type { StatusBody } from './http/status-routes.js';
 export type { ServiceNode } from './node/assemble-node.js';

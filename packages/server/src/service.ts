@@ -65,6 +65,9 @@ export interface ServiceDefinition<Cmd, Res, State> {
   /** Serve `?consistency=lease` reads (sets the core's `leaseReads` on every node). Default
    *  true. */
   readonly leaseReads?: boolean;
+  /** Largest encoded command the node accepts (the core's `maxCommandBytes`). Default
+   *  1 MiB + 64 KiB: the default body limit plus room for the service's own framing. */
+  readonly maxCommandBytes?: number;
 }
 
 /** Identity helper that keeps the type parameters inferred. */

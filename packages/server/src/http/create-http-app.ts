@@ -13,13 +13,15 @@ import { createNodeMetrics } from '../observe/metrics.js';
 import { registerClusterRoutes } from './cluster-routes.js';
 import { registerClusterView } from './cluster-view.js';
 import { httpErrorOf } from './http-errors.js';
+import { DEFAULT_MAX_BODY_BYTES } from './limits.js';
 import { registerStatusRoutes } from './status-routes.js';
 
 /** Options of {@link createHttpApp}. Every field documents its default. */
 export interface HttpAppOptions {
   /** Bound on every request's wait for the cluster. Default: the node's `requestTimeoutMs`. */
   readonly requestTimeoutMs?: number;
-  /** Largest request body, in bytes. Default 1 MiB. */
+  /** Largest request body, in bytes. Default 1 MiB. A larger one needs the service's
+   *  `maxCommandBytes` raised to match. */
   readonly maxBodyBytes?: number;
 }
 
@@ -31,7 +33,7 @@ export function createHttpApp<Cmd, Res, State>(
   sn: ServiceNode<Cmd, Res, State>,
   options: HttpAppOptions = {},
 ): FastifyInstance {
-  const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const requestTimeoutMs = options.requestTimeoutMs ?? sn.config.requestTimeoutMs;
   const anyNode = sn as unknown as ServiceNode<unknown, unknown, unknown>;
   const app = Fastify({

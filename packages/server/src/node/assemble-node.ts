@@ -23,6 +23,7 @@ import { openSqliteStores } from '@raft/store-sqlite';
 import { createTcpTransport } from '@raft/transport-tcp';
 import { createWsTransport } from '@raft/transport-ws';
 import type { NodeConfig } from '../config/node-config.js';
+import { COMMAND_HEADROOM_BYTES, DEFAULT_MAX_BODY_BYTES } from '../http/limits.js';
 import type { ServiceDefinition } from '../service.js';
 import { type ServiceCommand, type ServiceResult, serviceCommandCodec } from './service-command.js';
 import { Directory, withDirectory } from './service-state-machine.js';
@@ -144,6 +145,7 @@ export async function assembleNode<Cmd, Res, State>(
       // GET ?consistency=lease: served by the leader without a heartbeat round while its lease
       // holds (bounded clock drift; the default read stays linearizable).
       leaseReads: service.leaseReads ?? true,
+      maxCommandBytes: service.maxCommandBytes ?? DEFAULT_MAX_BODY_BYTES + COMMAND_HEADROOM_BYTES,
     });
     const members = Object.entries(config.peers).map(([id, p]) => ({
       id,
