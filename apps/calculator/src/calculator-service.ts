@@ -5,9 +5,12 @@
  * | --- | --- | --- |
  * | `GET /v1/value[?consistency=linearizable\|lease\|stale]` | 200 `{"value":n,"revision":N}` | 400, 503, 504 |
  * | `POST /v1/add\|subtract\|multiply\|divide` `{"operand":n}` | 200 `{"value":n,"revision":N}` | 400 (division by zero, a non-finite operand or result, a bad body), 503, 504 |
+ *
+ * An `Idempotency-Key` header makes an operation apply once: a retry with the same key gets
+ * the first answer back (an operation is not idempotent by itself: `add 5` twice adds 10).
  */
 import type { ReadConsistency } from '@raft/core';
-import { BadRequestError, defineService, jsonBody } from '@raft/server';
+import { BadRequestError, defineService, idempotencyKeyOf, jsonBody } from '@raft/server';
 import { z } from 'zod';
 import { calculatorCodec, commandProblem, createCalculator, OPERATIONS } from './calculator.js';
 
@@ -40,7 +43,10 @@ export const calculatorService = defineService({
         const { operand } = jsonBody(req.body, operandBody);
         const problem = commandProblem({ op, operand });
         if (problem !== null) throw new BadRequestError(problem);
-        const { result } = await ctx.propose({ op, operand });
+        const { result } = await ctx.propose(
+          { op, operand },
+          { idempotencyKey: idempotencyKeyOf(req.headers['idempotency-key']) },
+        );
         if (!result.ok) throw new BadRequestError(result.reason);
         return { value: result.value, revision: result.revision };
       });

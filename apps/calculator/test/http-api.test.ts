@@ -85,6 +85,27 @@ describe('the calculator HTTP API', () => {
     expect(after.revision).toBe((before.revision as number) + 1);
   });
 
+  it('an Idempotency-Key retry on another node answers the first result and applies once', async () => {
+    const before = (await call(0, 'GET', '/v1/value')).json as { value: number; revision: number };
+    const once = async (i: number) => {
+      const res = await fetch(`${cluster.urls[i]}/v1/add`, {
+        method: 'POST',
+        body: JSON.stringify({ operand: 100 }),
+        headers: { 'content-type': 'application/json', 'idempotency-key': 'add-100-once' },
+        signal: AbortSignal.timeout(10_000),
+      });
+      return { status: res.status, json: await res.json() };
+    };
+    const first = await once(0);
+    expect(first).toEqual({
+      status: 200,
+      json: { value: before.value + 100, revision: before.revision + 1 },
+    });
+    expect(await once(1)).toEqual(first);
+    expect(await once(2)).toEqual(first);
+    expect((await call(2, 'GET', '/v1/value')).json).toEqual(first.json);
+  });
+
   it('serves the same server routes as every service: status, members, metrics, the dashboard', async () => {
     const status = await call(1, 'GET', '/v1/status');
     expect(status.json).toMatchObject({ id: 'n2', members: expect.any(Array) });

@@ -13,6 +13,7 @@
  */
 import type { ApplyContext, SnapshotChunks, StateMachine } from '@raft/core';
 import { concat, varint } from './bytes.js';
+import { ChunkReader } from './chunk-reader.js';
 import type { KvCommand, KvResult } from './kv-command.js';
 
 /** One key's value and the store revision that last wrote it. */
@@ -34,7 +35,8 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-/** The replicated key-value state machine (without sessions: see kv-state-machine.ts). */
+/** The replicated key-value state machine. Idempotency keys are the server's (client
+ *  sessions around this state machine). */
 export class KvStore implements StateMachine<KvCommand, KvResult> {
   private data = new Map<string, KvEntry>();
   private rev = 0;
@@ -129,45 +131,22 @@ export class KvStore implements StateMachine<KvCommand, KvResult> {
     })();
   }
 
-  /** Replaces the whole state with a snapshot's. TODO(#17): parse while streaming. */
+  /** Replaces the whole state with a snapshot's, parsed as the chunks arrive. The state is
+   *  replaced only once the whole image has been read and checked. */
   async restore(chunks: AsyncIterable<Uint8Array>): Promise<void> {
-    const parts: Uint8Array[] = [];
-    for await (const c of chunks) parts.push(c);
-    const bytes = concat(parts);
-    let pos = 0;
-    const need = (n: number, what: string) => {
-      if (n > bytes.length - pos) throw new Error(`snapshot truncated in ${what}`);
-    };
-    const readVarint = (what: string): number => {
-      let value = 0;
-      let scale = 1;
-      for (let i = 0; i < 8; i++) {
-        need(1, what);
-        const b = bytes[pos++] as number;
-        value += (b & 0x7f) * scale;
-        if (b < 0x80) return value;
-        scale *= 0x80;
-      }
-      throw new Error(`snapshot ${what} is too long`);
-    };
-    need(4, 'the magic');
-    if (MAGIC.some((m, i) => bytes[i] !== m)) throw new Error('not a KV snapshot (bad magic)');
-    pos = 4;
-    const revision = readVarint('the revision');
-    const count = readVarint('the count');
+    const reader = new ChunkReader(chunks);
+    const magic = await reader.bytes(4, 'the magic');
+    if (MAGIC.some((m, i) => magic[i] !== m)) throw new Error('not a KV snapshot (bad magic)');
+    const revision = await reader.varint('the revision');
+    const count = await reader.varint('the count');
     const data = new Map<string, KvEntry>();
     for (let i = 0; i < count; i++) {
-      const keyLength = readVarint('a key length');
-      need(keyLength, 'a key');
-      const key = decoder.decode(bytes.subarray(pos, pos + keyLength));
-      pos += keyLength;
-      const modRevision = readVarint('a revision');
-      const valueLength = readVarint('a value length');
-      need(valueLength, 'a value');
-      data.set(key, { value: bytes.slice(pos, pos + valueLength), modRevision });
-      pos += valueLength;
+      const key = decoder.decode(await reader.bytes(await reader.varint('a key length'), 'a key'));
+      const modRevision = await reader.varint('a revision');
+      const value = await reader.bytes(await reader.varint('a value length'), 'a value');
+      data.set(key, { value, modRevision });
     }
-    if (pos !== bytes.length) throw new Error('trailing bytes after the snapshot');
+    if (!(await reader.atEnd())) throw new Error('trailing bytes after the snapshot');
     this.data = data;
     this.rev = revision;
   }

@@ -7,12 +7,11 @@ import { noopLogger } from '@raft/core';
 import { assembleNode, createHttpApp, resolveNodeConfig, type ServiceNode } from '@raft/server';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { KvResult } from '../src/kv-command.js';
+import type { KvCommand, KvResult } from '../src/kv-command.js';
 import { kvService } from '../src/kv-service.js';
-import type { KvProposal } from '../src/kv-state-machine.js';
 import type { KvStore } from '../src/kv-store.js';
 
-type KvNode = ServiceNode<KvProposal, KvResult, KvStore>;
+type KvNode = ServiceNode<KvCommand, KvResult, KvStore>;
 
 function freePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {

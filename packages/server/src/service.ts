@@ -15,7 +15,13 @@
  * await runServiceCli(counter);
  * ```
  */
-import type { CommandCodec, RaftNode, ReadConsistency, StateMachine } from '@raft/core';
+import type {
+  CommandCodec,
+  RaftNode,
+  ReadConsistency,
+  SessionOptions,
+  StateMachine,
+} from '@raft/core';
 import type { FastifyInstance } from 'fastify';
 import type { NodeConfig } from './config/node-config.js';
 import type { ServiceCommand, ServiceResult } from './node/service-command.js';
@@ -44,8 +50,15 @@ export interface ServiceContext<Cmd, Res, State> {
    * While no leader is known (an election is on) it waits for one within the bound and
    * proposes again (nothing was appended). Rejects with the node's RaftError, which the HTTP
    * layer maps to 503 / 504 / 413 / 400.
+   *
+   * With `idempotencyKey` (from {@link idempotencyKeyOf}, say) the command applies once: a
+   * retry with the same key, on any node, after a failover or a restart from a snapshot, gets
+   * the first result back and changes nothing (the core's client sessions).
    */
-  propose(command: Cmd, options?: { readonly timeoutMs?: number }): Promise<{ result: Res }>;
+  propose(
+    command: Cmd,
+    options?: { readonly timeoutMs?: number; readonly idempotencyKey?: string | null },
+  ): Promise<{ result: Res }>;
   /** Waits until this node's state may be read at `consistency` (the core's `read()`). */
   read(consistency?: ReadConsistency): Promise<void>;
 }
@@ -65,6 +78,12 @@ export interface ServiceDefinition<Cmd, Res, State> {
   /** Serve `?consistency=lease` reads (sets the core's `leaseReads` on every node). Default
    *  true. */
   readonly leaseReads?: boolean;
+  /**
+   * Options of the client sessions behind idempotency keys (part of the state machine's
+   * definition: the same on every node). Default: the core's (10,000 keys kept for 1,000,000
+   * entries; results encoded as JSON, so give a `resultCodec` for results JSON cannot carry).
+   */
+  readonly sessions?: SessionOptions<Res>;
   /** Largest encoded command the node accepts (the core's `maxCommandBytes`). Default
    *  1 MiB + 64 KiB: the default body limit plus room for the service's own framing. */
   readonly maxCommandBytes?: number;

@@ -1,8 +1,9 @@
 /**
  * Unit tests of what a service node runs around the service's own state machine: the directory
  * of HTTP addresses, snapshotted ahead of the service's image ("RSVC" ‖ u32 BE length ‖ JSON ‖
- * image) and read back however the stream is cut, and the codec that tags each log entry as a
- * service command (0x00) or a directory update (0x01).
+ * sessions' image, which frames the service's) and read back however the stream is cut, the
+ * commands applied once per idempotency key, and the codec that tags each log entry as a
+ * service command (0x00), a directory update (0x01) or a command applied once (0x02).
  */
 import { type SnapshotMeta, utf8Codec } from '@raft/core';
 import { describe, expect, it } from 'vitest';
@@ -18,8 +19,10 @@ function wrapped() {
   const parts = registerService.createStateMachine();
   const directory = new Directory();
   let snapshotStarts = 0;
-  const machine = withDirectory(parts.stateMachine, directory, () => {
-    snapshotStarts += 1;
+  const machine = withDirectory(parts.stateMachine, directory, {
+    onSnapshotStart: () => {
+      snapshotStarts += 1;
+    },
   });
   return { machine, directory, state: parts.state as Register, starts: () => snapshotStarts };
 }
@@ -99,14 +102,40 @@ describe('withDirectory', () => {
     expect(machine.restore).toBeUndefined();
   });
 
-  it('snapshots as "RSVC", a u32 big-endian length, the directory JSON, then the service image', async () => {
+  it('snapshots as "RSVC", a u32 big-endian length, the directory JSON, then the sessions image framing the service image', async () => {
     const { image, headerBytes, starts } = await sampleImage();
     expect(starts).toBe(1);
     expect([...image.subarray(0, 4)]).toEqual([0x52, 0x53, 0x56, 0x43]);
     const json = new TextDecoder().decode(image.subarray(8, headerBytes));
     expect(JSON.parse(json)).toEqual(DIRECTORY);
-    const inner = new TextDecoder().decode(image.subarray(headerBytes));
-    expect(JSON.parse(inner)).toEqual({ value: 'hello', version: 2 });
+    expect(new TextDecoder().decode(image.subarray(headerBytes, headerBytes + 4))).toBe('RSES');
+    const inner = JSON.stringify({ value: 'hello', version: 2 });
+    expect(new TextDecoder().decode(image.subarray(image.length - inner.length))).toBe(inner);
+  });
+
+  it('applies a command with an idempotency key once; a retry gets the first result, also after a snapshot', async () => {
+    const w = wrapped();
+    const once = (key: string, command: string, i: number) =>
+      w.machine.apply({ kind: 'once', key, command }, at(i));
+    expect(once('k1', 'a', 1)).toEqual({ kind: 'service', result: 1 });
+    expect(once('k1', 'b', 2)).toEqual({ kind: 'service', result: 1 });
+    expect(w.state).toEqual({ value: 'a', version: 1 });
+    expect(once('k2', 'c', 3)).toEqual({ kind: 'service', result: 2 });
+    const image = await collect(
+      await (w.machine.snapshot as () => Promise<Iterable<Uint8Array>>)(),
+    );
+    const r = wrapped();
+    await (r.machine.restore as NonNullable<typeof r.machine.restore>)(stream(image), META);
+    expect(r.state).toEqual({ value: 'c', version: 2 });
+    expect(r.machine.apply({ kind: 'once', key: 'k1', command: 'z' }, at(4))).toEqual({
+      kind: 'service',
+      result: 1,
+    });
+    expect(r.state).toEqual({ value: 'c', version: 2 });
+    expect(r.machine.apply({ kind: 'service', command: 'plain' }, at(5))).toEqual({
+      kind: 'service',
+      result: 3,
+    });
   });
 
   it('restores the directory and the service state from the image in one chunk', async () => {
@@ -222,6 +251,14 @@ describe('serviceCommandCodec', () => {
     expect(codec.decode(bytes)).toEqual(command);
   });
 
+  it('round-trips a command applied once, tagged 0x02 ahead of its session encoding', () => {
+    const command: ServiceCommand<string> = { kind: 'once', key: 'req-42', command: 'v' };
+    const bytes = codec.encode(command);
+    expect(bytes[0]).toBe(0x02);
+    expect(codec.decode(bytes)).toEqual(command);
+    expect(() => codec.encode({ kind: 'once', key: '', command: 'v' })).toThrow();
+  });
+
   it('decodes from a subarray of a larger buffer', () => {
     const bytes = codec.encode({ kind: 'advertise', id: 'n2', http: '127.0.0.2:1' });
     const framed = new Uint8Array(bytes.length + 6);
@@ -234,7 +271,7 @@ describe('serviceCommandCodec', () => {
   });
 
   it('rejects an unknown kind byte, an empty entry and a malformed directory update', () => {
-    expect(() => codec.decode(Uint8Array.of(2, 0x61))).toThrow('unknown service command kind 2');
+    expect(() => codec.decode(Uint8Array.of(3, 0x61))).toThrow('unknown service command kind 3');
     expect(() => codec.decode(Uint8Array.of(0xff))).toThrow('unknown service command kind 255');
     expect(() => codec.decode(new Uint8Array(0))).toThrow(/unknown service command kind/);
     const badUpdate = (json: string) => {

@@ -4,11 +4,16 @@
  * then read the local store. Every request is bounded by the server's request timeout.
  */
 import type { ReadConsistency } from '@raft/core';
-import { BadRequestError, bodyBytes, jsonBody, type ServiceContext } from '@raft/server';
+import {
+  BadRequestError,
+  bodyBytes,
+  idempotencyKeyOf,
+  jsonBody,
+  type ServiceContext,
+} from '@raft/server';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { type KvCommand, type KvResult, keyProblem } from '../kv-command.js';
-import { type KvProposal, MAX_IDEMPOTENCY_KEY_BYTES } from '../kv-state-machine.js';
 import type { KvStore } from '../kv-store.js';
 
 /** Longest list GET /v1/kv answers (`limit` above it is a 400). */
@@ -31,32 +36,15 @@ function keyOf(raw: string | undefined): string {
   return key;
 }
 
-function idempotencyKeyOf(header: string | string[] | undefined): string | null {
-  if (header === undefined) return null;
-  const key = Array.isArray(header) ? header[0] : header;
-  if (key === undefined || key.length === 0) throw new BadRequestError('Idempotency-Key is empty');
-  if (encoder.encode(key).length > MAX_IDEMPOTENCY_KEY_BYTES) {
-    throw new BadRequestError(
-      `Idempotency-Key is longer than ${MAX_IDEMPOTENCY_KEY_BYTES} bytes of UTF-8`,
-    );
-  }
-  return key;
-}
-
 /** Registers the /v1/kv routes on `app`. */
 export function registerKvRoutes(
   app: FastifyInstance,
-  ctx: ServiceContext<KvProposal, KvResult, KvStore>,
+  ctx: ServiceContext<KvCommand, KvResult, KvStore>,
 ): void {
   const store = ctx.state;
 
-  const write = async (command: KvCommand, idempotencyKey: string | null) => {
-    const proposal: KvProposal =
-      idempotencyKey === null
-        ? { kind: 'plain', command }
-        : { kind: 'idempotent', key: idempotencyKey, command };
-    return (await ctx.propose(proposal)).result;
-  };
+  const write = async (command: KvCommand, idempotencyKey: string | null) =>
+    (await ctx.propose(command, { idempotencyKey })).result;
 
   app.put('/v1/kv/*', async (req) => {
     const key = keyOf((req.params as { '*': string })['*']);

@@ -131,8 +131,11 @@ export async function assembleNode<Cmd, Res, State>(
     let snapshotStartedAt: number | null = null;
     const node = createRaftNode<ServiceCommand<Cmd>, ServiceResult<Res>>({
       id: config.id,
-      stateMachine: withDirectory(parts.stateMachine, directory, () => {
-        snapshotStartedAt = Date.now();
+      stateMachine: withDirectory(parts.stateMachine, directory, {
+        ...(service.sessions === undefined ? {} : { sessions: service.sessions }),
+        onSnapshotStart: () => {
+          snapshotStartedAt = Date.now();
+        },
       }),
       codec: serviceCommandCodec(parts.codec),
       stores,

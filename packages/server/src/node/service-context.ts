@@ -7,6 +7,7 @@ import type { Activity } from '../observe/activity.js';
 import type { NodeMetrics } from '../observe/metrics.js';
 import type { ServiceContext } from '../service.js';
 import type { ServiceNode } from './assemble-node.js';
+import type { ServiceCommand } from './service-command.js';
 
 const outcomeOf = (err: unknown): string => (RaftError.is(err) ? err.code : 'error');
 
@@ -33,7 +34,11 @@ export function serviceContext<Cmd, Res, State>(
     async propose(command, options = {}) {
       const started = performance.now();
       try {
-        const answer = await propose(command, options.timeoutMs ?? requestTimeoutMs);
+        const answer = await propose(
+          command,
+          options.timeoutMs ?? requestTimeoutMs,
+          options.idempotencyKey ?? null,
+        );
         const ms = performance.now() - started;
         observe.metrics.observeProposal(ms / 1000, 'ok');
         observe.activity.recordWrite(ms);
@@ -59,9 +64,14 @@ export function serviceContext<Cmd, Res, State>(
     },
   };
 
-  async function propose(command: Cmd, timeoutMs: number): Promise<{ result: Res }> {
+  async function propose(
+    command: Cmd,
+    timeoutMs: number,
+    key: string | null,
+  ): Promise<{ result: Res }> {
     const deadline = Date.now() + timeoutMs;
-    const proposal = { kind: 'service', command } as const;
+    const proposal: ServiceCommand<Cmd> =
+      key === null ? { kind: 'service', command } : { kind: 'once', key, command };
     try {
       return unwrap(await node.propose(proposal, { timeoutMs }));
     } catch (err) {

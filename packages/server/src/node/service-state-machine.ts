@@ -1,15 +1,24 @@
 /**
- * The state machine a service node runs: the service's own, plus the directory of members'
- * HTTP addresses, replicated and snapshotted with it.
+ * The state machine a service node runs: the service's own, behind the core's client sessions
+ * (for commands applied once per idempotency key), plus the directory of members' HTTP
+ * addresses, all replicated and snapshotted together.
  *
  * ```text
- * snapshot image: "RSVC" ‖ u32 BE length ‖ UTF-8 JSON {id: http} ‖ the service's own image
+ * snapshot image: "RSVC" ‖ u32 BE length ‖ UTF-8 JSON {id: http} ‖ the sessions' image, which
+ *                 frames the service's own
  * ```
  *
  * On restore the header is read from however the stream is cut, and the rest goes on to the
  * service's `restore()` as a stream, never gathered.
  */
-import type { ApplyContext, SnapshotChunks, SnapshotMeta, StateMachine } from '@raft/core';
+import {
+  type ApplyContext,
+  type SessionOptions,
+  type SnapshotChunks,
+  type SnapshotMeta,
+  type StateMachine,
+  withSessions,
+} from '@raft/core';
 import type { ServiceCommand, ServiceResult } from './service-command.js';
 
 const MAGIC = [0x52, 0x53, 0x56, 0x43]; // "RSVC"
@@ -39,27 +48,41 @@ export class Directory {
   }
 }
 
+/** Options of {@link withDirectory}. */
+export interface ServiceStateMachineOptions<Res> {
+  /** The client sessions' options (MUST be the same on every node). Default: the core's. */
+  readonly sessions?: SessionOptions<Res>;
+  /** Called when a snapshot's image is fixed (for its duration metric). */
+  readonly onSnapshotStart?: () => void;
+}
+
 /**
- * Wraps `inner` (which implements both snapshot and restore, or neither) with `directory`.
- * `onSnapshotStart` is called when a snapshot's image is fixed (for its duration metric).
+ * Wraps `inner` (which implements both snapshot and restore, or neither) with the sessions
+ * that apply `once` commands once per key, and with `directory`.
  */
 export function withDirectory<Cmd, Res>(
   inner: StateMachine<Cmd, Res>,
   directory: Directory,
-  onSnapshotStart: () => void = () => {},
+  options: ServiceStateMachineOptions<Res> = {},
 ): StateMachine<ServiceCommand<Cmd>, ServiceResult<Res>> {
+  const onSnapshotStart = options.onSnapshotStart ?? (() => {});
+  const sessions = withSessions(inner, options.sessions ?? {});
   const apply = (command: ServiceCommand<Cmd>, at: ApplyContext) => {
     if (command.kind === 'advertise') {
       directory.set(command.id, command.http);
       return { kind: 'advertise' } as const;
     }
-    const result = inner.apply(command.command, at);
+    const result =
+      command.kind === 'service'
+        ? inner.apply(command.command, at)
+        : sessions.apply({ clientId: command.key, seq: 1, command: command.command }, at);
     return result instanceof Promise
       ? result.then((r) => ({ kind: 'service', result: r }) as const)
       : ({ kind: 'service', result } as const);
   };
-  const innerSnapshot = inner.snapshot?.bind(inner);
-  const innerRestore = inner.restore?.bind(inner);
+  // The sessions' image frames the service's own (or neither exists).
+  const innerSnapshot = sessions.snapshot?.bind(sessions);
+  const innerRestore = sessions.restore?.bind(sessions);
   if (innerSnapshot === undefined || innerRestore === undefined) return { apply };
   return {
     apply,
