@@ -1,7 +1,7 @@
 /**
- * Real node processes for the end-to-end tests: `raft-kv` run from its TypeScript sources
- * through tsx (the same code tsup builds), its output collected, every child killed by
- * `killAll()`.
+ * Real node processes for the end-to-end tests: `raft-kv` (or another app's CLI, through
+ * `launchCli`) run from its TypeScript sources through tsx (the same code tsup builds), its
+ * output collected, every child killed by `killAll()`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -9,8 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const appDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const cli = join(appDir, 'src', 'cli.ts');
-const NODE_ARGS = ['--conditions=@raft/source', '--import', 'tsx', cli];
+const kvCli = join(appDir, 'src', 'cli.ts');
 
 const children = new Set<ChildProcess>();
 
@@ -35,11 +34,20 @@ export interface Proc {
 
 /** Runs `raft-kv <args>`. */
 export function launch(args: readonly string[]): Proc {
-  const child = spawn(process.execPath, [...NODE_ARGS, ...args], {
-    cwd: appDir,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NODE_OPTIONS: '' },
-  });
+  return launchCli(kvCli, args);
+}
+
+/** Runs the TypeScript program `cli` (an app's `src/cli.ts`) with `args`, in its app's folder. */
+export function launchCli(cli: string, args: readonly string[]): Proc {
+  const child = spawn(
+    process.execPath,
+    ['--conditions=@raft/source', '--import', 'tsx', cli, ...args],
+    {
+      cwd: join(dirname(cli), '..'),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NODE_OPTIONS: '' },
+    },
+  );
   children.add(child);
   const proc: Proc = {
     child,
@@ -60,12 +68,21 @@ export function launch(args: readonly string[]): Proc {
   return proc;
 }
 
-/** Runs a client command to completion (killed after `timeoutMs`). */
-export async function client(
+/** Runs a `raft-kv` client command to completion (killed after `timeoutMs`). */
+export function client(
   args: readonly string[],
   timeoutMs = 20_000,
 ): Promise<{ code: number | null; output: string }> {
-  const p = launch(args);
+  return clientOf(kvCli, args, timeoutMs);
+}
+
+/** Runs a client command of the program `cli` to completion (killed after `timeoutMs`). */
+export async function clientOf(
+  cli: string,
+  args: readonly string[],
+  timeoutMs = 20_000,
+): Promise<{ code: number | null; output: string }> {
+  const p = launchCli(cli, args);
   const timer = setTimeout(() => p.child.kill('SIGKILL'), timeoutMs);
   const { code } = await p.exited;
   clearTimeout(timer);
