@@ -24,6 +24,18 @@ export interface RunningServer<Cmd = unknown, Res = unknown, State = unknown> {
 /** Longest a graceful shutdown may take before the process exits anyway. */
 export const SHUTDOWN_BOUND_MS = 10_000;
 
+/** Logs a warning when the membership this node recovered lists it at another address than
+ *  `--raft` (its peers would dial the old one). */
+function warnOnMovedAddress(sn: ServiceNode<unknown, unknown, unknown>, logger: Logger): void {
+  const me = sn.node.status().members.find((m) => m.id === sn.config.id);
+  if (me !== undefined && me.address !== sn.config.raft) {
+    logger.warn(
+      { member: me.address, raft: sn.config.raft },
+      `${sn.config.id}: the cluster knows this node at ${me.address}, but --raft is ${sn.config.raft}; peers dial ${me.address} (a restarted node keeps the membership in its storage: use the same --raft, or remove and re-add the node under a new id)`,
+    );
+  }
+}
+
 /** Starts a node and its HTTP API. Rejects with a NodeStartError saying what to fix. */
 export async function startServer<Cmd, Res, State>(
   service: ServiceDefinition<Cmd, Res, State>,
@@ -32,14 +44,8 @@ export async function startServer<Cmd, Res, State>(
   httpOptions: HttpAppOptions = {},
 ): Promise<RunningServer<Cmd, Res, State>> {
   const sn = await assembleNode(service, config, logger);
-  try {
-    await sn.node.start(sn.bootstrap === undefined ? {} : { bootstrap: sn.bootstrap });
-  } catch (err) {
-    await sn.node.stop().catch(() => {});
-    throw new NodeStartError(`${config.id} could not start: ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
+  // Listen first: a busy port then costs nothing (a brand-new node has not bootstrapped its
+  // storage yet). Until the node runs, requests answer 503.
   const app = createHttpApp(sn, httpOptions);
   const at = config.http.lastIndexOf(':');
   const host = config.http.slice(0, at).replace(/^\[|\]$/g, '');
@@ -47,7 +53,8 @@ export async function startServer<Cmd, Res, State>(
   try {
     await app.listen({ host, port });
   } catch (err) {
-    await sn.node.stop().catch(() => {});
+    await app.close().catch(() => {});
+    await sn.close().catch(() => {});
     const code = (err as { code?: string }).code;
     throw new NodeStartError(
       code === 'EADDRINUSE'
@@ -56,6 +63,16 @@ export async function startServer<Cmd, Res, State>(
       { cause: err },
     );
   }
+  try {
+    await sn.node.start(sn.bootstrap === undefined ? {} : { bootstrap: sn.bootstrap });
+  } catch (err) {
+    await app.close().catch(() => {});
+    await sn.close().catch(() => {});
+    throw new NodeStartError(`${config.id} could not start: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  warnOnMovedAddress(sn as unknown as ServiceNode<unknown, unknown, unknown>, logger);
   const stopAdvertising = advertiseHttpAddress(
     sn as unknown as ServiceNode<unknown, unknown, unknown>,
     config.advertiseHttp,

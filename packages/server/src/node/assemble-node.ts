@@ -42,6 +42,11 @@ export interface ServiceNode<Cmd, Res, State> {
   readonly bootstrap: Membership | undefined;
   /** When the latest snapshot of this node's own started (ms since the epoch), if any. */
   snapshotStartedAt(): number | null;
+  /**
+   * Stops the node, or, when it was never started, closes the stores it was given (the core's
+   * `stop()` leaves a created node's stores to their owner, which is this). Idempotent.
+   */
+  close(): Promise<void>;
 }
 
 /** A problem a person can act on, raised while assembling or starting a node. */
@@ -164,6 +169,11 @@ export async function assembleNode<Cmd, Res, State>(
       transport,
       bootstrap: members.length > 0 ? { members } : undefined,
       snapshotStartedAt: () => snapshotStartedAt,
+      close: async () => {
+        const neverStarted = node.state === 'created';
+        await node.stop();
+        if (neverStarted) await stores.close();
+      },
     };
   } catch (err) {
     await stores.close().catch(() => {});
