@@ -2,9 +2,14 @@
  * The KV HTTP API through fastify's inject(), on a real 3-node cluster (memory stores, TCP on
  * loopback): the answers of the issue's table, on the leader and on followers.
  */
-import { createServer } from 'node:net';
 import { noopLogger } from '@raft/core';
-import { assembleNode, createHttpApp, resolveNodeConfig, type ServiceNode } from '@raft/server';
+import {
+  assembleNode,
+  createHttpApp,
+  freePort,
+  resolveNodeConfig,
+  type ServiceNode,
+} from '@raft/server';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KvCommand, KvResult } from '../src/kv-command.js';
@@ -12,17 +17,6 @@ import { kvService } from '../src/kv-service.js';
 import type { KvStore } from '../src/kv-store.js';
 
 type KvNode = ServiceNode<KvCommand, KvResult, KvStore>;
-
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
-}
 
 let nodes: KvNode[] = [];
 let apps: FastifyInstance[] = [];

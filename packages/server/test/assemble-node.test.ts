@@ -1,11 +1,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { noopLogger } from '@raft/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type NodeFlags, resolveNodeConfig } from '../src/config/node-config.js';
 import { assembleNode, NodeStartError, type ServiceNode } from '../src/node/assemble-node.js';
+import { freePort } from '../src/testing/local-cluster.js';
 import { type Register, registerService } from './fixtures/register-service.js';
 
 type KvNode = ServiceNode<string, number, Register>;
@@ -19,17 +19,6 @@ function scratch(): string {
   const dir = mkdtempSync(join(tmpdir(), 'kv-assemble-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
-}
-
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
 }
 
 async function cluster(count: number, extra: Partial<NodeFlags>, root: string) {

@@ -7,11 +7,11 @@
  *
  * The tests share the cluster and run in order; none assumes which node leads, each finds out.
  */
-import { createServer } from 'node:net';
 import { noopLogger } from '@raft/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type NodeConfig, resolveNodeConfig } from '../src/config/node-config.js';
 import { type RunningServer, startServer } from '../src/server.js';
+import { freePort } from '../src/testing/local-cluster.js';
 import { type Register, registerService } from './fixtures/register-service.js';
 
 type Server = RunningServer<string, number, Register>;
@@ -25,17 +25,6 @@ const TEST_MS = 40_000;
 const servers: Server[] = [];
 /** Every server started (the 4th one too), shut down in afterAll. */
 const started: Server[] = [];
-
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
-}
 
 async function configFor(id: string, host: string, peers: string | undefined, raft?: string) {
   const raftAddress = raft ?? `${host}:${await freePort(host)}`;

@@ -4,26 +4,16 @@
  * output collected, every child killed by `killAll()`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '@raft/server';
 
 export const appDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const kvCli = join(appDir, 'src', 'cli.ts');
 
-const children = new Set<ChildProcess>();
+export { freePort };
 
-/** A free TCP port on `host`. */
-export function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
-}
+const children = new Set<ChildProcess>();
 
 /** A launched `raft-kv` process. */
 export interface Proc {
