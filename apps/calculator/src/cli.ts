@@ -7,6 +7,7 @@
  *   raft-calculator dev
  *   raft-calculator add 5 --endpoints http://127.0.0.1:8001
  */
+import { randomUUID } from 'node:crypto';
 import { type ClientOptions, runServiceCli, type ServiceDefinition } from '@raft/server';
 import { OPERATIONS } from './calculator.js';
 import { calculatorService } from './calculator-service.js';
@@ -31,8 +32,16 @@ await runServiceCli(calculatorService as ServiceDefinition<unknown, unknown, unk
       });
     for (const op of OPERATIONS) {
       client
-        .addClientOptions(program.command(`${op} <operand>`).description(`${op} the operand`))
-        .action(async (operand: string, o: ClientOptions) => {
+        .addClientOptions(
+          program
+            .command(`${op} <operand>`)
+            .description(`${op} the operand`)
+            .option(
+              '--idempotency-key <key>',
+              'a retry with the same key applies once (default: a new key per command)',
+            ),
+        )
+        .action(async (operand: string, o: ClientOptions & { idempotencyKey?: string }) => {
           const n = Number(operand);
           if (operand.trim() === '' || Number.isNaN(n))
             client.fail(`${operand} is not a number`, 2);
@@ -41,8 +50,10 @@ await runServiceCli(calculatorService as ServiceDefinition<unknown, unknown, unk
             'POST',
             `/v1/${op}`,
             JSON.stringify({ operand: n }),
+            // A key per command: sending it to the next endpoint cannot apply it twice.
             {
               'content-type': 'application/json',
+              'idempotency-key': o.idempotencyKey ?? randomUUID(),
             },
           );
           client.printAnswer(

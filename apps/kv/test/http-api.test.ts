@@ -64,6 +64,34 @@ function follower(): FastifyInstance {
 }
 
 describe('the KV HTTP API', () => {
+  it('an Idempotency-Key first used for another kind of write is a 409, not the answer of that write', async () => {
+    const app = follower();
+    const put = await app.inject({
+      method: 'PUT',
+      url: '/v1/kv/idem-kind',
+      payload: 'v',
+      headers: { 'idempotency-key': 'kind-1' },
+    });
+    expect(put.statusCode).toBe(200);
+    const del = await app.inject({
+      method: 'DELETE',
+      url: '/v1/kv/idem-kind',
+      headers: { 'idempotency-key': 'kind-1' },
+    });
+    expect(del.statusCode).toBe(409);
+    expect(del.json()).toMatchObject({ error: 'conflict' });
+    const cas = await app.inject({
+      method: 'POST',
+      url: '/v1/kv/idem-kind/cas',
+      payload: { expected: 'v', value: 'w' },
+      headers: { 'idempotency-key': 'kind-1' },
+    });
+    expect(cas.statusCode).toBe(409);
+    // Nothing was deleted or swapped.
+    const get = await app.inject({ method: 'GET', url: '/v1/kv/idem-kind' });
+    expect(get.body).toBe('v');
+  });
+
   it('PUT, then GET through a follower, linearizably, the value bytes', async () => {
     const app = follower();
     const put = await app.inject({

@@ -46,7 +46,13 @@ export async function startServer<Cmd, Res, State>(
   const sn = await assembleNode(service, config, logger);
   // Listen first: a busy port then costs nothing (a brand-new node has not bootstrapped its
   // storage yet). Until the node runs, requests answer 503.
-  const app = createHttpApp(sn, httpOptions);
+  let app: ReturnType<typeof createHttpApp>;
+  try {
+    app = createHttpApp(sn, httpOptions);
+  } catch (err) {
+    await sn.close().catch(() => {});
+    throw err;
+  }
   const at = config.http.lastIndexOf(':');
   const host = config.http.slice(0, at).replace(/^\[|\]$/g, '');
   const port = Number(config.http.slice(at + 1));
@@ -97,8 +103,11 @@ export async function startServer<Cmd, Res, State>(
           );
       }
       stopAdvertising();
+      // The node first: requests still waiting on it are answered at once (503, or 504 for a
+      // write that may still commit), so closing the HTTP server does not wait out their bounds.
+      const stopped = sn.node.stop();
       await app.close().catch(() => {});
-      await sn.node.stop();
+      await stopped;
       logger.info({}, `${config.id}: stopped`);
     })();
     return stopping;

@@ -43,8 +43,19 @@ export function registerKvRoutes(
 ): void {
   const store = ctx.state;
 
-  const write = async (command: KvCommand, idempotencyKey: string | null) =>
-    (await ctx.propose(command, { idempotencyKey })).result;
+  const write = async (command: KvCommand, idempotencyKey: string | null) => {
+    const { result } = await ctx.propose(command, { idempotencyKey });
+    // A key first used for another kind of write answers that write's result: say so rather
+    // than dress it up as this one's.
+    if (result.op !== command.op) {
+      throw new BadRequestError(
+        `the Idempotency-Key was first used for a ${result.op}, not a ${command.op}: use a new key for each write`,
+        409,
+        'conflict',
+      );
+    }
+    return result;
+  };
 
   app.put('/v1/kv/*', async (req) => {
     const key = keyOf((req.params as { '*': string })['*']);

@@ -43,6 +43,19 @@ export interface CliClient {
   fail(message: string, code: number): never;
 }
 
+/** Connection errors that mean the request never left: any endpoint may be tried next. */
+const NOT_SENT = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+]);
+
+const hasIdempotencyKey = (headers: Record<string, string>): boolean =>
+  Object.keys(headers).some((h) => h.toLowerCase() === 'idempotency-key');
+
 /** The client of the program `name` (used in messages). */
 export function createCliClient(name: string, defaultEndpoints: string): CliClient {
   const fail = (message: string, code: number): never => {
@@ -55,7 +68,7 @@ export function createCliClient(name: string, defaultEndpoints: string): CliClie
       return command
         .option('--endpoints <urls>', 'comma-separated node URLs, tried in order', defaultEndpoints)
         .option('--json', 'print the JSON answer')
-        .option('--timeout-ms <ms>', 'bound on the request', '5000');
+        .option('--timeout-ms <ms>', 'bound on the request (above the servers own 5 s)', '10000');
     },
     async request(options, method, path, body, headers = {}) {
       const timeoutMs = Number(options.timeoutMs);
@@ -78,8 +91,18 @@ export function createCliClient(name: string, defaultEndpoints: string): CliClie
           });
           return { status: res.status, bytes: new Uint8Array(await res.arrayBuffer()), endpoint };
         } catch (err) {
-          const e = err as Error & { cause?: Error };
+          const e = err as Error & { cause?: Error & { code?: string } };
           errors.push(`${endpoint}: ${e.cause?.message ?? e.message}`);
+          // A write that may have reached this node is not sent to the next one unless it
+          // carries an idempotency key: it could apply twice.
+          const unsent = NOT_SENT.has(e.cause?.code ?? '');
+          const safe = method === 'GET' || hasIdempotencyKey(headers);
+          if (!unsent && !safe) {
+            return fail(
+              `${endpoint} did not answer (${e.cause?.message ?? e.message}); the ${method} may have applied there, so it is not sent to another endpoint (an Idempotency-Key makes that safe)`,
+              1,
+            );
+          }
         }
       }
       return fail(`no endpoint answered:\n  ${errors.join('\n  ')}`, 1);

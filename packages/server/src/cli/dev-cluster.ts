@@ -31,7 +31,9 @@ const STOP_BOUND_MS = 12_000;
 export async function runDevCluster(options: DevClusterOptions): Promise<number> {
   const members = Array.from({ length: options.nodes }, (_, k) => {
     const i = k + 1;
-    const host = `127.0.0.${i}`;
+    // Linux routes all of 127/8 to loopback, so each node gets an address of its own (which
+    // packet filters can tell apart); elsewhere only 127.0.0.1 exists, and the ports differ.
+    const host = process.platform === 'linux' ? `127.0.0.${i}` : '127.0.0.1';
     return {
       id: `n${i}`,
       http: `${host}:${options.basePort + i}`,

@@ -103,6 +103,8 @@ export function dashboardPage(title: string): string {
   let last = null;
 
   const esc = (s) => String(s).replace(/[&<>"']/g, (c) => '&#' + c.charCodeAt(0) + ';');
+  // Numbers come from other nodes' answers: show them only as numbers.
+  const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? String(v) : '—');
   const time = (t) => new Date(t).toLocaleTimeString();
 
   async function fetchView() {
@@ -155,21 +157,21 @@ export function dashboardPage(title: string): string {
     $('description').textContent = view.service.description;
     $('source').textContent = view.self;
     $('leader').textContent = view.leaderId ?? 'none';
-    $('term').textContent = view.term;
+    $('term').textContent = num(view.term);
     const leader = view.members.find((m) => m.id === view.leaderId);
     $('commit').textContent = leader?.status?.commitIndex ?? view.members.find((m) => m.id === view.self)?.status?.commitIndex ?? '—';
     const recent = view.activity.slice(-5);
     $('rate').textContent = recent.length ? Math.round(recent.reduce((a, s) => a + s.commits, 0) / recent.length) : '0';
-    const maxLag = Math.max(1, ...view.members.map((m) => m.lag ?? 0));
+    const maxLag = Math.max(1, ...view.members.map((m) => (typeof m.lag === 'number' ? m.lag : 0)));
     $('members').innerHTML = view.members.map((m) => {
       const s = m.status;
       const role = s ? s.role : 'down';
-      const lag = m.lag === null ? '—' : m.lag + '<span class="lagbar" style="width:' + Math.round((60 * m.lag) / maxLag) + 'px"></span>';
+      const lag = typeof m.lag !== 'number' ? '—' : num(m.lag) + '<span class="lagbar" style="width:' + Math.round((60 * m.lag) / maxLag) + 'px"></span>';
       return '<tr data-member="' + esc(m.id) + '" data-role="' + esc(role) + '">' +
         '<td><b>' + esc(m.id) + '</b>' + (m.voter ? '' : ' <span class="badge role-follower">learner</span>') + '</td>' +
         '<td><span class="badge role-' + esc(role) + '" title="' + esc(m.error ?? '') + '">' + esc(s ? role : 'unreachable') + '</span></td>' +
-        '<td>' + (s ? s.term : '—') + '</td><td>' + (s ? s.commitIndex : '—') + '</td><td>' + (s ? s.appliedIndex : '—') + '</td>' +
-        '<td>' + (s ? s.lastLogIndex : '—') + '</td><td>' + (s ? s.snapshotIndex : '—') + '</td><td>' + lag + '</td>' +
+        '<td>' + num(s?.term) + '</td><td>' + num(s?.commitIndex) + '</td><td>' + num(s?.appliedIndex) + '</td>' +
+        '<td>' + num(s?.lastLogIndex) + '</td><td>' + num(s?.snapshotIndex) + '</td><td>' + lag + '</td>' +
         '<td>' + esc(m.address) + '</td><td>' + (m.http ? '<a href="http://' + esc(m.http) + '/">' + esc(m.http) + '</a>' : '—') + '</td></tr>';
     }).join('');
     const select = $('transfer-to');
@@ -179,7 +181,7 @@ export function dashboardPage(title: string): string {
       .map((m) => '<option value="' + esc(m.id) + '">' + esc(m.id) + '</option>').join('');
     select.value = [...select.options].some((o) => o.value === chosen) ? chosen : '';
     $('elections').innerHTML = view.elections.length === 0 ? '<li>none seen</li>' : view.elections.slice().reverse().map((e) =>
-      '<li>' + time(e.at) + ' · term ' + e.term + ' · ' + (e.leaderId === null ? 'no leader' : 'leader <b>' + esc(e.leaderId) + '</b>') + '</li>').join('');
+      '<li>' + esc(time(e.at)) + ' · term ' + num(e.term) + ' · ' + (e.leaderId === null ? 'no leader' : 'leader <b>' + esc(e.leaderId) + '</b>') + '</li>').join('');
     drawChart($('throughput'), [view.activity.map((s) => s.commits)], ['#4ba3f2']);
     drawChart($('latency'), [view.activity.map((s) => s.p50Ms), view.activity.map((s) => s.p99Ms)], ['#98c379', '#f2b84b']);
     sources = [own, ...view.members.filter((m) => m.http).map((m) => 'http://' + m.http)]

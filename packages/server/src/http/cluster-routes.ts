@@ -70,10 +70,17 @@ export function registerClusterRoutes(
       }
       let membership: Membership = { members: node.status().members };
       if (existing === undefined) {
-        membership = await node.addMember(
-          { id: body.id, address: body.address, voter: false },
-          { timeoutMs: left() },
-        );
+        try {
+          membership = await node.addMember(
+            { id: body.id, address: body.address, voter: false },
+            { timeoutMs: left() },
+          );
+        } catch (err) {
+          // The same request through another node (a retry) may have added it meanwhile.
+          const now = node.status().members.find((m) => m.id === body.id);
+          if (now?.address !== body.address) throw err;
+          membership = { members: node.status().members };
+        }
       } else if (existing.voter && !body.voter) {
         membership = await node.demote(body.id, { timeoutMs: left() });
       }
@@ -84,6 +91,11 @@ export function registerClusterRoutes(
         // the request is passed on.)
         const target = node.status().lastLogIndex;
         for (;;) {
+          // A concurrent request may have promoted it meanwhile.
+          if (node.status().members.some((m) => m.id === body.id && m.voter)) {
+            membership = { members: node.status().members };
+            break;
+          }
           try {
             const progress = node.status().progress;
             const match = progress?.[body.id]?.match ?? 0;

@@ -5,6 +5,7 @@
  * the leader's log), this node's activity of the last minutes and the leader changes it saw.
  */
 import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
 import type { ServiceNode } from '../node/assemble-node.js';
 import type { Activity, ActivitySample, ElectionRecord } from '../observe/activity.js';
 import { type StatusBody, statusOf } from './status-routes.js';
@@ -34,10 +35,36 @@ export interface ClusterView {
   readonly elections: readonly ElectionRecord[];
 }
 
+const index = z.number().int().nonnegative();
+/** A peer's answer is checked before it is shown (or counted in the leader and the lag). */
+const statusSchema = z.object({
+  id: z.string().max(64),
+  role: z.enum(['follower', 'preCandidate', 'candidate', 'leader']),
+  term: index,
+  leaderId: z.string().max(64).nullable(),
+  commitIndex: index,
+  appliedIndex: index,
+  lastLogIndex: index,
+  snapshotIndex: index,
+  members: z
+    .array(z.object({ id: z.string().max(64), address: z.string().max(300), voter: z.boolean() }))
+    .max(1000),
+});
+
+/** Largest status answer read from a peer. */
+const MAX_STATUS_BYTES = 256 * 1024;
+
 async function fetchStatus(http: string, timeoutMs: number): Promise<StatusBody> {
-  const res = await fetch(`http://${http}/v1/status`, { signal: AbortSignal.timeout(timeoutMs) });
+  const res = await fetch(`http://${http}/v1/status`, {
+    signal: AbortSignal.timeout(timeoutMs),
+    redirect: 'error',
+  });
   if (!res.ok) throw new Error(`answered ${res.status}`);
-  return (await res.json()) as StatusBody;
+  const text = await res.text();
+  if (text.length > MAX_STATUS_BYTES) throw new Error('its status is too large');
+  const parsed = statusSchema.safeParse(JSON.parse(text));
+  if (!parsed.success) throw new Error('its status is not a node status');
+  return parsed.data;
 }
 
 /** Gathers the view. */
@@ -87,6 +114,9 @@ export async function clusterView(
   };
 }
 
+/** How long one gathered view answers every caller (several dashboards cost one fan-out). */
+const VIEW_REUSE_MS = 500;
+
 /** Registers GET /v1/cluster. */
 export function registerClusterView(
   app: FastifyInstance,
@@ -94,5 +124,12 @@ export function registerClusterView(
   activity: Activity,
   peerTimeoutMs = 800,
 ): void {
-  app.get('/v1/cluster', async () => clusterView(sn, activity, peerTimeoutMs));
+  let latest: { at: number; view: Promise<ClusterView> } | null = null;
+  app.get('/v1/cluster', async () => {
+    const now = Date.now();
+    if (latest === null || now - latest.at > VIEW_REUSE_MS) {
+      latest = { at: now, view: clusterView(sn, activity, peerTimeoutMs) };
+    }
+    return latest.view;
+  });
 }

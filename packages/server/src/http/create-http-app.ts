@@ -48,6 +48,23 @@ export function createHttpApp<Cmd, Res, State>(
     activity.close();
     metrics.close();
   });
+  // A browser page of another origin may not change anything here (cross-site request
+  // forgery: a form can POST text/plain without asking). Requests without an Origin (curl, the
+  // CLI, other nodes) and same-origin ones (the dashboard) pass.
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return;
+    const origin = req.headers.origin;
+    if (origin === undefined) return;
+    let host: string | null = null;
+    try {
+      host = new URL(origin).host;
+    } catch {}
+    if (host !== null && host === req.headers.host) return;
+    return reply.code(403).send({
+      error: 'forbidden',
+      message: `a ${req.method} from the page of another origin (${origin}) is refused`,
+    });
+  });
   app.addHook('onResponse', async (req, reply) => {
     metrics.observeHttp(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode);
   });

@@ -37,6 +37,8 @@ const BY_CODE: Readonly<Record<string, readonly [number, string]>> = {
   ENTRY_TOO_LARGE: [413, 'too_large'],
   INVALID_ARGUMENT: [400, 'bad_request'],
   INVALID_CONFIG: [400, 'bad_request'],
+  // The node failed (a store failed): nothing more is served until it is restarted.
+  STORAGE: [503, 'unavailable'],
   MEMBERSHIP_CHANGE_PENDING: [409, 'conflict'],
   LEARNER_LAGGING: [409, 'conflict'],
 };
@@ -47,8 +49,19 @@ export function httpErrorOf(err: unknown): HttpError {
     return { status: err.status, body: { error: err.code, message: err.message } };
   }
   if (RaftError.is(err)) {
+    // A command that may have applied is a timeout whatever the code (retry it with its
+    // idempotency key); 503 promises it did not.
+    if (err.outcome === 'unknown') {
+      return { status: 504, body: { error: 'timeout', message: err.message } };
+    }
     const [status, error] = BY_CODE[err.code] ?? [500, 'internal'];
     return { status, body: { error, message: err.message } };
+  }
+  // fastify's own refusals of a request (a bad Content-Length, a malformed URL) keep their 4xx.
+  const statusCode = (err as { statusCode?: unknown } | null)?.statusCode;
+  if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
+    const message = err instanceof Error ? err.message : String(err);
+    return { status: statusCode, body: { error: 'bad_request', message } };
   }
   const message = err instanceof Error ? err.message : String(err);
   return { status: 500, body: { error: 'internal', message } };

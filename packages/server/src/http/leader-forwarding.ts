@@ -3,7 +3,7 @@
  * gets one passes it on to the leader's HTTP API (its address from the replicated directory)
  * and answers with the leader's answer, so any node accepts any request.
  */
-import { NotLeaderError, RaftError } from '@raft/core';
+import { RaftError } from '@raft/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Directory } from '../node/service-state-machine.js';
 
@@ -24,9 +24,13 @@ export async function serveOnLeader(
   try {
     return await serve();
   } catch (err) {
-    if (!(err instanceof NotLeaderError) || err.leaderId === null) throw err;
+    // By code, not instanceof: a second copy of @raft/core has its own classes.
+    const leaderId = RaftError.is(err, 'NOT_LEADER')
+      ? (err as { leaderId?: unknown }).leaderId
+      : undefined;
+    if (typeof leaderId !== 'string') throw err;
     if (req.headers[FORWARDED_HEADER] !== undefined) throw err;
-    const http = context.directory.get(err.leaderId);
+    const http = context.directory.get(leaderId);
     if (http === undefined) throw err;
     let answer: Response;
     try {
@@ -35,11 +39,12 @@ export async function serveOnLeader(
         headers: { 'content-type': 'application/json', [FORWARDED_HEADER]: context.selfId },
         ...(req.body instanceof Uint8Array && req.body.length > 0 ? { body: req.body } : {}),
         signal: AbortSignal.timeout(context.timeoutMs),
+        redirect: 'error',
       });
     } catch (cause) {
       throw new RaftError(
         'UNAVAILABLE',
-        `the leader ${err.leaderId} (http://${http}) did not answer: ${(cause as Error).message}`,
+        `the leader ${leaderId} (http://${http}) did not answer: ${(cause as Error).message}`,
         { cause, outcome: 'unknown' },
       );
     }

@@ -78,7 +78,13 @@ export function serviceContext<Cmd, Res, State>(
       // No leader known yet (an election is on): nothing was appended, so wait for one within
       // the request's time and propose once more, instead of answering 503 at once.
       if (!RaftError.is(err, 'NO_LEADER')) throw err;
-      await node.waitForLeader({ timeoutMs: Math.max(1, deadline - Date.now()) });
+      // Still no leader within the bound: nothing was appended, so the answer is the 503 of
+      // NO_LEADER, not the 504 (outcome unknown) of the wait's timeout.
+      await node
+        .waitForLeader({ timeoutMs: Math.max(1, deadline - Date.now()) })
+        .catch((waitError: unknown) => {
+          throw RaftError.is(waitError, 'TIMEOUT') ? err : waitError;
+        });
       return unwrap(
         await node.propose(proposal, { timeoutMs: Math.max(1, deadline - Date.now()) }),
       );
