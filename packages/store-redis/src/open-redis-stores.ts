@@ -148,7 +148,10 @@ class RedisStores implements RaftStores {
   }
 
   close(): Promise<void> {
-    this.closing ??= this.doClose();
+    // Deferred a microtask, so `closing` is set before doClose() runs: closing the last store
+    // inside it calls back here (onAllStoresClosed), which must get this promise, not start
+    // another close (that recursed until the stack overflowed).
+    this.closing ??= Promise.resolve().then(() => this.doClose());
     return this.closing;
   }
 

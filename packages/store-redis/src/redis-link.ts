@@ -61,6 +61,7 @@ export class RedisLink {
    * bundle's close() does. A store reopened after its close (`open()`, `load()`) counts again.
    */
   storeClosed(name: StoreName): void {
+    if (this.closedStores.has(name)) return; // closed again: nothing changes
     this.closedStores.add(name);
     if (this.closedStores.size === 3) this.onAllStoresClosed();
   }

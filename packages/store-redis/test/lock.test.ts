@@ -7,8 +7,9 @@ import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
 import { RaftError } from '@raft/core';
 import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RedisPrefixLockedError } from '../src/index.js';
+import { RedisLogStore } from '../src/redis-log-store.js';
 import { connectClient, ensureSharedRedis, uniquePrefix } from './redis-server.js';
 import { entries, RecordingLogger, StoresTracker, waitFor } from './support.js';
 
@@ -54,6 +55,26 @@ describe('the prefix lock', () => {
     await first.logStore.open();
     await first.logStore.append(entries(1, 3));
     expect(await first.logStore.read(1, 3)).toHaveLength(2);
+  });
+
+  it('closing the three stores as a node does, then the bundle, closes once (it used to recurse until the stack overflowed)', async () => {
+    const prefix = uniquePrefix('lock');
+    const stores = await tracker.open({ prefix });
+    const closes = vi.spyOn(RedisLogStore.prototype, 'close');
+    try {
+      // RaftNode.stop(): the log, stable and snapshot stores, then the bundle's close().
+      await stores.logStore.close();
+      await stores.stableStore.close();
+      await stores.snapshotStore?.close();
+      await stores.close();
+      // The node's close, and the bundle's own close of an already closed store: no more.
+      expect(closes).toHaveBeenCalledTimes(2);
+    } finally {
+      closes.mockRestore();
+    }
+    // The prefix was released: it opens again.
+    const again = await tracker.open({ prefix });
+    await again.logStore.open();
   });
 
   it('close() releases it: the prefix opens again and holds what was written', async () => {
