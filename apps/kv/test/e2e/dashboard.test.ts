@@ -162,6 +162,11 @@ describe('the dashboard', () => {
         },
       )
       .toBe('down');
+    // Its buttons now point to the node the page reads from.
+    await page.click('#snapshot');
+    await expect
+      .poll(() => page.locator('#message').textContent(), { timeout: 5000 })
+      .toMatch(/^the node of this page does not answer: act from http:\/\/127\.0\.0\.\d:\d+\/$/);
     const elections = await page.locator('#elections li').allTextContents();
     expect(elections.length).toBeGreaterThan(1);
     expect(problems).toEqual([]);

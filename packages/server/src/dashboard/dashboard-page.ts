@@ -205,6 +205,11 @@ export function dashboardPage(title: string): string {
 
   async function act(path, body) {
     const message = $('message');
+    // Actions go to the node that served the page only (another origin's node refuses them).
+    if (current !== own) {
+      message.innerHTML = 'the node of this page does not answer: act from <a href="' + esc(current) + '/">' + esc(current) + '/</a>';
+      return;
+    }
     message.textContent = 'working…';
     try {
       const res = await fetch(own + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
