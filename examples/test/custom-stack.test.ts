@@ -3,41 +3,15 @@
  * clock, real disk), it must finish by itself with every replica reading the same total, and it
  * must stay short.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-
-const here = fileURLToPath(new URL('..', import.meta.url));
-
-function runExample(): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--conditions=@raft/source', '--import', 'tsx', 'custom-stack.ts'],
-      { cwd: here, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => {
-      out += c;
-    });
-    child.stderr.setEncoding('utf8').on('data', (c: string) => {
-      out += c;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out });
-    });
-  });
-}
+import { runExample } from './run-example.js';
 
 describe('examples/custom-stack.ts (core + TCP + file store + a counter)', () => {
   it('replicates nine additions from every node and reads 45 linearizably on each', {
     timeout: 90_000,
   }, async () => {
-    const { code, out } = await runExample();
+    const { code, out } = await runExample('custom-stack.ts');
     expect(code, out).toBe(0);
     let total = 0;
     for (let add = 1; add <= 9; add++) {
