@@ -77,6 +77,8 @@ export interface RaftKvOptions {
   /** Scratch directory for the nodes' data. */
   readonly dir: string;
   readonly basePort: number;
+  /** Write a V8 CPU profile of each node into this directory (`node --cpu-prof`). */
+  readonly profileDir?: string;
 }
 
 export async function startRaftKv(options: RaftKvOptions): Promise<Cluster> {
@@ -100,6 +102,15 @@ export async function startRaftKv(options: RaftKvOptions): Promise<Cluster> {
     children[i] = spawn(
       process.execPath,
       [
+        ...(options.profileDir === undefined
+          ? []
+          : [
+              '--cpu-prof',
+              '--cpu-prof-dir',
+              options.profileDir,
+              '--cpu-prof-name',
+              `${m.id}.cpuprofile`,
+            ]),
         KV_CLI,
         '--id',
         m.id,
@@ -170,6 +181,14 @@ export async function startRaftKv(options: RaftKvOptions): Promise<Cluster> {
     },
     cpuSeconds: () => children.reduce((sum, c) => sum + cpuOf(c?.pid), 0),
     async stop() {
+      if (options.profileDir !== undefined) {
+        // A graceful exit writes the profiles; SIGKILL would lose them.
+        for (const c of children) c?.kill('SIGTERM');
+        await Promise.race([
+          Promise.all(children.map((c) => (c === null ? undefined : exited(c)))),
+          new Promise((r) => setTimeout(r, 15_000)),
+        ]);
+      }
       await stopAll(children);
       rmSync(dataRoot, { recursive: true, force: true });
       if (options.store === 'redis') await deleteRedisKeys([`raft-kv:${clusterId}:`]);

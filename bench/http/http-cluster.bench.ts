@@ -11,8 +11,9 @@
  *
  *   pnpm bench:cluster [--clients 1,16,64,256] [--workloads put,get,mix,cas]
  *     [--values 100,4096] [--seconds 8] [--stores file] [--transports tcp] [--nodes 3]
- *     [--kills 10] [--no-etcd] [--no-map] [--write]    (--write updates BENCHMARKS.md and
- *     docs/bench/*.svg)
+ *     [--kills 10] [--no-etcd] [--no-map] [--write] [--profile DIR]
+ *   --write updates BENCHMARKS.md and docs/bench/*.svg; --profile writes a V8 CPU profile of
+ *   each raft-kv node (n1.cpuprofile, ...) into DIR.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,6 +51,7 @@ const { values: flags } = parseArgs({
     'no-etcd': { type: 'boolean', default: false },
     'no-map': { type: 'boolean', default: false },
     write: { type: 'boolean', default: false },
+    profile: { type: 'string' },
   },
 });
 const list = (s: string) =>
@@ -131,6 +133,7 @@ async function main(): Promise<void> {
           timing,
           dir: scratch,
           basePort: port + 300,
+          ...(flags.profile === undefined ? {} : { profileDir: flags.profile }),
         });
         port += 300;
         open.push(ours);
