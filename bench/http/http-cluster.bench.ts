@@ -11,7 +11,7 @@
  *
  *   pnpm bench:cluster [--clients 1,16,64,256] [--workloads put,get,mix,cas]
  *     [--values 100,4096] [--seconds 8] [--stores file] [--transports tcp] [--nodes 3]
- *     [--kills 10] [--no-etcd] [--no-map] [--write] [--profile DIR]
+ *     [--kills 10] [--no-etcd] [--no-map] [--write] [--profile DIR] [--to all|leader]
  *   --write updates BENCHMARKS.md and docs/bench/*.svg; --profile writes a V8 CPU profile of
  *   each raft-kv node (n1.cpuprofile, ...) into DIR.
  */
@@ -52,6 +52,7 @@ const { values: flags } = parseArgs({
     'no-map': { type: 'boolean', default: false },
     write: { type: 'boolean', default: false },
     profile: { type: 'string' },
+    to: { type: 'string', default: 'all' },
   },
 });
 const list = (s: string) =>
@@ -250,7 +251,7 @@ function goals(): string[] {
 function report(): void {
   const date = new Date().toISOString().slice(0, 10);
   const out: string[] = [
-    `Run on ${date}: ${seconds} s per cell after a 1 s warm-up, ${keys} keys, heartbeat ${timing.heartbeatMs} ms, election timeout ${timing.electionTimeoutMs} ms on both, ${etcdVersion ?? 'etcd not installed'}, Node ${process.version}; both systems fsync every write; clients spread over every member; the two systems alternate which goes first, cell by cell.`,
+    `Run on ${date}: ${seconds} s per cell after a 1 s warm-up, ${keys} keys, heartbeat ${timing.heartbeatMs} ms, election timeout ${timing.electionTimeoutMs} ms on both, ${etcdVersion ?? 'etcd not installed'}, Node ${process.version}; both systems fsync every write; clients spread over ${flags.to === 'leader' ? 'the leader alone' : 'every member'}; the two systems alternate which goes first, cell by cell.`,
     '',
     '**Goals**',
     '',
