@@ -132,9 +132,9 @@ export function chartSvg(
     )
     .join('\n');
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * W}" height="${H + 50}" font-family="system-ui, sans-serif">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * W}" height="${H + 56}" font-family="system-ui, sans-serif">`,
     '<rect width="100%" height="100%" fill="white"/>',
-    `<text x="${W}" y="14" font-size="12" text-anchor="middle" fill="#555">${title}</text>`,
+    `<text x="${W}" y="${H + 44}" font-size="12" text-anchor="middle" fill="#555">${title}</text>`,
     panel(
       0,
       'throughput (ops/s)',
