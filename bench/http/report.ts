@@ -133,6 +133,7 @@ export function chartSvg(
     .join('\n');
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * W}" height="${H + 56}" font-family="system-ui, sans-serif">`,
+    `<title>${title}</title>`,
     '<rect width="100%" height="100%" fill="white"/>',
     `<text x="${W}" y="${H + 44}" font-size="12" text-anchor="middle" fill="#555">${title}</text>`,
     panel(
