@@ -68,6 +68,52 @@ async function stopAll(children: readonly (ChildProcess | null)[]): Promise<void
   await Promise.all(children.map((c) => (c === null ? undefined : exited(c))));
 }
 
+/**
+ * What both clusters do alike with their member processes: find the leader by asking each
+ * running member, kill one, start it again and wait for it to answer, and sum their CPU.
+ */
+function memberControl(
+  what: string,
+  children: (ChildProcess | null)[],
+  isLeader: (i: number) => Promise<boolean>,
+  answers: (i: number) => Promise<unknown>,
+  start: (i: number) => void,
+): Pick<Cluster, 'leader' | 'kill' | 'restart' | 'cpuSeconds'> {
+  return {
+    async leader(timeoutMs = 30_000) {
+      let found = -1;
+      await until(
+        `a ${what} leader`,
+        async () => {
+          for (let i = 0; i < children.length; i++) {
+            if (children[i] === null) continue;
+            if (await isLeader(i).catch(() => false)) {
+              found = i;
+              return true;
+            }
+          }
+          return false;
+        },
+        timeoutMs,
+      );
+      return found;
+    },
+    async kill(i) {
+      const c = children[i];
+      children[i] = null;
+      if (c !== null && c !== undefined) {
+        c.kill('SIGKILL');
+        await exited(c);
+      }
+    },
+    async restart(i) {
+      start(i);
+      await until(`the ${what} member back`, async () => (await answers(i)) !== null, 30_000);
+    },
+    cpuSeconds: () => children.reduce((sum, c) => sum + cpuOf(c?.pid), 0),
+  };
+}
+
 /** Options of {@link startRaftKv}. */
 export interface RaftKvOptions {
   readonly size: number;
@@ -148,38 +194,13 @@ export async function startRaftKv(options: RaftKvOptions): Promise<Cluster> {
     name: `raft-kv (${options.store}, ${options.transport})`,
     size: options.size,
     endpoints,
-    async leader(timeoutMs = 30_000) {
-      let found = -1;
-      await until(
-        'a raft-kv leader',
-        async () => {
-          for (let i = 0; i < members.length; i++) {
-            if (children[i] === null) continue;
-            const s = await statusOf(i).catch(() => null);
-            if (s?.role === 'leader') {
-              found = i;
-              return true;
-            }
-          }
-          return false;
-        },
-        timeoutMs,
-      );
-      return found;
-    },
-    async kill(i) {
-      const c = children[i];
-      children[i] = null;
-      if (c !== null && c !== undefined) {
-        c.kill('SIGKILL');
-        await exited(c);
-      }
-    },
-    async restart(i) {
-      start(i);
-      await until('the node back', async () => (await statusOf(i)) !== null, 30_000);
-    },
-    cpuSeconds: () => children.reduce((sum, c) => sum + cpuOf(c?.pid), 0),
+    ...memberControl(
+      'raft-kv',
+      children,
+      async (i) => (await statusOf(i)).role === 'leader',
+      statusOf,
+      start,
+    ),
     async stop() {
       if (options.profileDir !== undefined) {
         // A graceful exit writes the profiles; SIGKILL would lose them.
@@ -274,38 +295,13 @@ export async function startEtcd(options: EtcdOptions): Promise<Cluster> {
     name: 'etcd',
     size: options.size,
     endpoints,
-    async leader(timeoutMs = 30_000) {
-      let found = -1;
-      await until(
-        'an etcd leader',
-        async () => {
-          for (let i = 0; i < members.length; i++) {
-            if (children[i] === null) continue;
-            const s = await statusOf(i).catch(() => null);
-            if (s?.isLeader === true) {
-              found = i;
-              return true;
-            }
-          }
-          return false;
-        },
-        timeoutMs,
-      );
-      return found;
-    },
-    async kill(i) {
-      const c = children[i];
-      children[i] = null;
-      if (c !== null && c !== undefined) {
-        c.kill('SIGKILL');
-        await exited(c);
-      }
-    },
-    async restart(i) {
-      start(i, 'existing');
-      await until('the member back', async () => (await statusOf(i)) !== null, 30_000);
-    },
-    cpuSeconds: () => children.reduce((sum, c) => sum + cpuOf(c?.pid), 0),
+    ...memberControl(
+      'etcd',
+      children,
+      async (i) => (await statusOf(i)).isLeader,
+      statusOf,
+      (i) => start(i, 'existing'),
+    ),
     async stop() {
       await stopAll(children);
       rmSync(dataRoot, { recursive: true, force: true });
