@@ -301,10 +301,19 @@ export async function openPacketFilter(
 ): Promise<PacketFilter> {
   const problems: string[] = [];
   if (force === 'none') return new NoFilter('RAFT_CHAOS_PACKET_FILTER=none');
-  if (force === undefined || force === '' || force === 'nft') {
+  const kinds = [
+    { name: 'nft', removeStale: removeStaleNftTables, create: () => NftFilter.create() },
+    {
+      name: 'iptables',
+      removeStale: removeStaleIptablesChains,
+      create: () => IptablesFilter.create(),
+    },
+  ] as const;
+  for (const kind of kinds) {
+    if (force !== undefined && force !== '' && force !== kind.name) continue;
     try {
-      await removeStaleNftTables();
-      const filter = await NftFilter.create();
+      await kind.removeStale();
+      const filter: NftFilter | IptablesFilter = await kind.create();
       track(filter);
       try {
         await verify(filter);
@@ -314,23 +323,7 @@ export async function openPacketFilter(
         throw err;
       }
     } catch (err) {
-      problems.push(`nft: ${(err as Error).message.split('\n')[0]}`);
-    }
-  }
-  if (force === undefined || force === '' || force === 'iptables') {
-    try {
-      await removeStaleIptablesChains();
-      const filter = await IptablesFilter.create();
-      track(filter);
-      try {
-        await verify(filter);
-        return filter;
-      } catch (err) {
-        await filter.close();
-        throw err;
-      }
-    } catch (err) {
-      problems.push(`iptables: ${(err as Error).message.split('\n')[0]}`);
+      problems.push(`${kind.name}: ${(err as Error).message.split('\n')[0]}`);
     }
   }
   if (problems.length === 0) problems.push(`unknown RAFT_CHAOS_PACKET_FILTER=${force}`);
