@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { launch, localNodes, type Proc } from '../e2e/processes.js';
+import { launch, localNodes, memberFlags, type Proc } from '../e2e/processes.js';
 
 /** GET /v1/status, the fields the chaos runs read. */
 export interface NodeStatus {
@@ -107,14 +107,7 @@ export class ChaosCluster {
   private args(n: ChaosNode): string[] {
     const t = this.timings;
     return [
-      '--id',
-      n.id,
-      '--http',
-      n.http,
-      '--raft',
-      n.raft,
-      '--peers',
-      this.nodes.map((m) => `${m.id}=${m.raft}`).join(','),
+      ...memberFlags(n, this.nodes),
       '--store',
       'file',
       '--transport',

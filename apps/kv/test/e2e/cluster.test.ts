@@ -9,7 +9,16 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { client, freePort, killAll, launch, type Proc, statusOf, until } from './processes.js';
+import {
+  client,
+  freePort,
+  killAll,
+  launch,
+  memberFlags,
+  type Proc,
+  statusOf,
+  until,
+} from './processes.js';
 
 const root = mkdtempSync(join(tmpdir(), 'kv-e2e-'));
 const nodes: { id: string; http: string; raft: string; proc: Proc | null }[] = [];
@@ -17,14 +26,7 @@ const nodes: { id: string; http: string; raft: string; proc: Proc | null }[] = [
 function args(i: number): string[] {
   const n = nodes[i] as (typeof nodes)[number];
   return [
-    '--id',
-    n.id,
-    '--http',
-    n.http,
-    '--raft',
-    n.raft,
-    '--peers',
-    nodes.map((m) => `${m.id}=${m.raft}`).join(','),
+    ...memberFlags(n, nodes),
     '--data-dir',
     join(root, n.id),
     '--election-timeout-ms',

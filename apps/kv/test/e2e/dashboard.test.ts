@@ -9,7 +9,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appDir, killAll, launch, localNodes, type Proc, statusOf, until } from './processes.js';
+import {
+  appDir,
+  killAll,
+  launch,
+  localNodes,
+  memberFlags,
+  type Proc,
+  statusOf,
+  until,
+} from './processes.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const root = mkdtempSync(join(tmpdir(), 'kv-dashboard-'));
@@ -24,17 +33,9 @@ beforeAll(async () => {
     );
   }
   nodes = await localNodes(3);
-  const peers = nodes.map((n) => `${n.id}=${n.raft}`).join(',');
   for (const n of nodes) {
     n.proc = launch([
-      '--id',
-      n.id,
-      '--http',
-      n.http,
-      '--raft',
-      n.raft,
-      '--peers',
-      peers,
+      ...memberFlags(n, nodes),
       '--data-dir',
       join(root, n.id),
       '--election-timeout-ms',

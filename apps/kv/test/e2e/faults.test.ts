@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { client, freePort, killAll, launch, type Proc, until } from './processes.js';
+import { client, freePort, killAll, launch, memberFlags, type Proc, until } from './processes.js';
 
 const TIMINGS = ['--election-timeout-ms', '300', '--heartbeat-ms', '50'];
 const REDIS_URL = 'redis://127.0.0.1:6379';
@@ -175,14 +175,7 @@ class Cluster {
   args(n: NodeSpec): string[] {
     const { store, transport, extra = [] } = this.options;
     return [
-      '--id',
-      n.id,
-      '--http',
-      n.http,
-      '--raft',
-      n.raft,
-      '--peers',
-      this.nodes.map((m) => `${m.id}=${m.raft}`).join(','),
+      ...memberFlags(n, this.nodes),
       '--store',
       store,
       '--transport',

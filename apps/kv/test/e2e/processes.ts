@@ -134,3 +134,20 @@ export async function localNodes(size = 3): Promise<{ id: string; http: string; 
   }
   return nodes;
 }
+
+/** The flags naming a node of `members`: `--id --http --raft --peers` (the bootstrap list). */
+export function memberFlags(
+  n: { readonly id: string; readonly http: string; readonly raft: string },
+  members: readonly { readonly id: string; readonly raft: string }[],
+): string[] {
+  return [
+    '--id',
+    n.id,
+    '--http',
+    n.http,
+    '--raft',
+    n.raft,
+    '--peers',
+    members.map((m) => `${m.id}=${m.raft}`).join(','),
+  ];
+}
