@@ -157,6 +157,7 @@ export async function startRaftKv(options: RaftKvOptions): Promise<Cluster> {
               '--cpu-prof-name',
               `${m.id}.cpuprofile`,
             ]),
+        ...(process.env.RAFT_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
         KV_CLI,
         '--id',
         m.id,
