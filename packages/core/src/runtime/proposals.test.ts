@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Pending, PositionedProposals } from './proposals.js';
+import type { Clock, TimerHandle } from '../interfaces/clock.js';
+import { DeadlineQueue, Pending, PositionedProposals, settle, watchPending } from './proposals.js';
 
 const at = (index: number): Pending<number> => {
   const p = new Pending<number>(0);
@@ -52,5 +53,66 @@ describe('PositionedProposals', () => {
     expect(taken).toBe(count);
     expect(tracker.take(1)?.index).toBe(1);
     expect(tracker.size).toBe(0);
+  });
+});
+
+describe('watchPending', () => {
+  /** A clock that counts the timers armed and fires them by hand. */
+  const countingClock = () => {
+    let now = 0;
+    const timers: { at: number; callback: () => void; cancelled: boolean }[] = [];
+    const clock: Clock = {
+      now: () => now,
+      setTimer(delayMs, callback): TimerHandle {
+        const t = { at: now + delayMs, callback, cancelled: false };
+        timers.push(t);
+        return { cancel: () => (t.cancelled = true) };
+      },
+    };
+    const advance = (ms: number) => {
+      now += ms;
+      for (const t of timers.splice(0)) {
+        if (t.cancelled) continue;
+        if (t.at <= now) t.callback();
+        else timers.push(t);
+      }
+    };
+    return { clock, timers, advance };
+  };
+
+  it('puts callers that pass the default bound in the shared queue: one timer for all', () => {
+    const { clock, timers, advance } = countingClock();
+    const expired: number[] = [];
+    const queue = new DeadlineQueue<number>(clock, 1000, (p) => {
+      expired.push(p.deadline);
+      settle(p, false, new Error('timed out'));
+    });
+    const watch = (timeoutMs: number | undefined) => {
+      const p = new Pending<number>(clock.now() + (timeoutMs ?? 1000));
+      p.promise.catch(() => {});
+      watchPending(
+        p,
+        queue,
+        clock,
+        timeoutMs,
+        undefined,
+        (q, err: Error) => settle(q, false, err),
+        (ms) => new Error(`own ${ms}`),
+        () => new Error('aborted'),
+      );
+      return p;
+    };
+    for (let i = 0; i < 100; i++) {
+      watch(i % 2 === 0 ? undefined : 1000);
+      advance(1);
+    }
+    expect(timers.filter((t) => !t.cancelled)).toHaveLength(1);
+    const own = watch(250);
+    expect(timers.filter((t) => !t.cancelled)).toHaveLength(2);
+    advance(300);
+    expect(own.settled).toBe(true);
+    expect(expired).toHaveLength(0);
+    advance(1000);
+    expect(expired).toHaveLength(100);
   });
 });

@@ -211,7 +211,8 @@ export class PositionedProposals<T> {
 }
 
 /**
- * FIFO of pendings whose deadlines are non-decreasing, with one timer armed for the head.
+ * FIFO of pendings whose deadlines are non-decreasing, with one timer armed for the head: the
+ * callers that wait `timeoutMs` (the node's default bound), which is most of them.
  */
 export class DeadlineQueue<T> {
   private items: Pending<T>[] = [];
@@ -221,6 +222,8 @@ export class DeadlineQueue<T> {
 
   constructor(
     private readonly clock: Clock,
+    /** The one bound every pending of this queue waits (their deadlines are then in order). */
+    readonly timeoutMs: number,
     private readonly onExpired: (p: Pending<T>) => void,
   ) {}
 
@@ -288,8 +291,9 @@ export class DeadlineQueue<T> {
 }
 
 /**
- * Bounds `p`: with the default timeout (`timeoutMs` undefined) it joins the shared `deadlines`
- * (no timer of its own); otherwise it gets a timer. An aborted `signal` settles it too. The
+ * Bounds `p`: with the default timeout (`timeoutMs` undefined, or equal to the default, as a
+ * server passing its configured bound on every call does) it joins the shared `deadlines` (no
+ * timer of its own); otherwise it gets a timer. An aborted `signal` settles it too. The
  * timer and the listener go with `p.cleanup` when it settles. `expire` settles it with the
  * error it is given; `timedOut` and `aborted` build those errors.
  */
@@ -305,7 +309,7 @@ export function watchPending<T, E>(
 ): void {
   let timer: TimerHandle | null = null;
   let onAbort: (() => void) | null = null;
-  if (timeoutMs === undefined) deadlines.push(p);
+  if (timeoutMs === undefined || timeoutMs === deadlines.timeoutMs) deadlines.push(p);
   else timer = clock.setTimer(timeoutMs, () => expire(p, timedOut(timeoutMs)));
   if (signal) {
     onAbort = () => expire(p, aborted(signal.reason));

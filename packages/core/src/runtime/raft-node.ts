@@ -365,7 +365,7 @@ class RaftNodeImpl<Cmd, Res> implements RaftNode<Cmd, Res> {
     this.emitter = new EventEmitter((err) => this.logger.error({ err }, 'event listener threw'));
     this.forwarded = new ForwardedProposals(this.random, this.clock.now());
     this.ledger = new ForwardLedger(this.id, this.opts.maxCommandBytes);
-    this.deadlines = new DeadlineQueue(this.clock, (p) =>
+    this.deadlines = new DeadlineQueue(this.clock, this.opts.requestTimeoutMs, (p) =>
       this.expire(p, proposalTimedOut(this.opts.requestTimeoutMs)),
     );
     this.applier = new Applier(options.stateMachine, this.codec, this.logger, {

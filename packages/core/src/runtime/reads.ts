@@ -126,7 +126,7 @@ export class Reads {
     },
     private readonly host: ReadsHost,
   ) {
-    this.deadlines = new DeadlineQueue(clock, (p) =>
+    this.deadlines = new DeadlineQueue(clock, options.requestTimeoutMs, (p) =>
       this.expire(p, readTimedOut(options.requestTimeoutMs)),
     );
   }
