@@ -23,6 +23,19 @@ export interface NodeMetrics {
   close(): void;
 }
 
+/** `make(key)` once per key, remembered (for label children: a small, fixed set of keys). */
+function bound<C>(make: (key: string) => C): (key: string) => C {
+  const children = new Map<string, C>();
+  return (key) => {
+    let child = children.get(key);
+    if (child === undefined) {
+      child = make(key);
+      children.set(key, child);
+    }
+    return child;
+  };
+}
+
 function transportGauges(registry: Registry, transport: NetworkTransport): void {
   const perPeer = (
     name: string,
@@ -172,18 +185,32 @@ export function createNodeMetrics(sn: ServiceNode<unknown, unknown, unknown>): N
       if (started !== null) snapshotSeconds.observe((Date.now() - started) / 1000);
     }
   });
+  // Per-request paths use children bound to their labels once (prom-client hashes a label
+  // object on every inc or observe otherwise).
+  const proposalsBy = bound((outcome: string) => proposals.labels(outcome));
+  const readsBy = bound((key: string) => {
+    const [consistency, outcome] = key.split(' ') as [string, string];
+    return reads.labels(consistency, outcome);
+  });
+  const readSecondsBy = bound((consistency: string) => readSeconds.labels(consistency));
+  const httpBy = bound((key: string) => {
+    const first = key.indexOf(' ');
+    const second = key.indexOf(' ', first + 1);
+    return http.labels(key.slice(0, first), key.slice(second + 1), key.slice(first + 1, second));
+  });
   return {
     registry,
     observeProposal(seconds, outcome) {
-      proposals.inc({ outcome });
+      proposalsBy(outcome).inc();
       if (outcome === 'ok') proposalSeconds.observe(seconds);
     },
     observeRead(seconds, consistency, outcome) {
-      reads.inc({ consistency, outcome });
-      if (outcome === 'ok') readSeconds.observe({ consistency }, seconds);
+      readsBy(`${consistency} ${outcome}`).inc();
+      if (outcome === 'ok') readSecondsBy(consistency).observe(seconds);
     },
     observeHttp(method, route, status) {
-      http.inc({ method, route, status: String(status) });
+      // Routes are registered patterns (or 'unmatched'), so the set of keys stays small.
+      httpBy(`${method} ${status} ${route}`).inc();
     },
     close() {
       unsubscribe();
