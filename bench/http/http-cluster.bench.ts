@@ -12,8 +12,12 @@
  *   pnpm bench:cluster [--clients 1,16,64,256] [--workloads put,get,mix,cas]
  *     [--values 100,4096] [--seconds 8] [--stores file] [--transports tcp] [--nodes 3]
  *     [--kills 10] [--no-etcd] [--no-map] [--write] [--profile DIR] [--to all|leader]
- *   --write updates BENCHMARKS.md and docs/bench/*.svg; --profile writes a V8 CPU profile of
- *   each raft-kv node (n1.cpuprofile, ...) into DIR.
+ *     [--repeats 1] [--section cluster]
+ *   --write updates BENCHMARKS.md (the part between its bench:SECTION markers) and, for the
+ *   main section, docs/bench/*.svg; --repeats N runs every cell N times, alternating the systems,
+ *   and reports the run of median throughput; --profile writes a V8 CPU profile of each raft-kv
+ *   node (n1.cpuprofile, ...) into DIR. RAFT_BENCH_NODE_FLAGS="--perf-basic-prof ..." passes
+ *   flags to node for each raft-kv member (for perf).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,6 +57,8 @@ const { values: flags } = parseArgs({
     write: { type: 'boolean', default: false },
     profile: { type: 'string' },
     to: { type: 'string', default: 'all' },
+    repeats: { type: 'string', default: '1' },
+    section: { type: 'string', default: 'cluster' },
   },
 });
 const list = (s: string) =>
@@ -66,6 +72,7 @@ const valueSizes = list(flags.values).map(Number);
 const seconds = Number(flags.seconds);
 const kills = Number(flags.kills);
 const keys = Number(flags.keys);
+const repeats = Math.max(1, Number(flags.repeats));
 const timing: Timing = {
   heartbeatMs: Number(flags['heartbeat-ms']),
   electionTimeoutMs: Number(flags['election-timeout-ms']),
@@ -89,7 +96,7 @@ async function measure(
   workload: Workload,
   valueBytes: number,
   clients: number,
-): Promise<void> {
+): Promise<Cell> {
   // A short warm-up (connections, JIT, the leader's caches), not counted.
   await runLoad({
     target,
@@ -111,10 +118,16 @@ async function measure(
     keys,
   });
   const serverCpu = (cluster.cpuSeconds() - cpu0) / result.seconds;
-  cells.push({ system: target.name, config, workload, valueBytes, clients, result, serverCpu });
   log(
     `  ${target.name.padEnd(13)} ${config.padEnd(22)} ${workload.padEnd(4)} ${String(valueBytes).padStart(5)} B C=${String(clients).padStart(3)}: ${result.opsPerSecond.toFixed(0).padStart(6)} ops/s  p50 ${result.p50Ms.toFixed(1)} p99 ${result.p99Ms.toFixed(1)} p99.9 ${result.p999Ms.toFixed(1)} ms  server ${serverCpu.toFixed(2)} client ${result.clientCpu.toFixed(2)} cores  errors ${result.errors}${result.sampleErrors.length > 0 ? ` (${result.sampleErrors[0]})` : ''}`,
   );
+  return { system: target.name, config, workload, valueBytes, clients, result, serverCpu };
+}
+
+/** The run of median throughput among `repeats` runs of one cell (its latencies come with it). */
+function medianCell(runs: Cell[]): Cell {
+  const sorted = [...runs].sort((a, b) => a.result.opsPerSecond - b.result.opsPerSecond);
+  return sorted[Math.floor((sorted.length - 1) / 2)] as Cell;
 }
 
 async function main(): Promise<void> {
@@ -154,11 +167,18 @@ async function main(): Promise<void> {
             for (const clients of clientsLevels) {
               const runs: [Cluster, Target, string][] = [[ours, raftKv, config]];
               if (ref !== null) runs.push([ref, etcd, `etcd ${nodes} nodes`]);
-              if (flip) runs.reverse();
-              flip = !flip;
-              for (const [cluster, target, label] of runs) {
-                await measure(cluster, target, label, workload, valueBytes, clients);
+              // With --repeats, each cell runs that many times, the systems alternating, and
+              // the run of median throughput is reported (machine noise moves single runs).
+              const taken = new Map<string, Cell[]>();
+              for (let r = 0; r < repeats; r++) {
+                if (flip) runs.reverse();
+                flip = !flip;
+                for (const [cluster, target, label] of runs) {
+                  const cell = await measure(cluster, target, label, workload, valueBytes, clients);
+                  taken.set(label, [...(taken.get(label) ?? []), cell]);
+                }
               }
+              for (const [, cellRuns] of taken) cells.push(medianCell(cellRuns));
             }
           }
         }
@@ -191,8 +211,14 @@ async function main(): Promise<void> {
     for (const valueBytes of valueSizes) {
       await preload(mapServer, map.endpoints, keys, valueBytes);
       for (const workload of workloads.filter((w) => w === 'put' || w === 'get')) {
-        for (const clients of clientsLevels)
-          await measure(map, mapServer, 'one process', workload, valueBytes, clients);
+        for (const clients of clientsLevels) {
+          const cellRuns: Cell[] = [];
+          for (let r = 0; r < repeats; r++)
+            cellRuns.push(
+              await measure(map, mapServer, 'one process', workload, valueBytes, clients),
+            );
+          cells.push(medianCell(cellRuns));
+        }
       }
     }
     await map.stop();
@@ -251,7 +277,7 @@ function goals(): string[] {
 function report(): void {
   const date = new Date().toISOString().slice(0, 10);
   const out: string[] = [
-    `Run on ${date}: ${seconds} s per cell after a 1 s warm-up, ${keys} keys, heartbeat ${timing.heartbeatMs} ms, election timeout ${timing.electionTimeoutMs} ms on both, ${etcdVersion ?? 'etcd not installed'}, Node ${process.version}; both systems fsync every write; clients spread over ${flags.to === 'leader' ? 'the leader alone' : 'every member'}; the two systems alternate which goes first, cell by cell.`,
+    `Run on ${date}: ${seconds} s per cell after a 1 s warm-up${repeats > 1 ? `, each cell run ${repeats} times (systems alternating) and the run of median throughput shown` : ''}, ${keys} keys, heartbeat ${timing.heartbeatMs} ms, election timeout ${timing.electionTimeoutMs} ms on both, ${etcdVersion ?? 'etcd not installed'}, Node ${process.version}; both systems fsync every write; clients spread over ${flags.to === 'leader' ? 'the leader alone' : 'every member'}; the two systems alternate which goes first, cell by cell.`,
     '',
     '**Goals**',
     '',
@@ -286,14 +312,16 @@ function report(): void {
   const results = join(root, 'bench', 'results');
   mkdirSync(results, { recursive: true });
   writeFileSync(
-    join(results, 'cluster-latest.json'),
+    join(results, `${flags.section}-latest.json`),
     `${JSON.stringify({ date, timing, cells, failovers }, null, 2)}\n`,
   );
   if (flags.write) {
+    const name = flags.section;
     const charts = join(root, 'docs', 'bench');
     mkdirSync(charts, { recursive: true });
     const drawn: string[] = [];
-    for (const workload of ['put', 'get'] as const) {
+    // Charts only for the main section (one configuration of ours against etcd and the Map).
+    for (const workload of name === 'cluster' ? (['put', 'get'] as const) : []) {
       if (!cells.some((c) => c.workload === workload && c.valueBytes === 100)) continue;
       const pick = cells.filter(
         (c) => c.config.endsWith('3 nodes') || c.system === 'node-http-map',
@@ -311,14 +339,14 @@ function report(): void {
     }
     const file = join(root, 'BENCHMARKS.md');
     const text = readFileSync(file, 'utf8');
-    const begin = '<!-- bench:cluster:begin (generated by pnpm bench:cluster --write) -->';
-    const end = '<!-- bench:cluster:end -->';
+    const begin = `<!-- bench:${name}:begin (generated by pnpm bench:cluster --write${name === 'cluster' ? '' : ` --section ${name}`}) -->`;
+    const end = `<!-- bench:${name}:end -->`;
     const section = `${begin}\n${drawn.join('\n')}\n\n${markdown}\n${end}`;
     const at = text.indexOf(begin);
     const next =
       at >= 0
         ? `${text.slice(0, at)}${section}${text.slice(text.indexOf(end) + end.length)}`
-        : `${text.trimEnd()}\n\n## raft-kv against etcd over HTTP (\`pnpm bench:cluster\`)\n\n${section}\n`;
+        : `${text.trimEnd()}\n\n## ${name === 'cluster' ? 'raft-kv against etcd over HTTP (`pnpm bench:cluster`)' : `bench:cluster, ${name}`}\n\n${section}\n`;
     writeFileSync(file, next);
     log(`wrote BENCHMARKS.md and ${drawn.length} chart(s) in docs/bench/`);
   }
