@@ -55,7 +55,8 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 export function keyProblem(key: unknown): string | null {
   if (typeof key !== 'string' || key.length === 0) return 'a key must be a non-empty string';
   if (LONE_SURROGATE.test(key)) return 'a key must be well-formed Unicode (no lone surrogate)';
-  if (encoder.encode(key).length > MAX_KEY_BYTES) {
+  // A UTF-16 code unit is at most 3 bytes of UTF-8: most keys need no encoding to be measured.
+  if (key.length * 3 > MAX_KEY_BYTES && encoder.encode(key).length > MAX_KEY_BYTES) {
     return `a key must be at most ${MAX_KEY_BYTES} bytes of UTF-8`;
   }
   return null;
