@@ -50,19 +50,21 @@ export function serviceContext<Cmd, Res, State>(
         },
       );
     },
-    async read(consistency: ReadConsistency = 'linearizable') {
+    read(consistency: ReadConsistency = 'linearizable') {
       const started = performance.now();
-      try {
-        await node.read({ consistency, timeoutMs: requestTimeoutMs });
-        observe.metrics.observeRead((performance.now() - started) / 1000, consistency, 'ok');
-      } catch (err) {
-        observe.metrics.observeRead(
-          (performance.now() - started) / 1000,
-          consistency,
-          outcomeOf(err),
-        );
-        throw err;
-      }
+      return node.read({ consistency, timeoutMs: requestTimeoutMs }).then(
+        () => {
+          observe.metrics.observeRead((performance.now() - started) / 1000, consistency, 'ok');
+        },
+        (err: unknown) => {
+          observe.metrics.observeRead(
+            (performance.now() - started) / 1000,
+            consistency,
+            outcomeOf(err),
+          );
+          throw err;
+        },
+      );
     },
   };
 
