@@ -1,6 +1,7 @@
 /**
  * A raft-kv cluster of real processes for the chaos runs: n1..nN on 127.0.0.1..N (file store,
- * TCP, fast elections), each with its flags fixed once so a restart reuses its data directory.
+ * TCP, fast elections), each with its flags and environment fixed once so a restart reuses its
+ * data directory and keeps its clock rate (clock-skew.ts).
  * Nodes are SIGKILLed, restarted, SIGSTOPped and SIGCONTed; a node that exits without being
  * killed is recorded (a crash is a finding, not noise). Every process is SIGKILLed by
  * `destroy()`, and by a process 'exit' hook when a run dies without calling it (a SIGSTOPped
@@ -40,6 +41,8 @@ export interface ChaosNode {
   readonly raft: string;
   readonly raftPort: number;
   readonly dataDir: string;
+  /** Added to the environment of each of its processes (a skewed clock: clock-skew.ts). */
+  readonly env: Readonly<Record<string, string>>;
   proc: Proc | null;
   paused: boolean;
   /** Output of the node's earlier processes (the current one's is `proc.output`). */
@@ -74,16 +77,25 @@ export class ChaosCluster {
     readonly timings: ClusterTimings,
   ) {}
 
-  /** `size` nodes with free ports, data under `root`; nothing started yet. */
-  static async create(size: number, root: string, timings: ClusterTimings): Promise<ChaosCluster> {
+  /**
+   * `size` nodes with free ports, data under `root`, node `i`'s processes run with `envOf(i)` in
+   * their environment (every restart too); nothing started yet.
+   */
+  static async create(
+    size: number,
+    root: string,
+    timings: ClusterTimings,
+    envOf: (i: number) => Readonly<Record<string, string>> = () => ({}),
+  ): Promise<ChaosCluster> {
     const specs = await localNodes(size);
-    const nodes = specs.map((s): ChaosNode => {
+    const nodes = specs.map((s, i): ChaosNode => {
       const [host, port] = s.raft.split(':') as [string, string];
       return {
         ...s,
         host,
         raftPort: Number(port),
         dataDir: join(root, s.id),
+        env: envOf(i),
         proc: null,
         paused: false,
         log: '',
@@ -130,7 +142,7 @@ export class ChaosCluster {
   /** Starts `n` (no-op while it runs). */
   start(n: ChaosNode): void {
     if (n.proc !== null) return;
-    const proc = launch(this.args(n));
+    const proc = launch(this.args(n), n.env);
     n.proc = proc;
     n.paused = false;
     void proc.exited.then(({ code, signal }) => {

@@ -22,20 +22,27 @@ export interface Proc {
   readonly exited: Promise<{ code: number | null; signal: string | null }>;
 }
 
-/** Runs `raft-kv <args>`. */
-export function launch(args: readonly string[]): Proc {
-  return launchCli(kvCli, args);
+/** Runs `raft-kv <args>`; `env` is added to the environment (the chaos runs' libfaketime). */
+export function launch(args: readonly string[], env?: Readonly<Record<string, string>>): Proc {
+  return launchCli(kvCli, args, env);
 }
 
-/** Runs the TypeScript program `cli` (an app's `src/cli.ts`) with `args`, in its app's folder. */
-export function launchCli(cli: string, args: readonly string[]): Proc {
+/**
+ * Runs the TypeScript program `cli` (an app's `src/cli.ts`) with `args`, in its app's folder, with
+ * this process's environment (NODE_OPTIONS cleared) and `env`.
+ */
+export function launchCli(
+  cli: string,
+  args: readonly string[],
+  env?: Readonly<Record<string, string>>,
+): Proc {
   const child = spawn(
     process.execPath,
     ['--conditions=@raft/source', '--import', 'tsx', cli, ...args],
     {
       cwd: join(dirname(cli), '..'),
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NODE_OPTIONS: '' },
+      env: { ...process.env, NODE_OPTIONS: '', ...env },
     },
   );
   children.add(child);
