@@ -3,18 +3,21 @@
  * clients, then every fault healed and the history checked.
  *
  * 1. Start `nodes` raft-kv processes (file store, TCP, elections of 300 ms, heartbeats of 50 ms,
- *    requests bounded at 1.5 s) and wait for a leader that commits a write.
- * 2. For `seconds`, clients read, write, CAS and delete a few keys through random nodes
- *    (workload.ts) while the nemesis (nemesis.ts) kills, pauses and partitions nodes; the last
- *    seconds are quiet.
+ *    requests bounded at 1.5 s), each with its clock at a rate of its own drawn from the seed
+ *    within ±4% (clock-skew.ts, libfaketime), and wait for a leader that commits a write.
+ * 2. For `seconds`, clients read (linearizable and lease reads), write, CAS and delete a few keys
+ *    through random nodes (workload.ts) while the nemesis (nemesis.ts) kills, pauses and
+ *    partitions nodes and slows their disks; the last seconds are quiet.
  * 3. Heal everything (every node running, no packet filter rule), wait until the nodes agree on a
  *    leader and their applied indexes match, read every key on every node with
  *    `consistency=stale` (they must agree: convergence), then linearizably (recorded in the
  *    history, so an acknowledged write that went missing is a linearizability violation).
  * 4. Check the history with `checkLinearizability(kvModel, ...)`.
  *
- * The result carries everything needed to report a failure: the seed, the schedule as executed
- * (times, nemesis, targets), the anomalies (the checker's explanation among them) and, when the
+ * What this machine cannot do (no packet filter, no cgroup to slow a disk with, no libfaketime)
+ * is left out, with a loud warning and a line in the result. The result carries everything
+ * needed to report a failure: the seed, the clock rates, the schedule as executed (times,
+ * nemesis, targets), the anomalies (the checker's explanation among them) and, when the
  * run failed, the directory kept with each node's data and log.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -22,6 +25,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { checkLinearizability, kvModel, Prng } from '@raft/testing';
+import {
+  type ClockBackend,
+  type ClockSkew,
+  describeClocks,
+  drawClockRates,
+  openClockSkew,
+} from './clock-skew.js';
 import { ChaosCluster, type ChaosNode, killAllNodesSync, type NodeStatus } from './cluster.js';
 import {
   type AppliedFault,
@@ -36,7 +46,8 @@ import {
   openPacketFilter,
   type PacketFilter,
 } from './packet-filter.js';
-import { type Consistency, send, Workload, type WorkloadStats } from './workload.js';
+import { closeAllSlowDisksSync, type DiskBackend, openSlowDisk } from './slow-disk.js';
+import { type ReadMode, send, Workload, type WorkloadStats } from './workload.js';
 
 export interface ChaosOptions {
   /** 3 or 5 (any size from 3 works). */
@@ -48,8 +59,11 @@ export interface ChaosOptions {
   readonly clients?: number;
   /** How many keys; default 5. */
   readonly keys?: number;
-  /** The clients' read consistency: `linearizable` (default); `stale` shows the checker at work. */
-  readonly readConsistency?: Consistency;
+  /**
+   * The clients' reads: `mixed` (default: half linearizable, half lease reads), one consistency
+   * for all (`stale` shows the checker at work).
+   */
+  readonly readConsistency?: ReadMode;
   /** A packet filter to use (else one is opened for the run and closed after it). */
   readonly filter?: PacketFilter;
   /** Progress lines; default none. */
@@ -65,6 +79,16 @@ export interface ChaosResult {
   readonly seconds: number;
   readonly packetFilter: FilterBackend;
   readonly packetFilterDetail: string;
+  readonly slowDisk: DiskBackend;
+  readonly slowDiskDetail: string;
+  /** Each node's clock rate (all 1 when not skewed) and what the probe measured. */
+  readonly clocks: {
+    readonly backend: ClockBackend;
+    readonly detail: string;
+    readonly rates: Readonly<Record<string, number>>;
+    /** `n1 x1.012 (measured 1.012), ...`, or `not skewed`. */
+    readonly summary: string;
+  };
   readonly warnings: string[];
   readonly plan: readonly PlannedFault[];
   readonly schedule: readonly AppliedFault[];
@@ -111,11 +135,13 @@ const activeRoots = new Set<string>();
 
 /**
  * Cleans up after runs that did not finish (a signal, a test timeout), synchronously: every node
- * SIGKILLed, every packet filter rule removed, their data directories deleted.
+ * SIGKILLed, every packet filter rule and slow-disk cgroup removed, their data directories
+ * deleted.
  */
 export function cleanupSync(): void {
   killAllNodesSync();
   closeAllFiltersSync();
+  closeAllSlowDisksSync();
   for (const root of activeRoots) rmSync(root, { recursive: true, force: true });
   activeRoots.clear();
 }
@@ -135,17 +161,35 @@ export async function chaosRun(o: ChaosOptions): Promise<ChaosResult> {
     console.warn(`\n!!! ${w}\n!!! (as root: apt-get install -y nftables)\n`);
   }
   const prng = new Prng(o.seed);
+  const [disk, skew] = await Promise.all([
+    openSlowDisk(root),
+    openClockSkew(drawClockRates(prng.fork('clocks'), o.nodes)),
+  ]);
+  if (disk.backend === 'none') {
+    const w = `NO SLOW DISK: this run slows no node's disk (${disk.detail})`;
+    warnings.push(w);
+    console.warn(
+      `\n!!! ${w}\n!!! (needs root and a cgroup v1 blkio or v2 io controller, and the data on a disk)\n`,
+    );
+  }
+  if (skew.backend === 'none') {
+    const w = `CLOCKS NOT SKEWED: every node's clock runs at the real rate, lease reads meet no drift (${skew.detail})`;
+    warnings.push(w);
+    console.warn(`\n!!! ${w}\n!!! (as root: apt-get install -y faketime)\n`);
+  }
   const keys = Array.from({ length: o.keys ?? 5 }, (_, i) => `chaos/k${i}`);
-  const cluster = await ChaosCluster.create(o.nodes, root, TIMINGS);
+  const cluster = await ChaosCluster.create(o.nodes, root, TIMINGS, (i) => skew.envOf(i));
+  const clocks = clocksOf(cluster, skew);
   let t0 = performance.now();
   const now = () => performance.now() - t0;
-  const nemesis = new Nemesis(cluster, filter, now);
+  const nemesis = new Nemesis(cluster, filter, disk, now);
   const totalMs = o.seconds * 1000;
   const plan = planSchedule(prng.fork('nemesis'), {
     size: o.nodes,
     startMs: 1000,
     endMs: Math.max(1000, totalMs - (o.quietMs ?? 3000)),
     partitions: filter.backend !== 'none',
+    slowDisk: disk.backend !== 'none',
   });
   const workload = new Workload({
     endpoints: cluster.nodes.map((n) => n.http),
@@ -154,7 +198,7 @@ export async function chaosRun(o: ChaosOptions): Promise<ChaosResult> {
     prng: prng.fork('workload'),
     now,
     opTimeoutMs: OP_TIMEOUT_MS,
-    readConsistency: o.readConsistency ?? 'linearizable',
+    readConsistency: o.readConsistency ?? 'mixed',
     tag: cluster.clusterId,
   });
   const finalValues: Record<string, string | null> = {};
@@ -169,7 +213,7 @@ export async function chaosRun(o: ChaosOptions): Promise<ChaosResult> {
 
   try {
     log(
-      `chaos: ${o.nodes} nodes, ${o.seconds} s, seed ${o.seed}, ${plan.length} faults planned, packet filter: ${filter.backend}`,
+      `chaos: ${o.nodes} nodes, ${o.seconds} s, seed ${o.seed}, ${plan.length} faults planned, packet filter: ${filter.backend}, slow disk: ${disk.backend}, clocks: ${clocks.summary}`,
     );
     cluster.startAll();
     await firstWrite(cluster);
@@ -252,6 +296,7 @@ export async function chaosRun(o: ChaosOptions): Promise<ChaosResult> {
   } finally {
     await workload.stop().catch(() => undefined);
     await filter.setCuts([]).catch(() => undefined);
+    await disk.close().catch(() => undefined);
     if (anomalies.length > 0) {
       cluster.saveLogs();
       keptDir = root;
@@ -269,6 +314,9 @@ export async function chaosRun(o: ChaosOptions): Promise<ChaosResult> {
     seconds: o.seconds,
     packetFilter: filter.backend,
     packetFilterDetail: filter.detail,
+    slowDisk: disk.backend,
+    slowDiskDetail: disk.detail,
+    clocks,
     warnings,
     plan,
     schedule: nemesis.schedule,
@@ -281,6 +329,17 @@ export async function chaosRun(o: ChaosOptions): Promise<ChaosResult> {
     settled,
     timings: { startupMs, workloadMs, healMs, checkMs, totalMs: performance.now() - started },
     keptDir,
+  };
+}
+
+/** The clocks of a run, by node id, for the result. */
+function clocksOf(cluster: ChaosCluster, skew: ClockSkew): ChaosResult['clocks'] {
+  const ids = cluster.nodes.map((n) => n.id);
+  return {
+    backend: skew.backend,
+    detail: skew.detail,
+    rates: Object.fromEntries(ids.map((id, i) => [id, skew.rates[i] ?? 1])),
+    summary: describeClocks(ids, skew),
   };
 }
 
@@ -398,11 +457,17 @@ export function formatResult(r: ChaosResult): string {
   const s = r.stats;
   const k = s.byKind;
   const sec = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  const reads = Object.entries(s.readsBy)
+    .filter(([, n]) => n > 0)
+    .map(([c, n]) => `${c} ${n}`)
+    .join(', ');
   const lines = [
     `chaos run ${r.ok ? 'PASSED' : 'FAILED'}: ${r.nodes} nodes, ${r.seconds} s, seed ${r.seed} (rerun: RAFT_CHAOS_SEED=${r.seed}, or pnpm test:chaos --nodes ${r.nodes} --seconds ${r.seconds} --seed ${r.seed})`,
     `  packet filter: ${r.packetFilter} (${r.packetFilterDetail})`,
+    `  slow disk: ${r.slowDisk} (${r.slowDiskDetail})`,
+    `  clocks: ${r.clocks.backend === 'none' ? 'not skewed' : r.clocks.summary} (${r.clocks.detail})`,
     ...r.warnings.map((w) => `  WARNING: ${w}`),
-    `  history: ${r.historyOps} operations; ok ${s.ok} (get ${k.get.ok}, put ${k.put.ok}, cas ${k.cas.ok}, delete ${k.delete.ok}), definite failures ${s.failed}, indeterminate writes ${s.indeterminate}, reads lost ${s.readsLost}`,
+    `  history: ${r.historyOps} operations; ok ${s.ok} (get ${k.get.ok}: ${reads}; put ${k.put.ok}, cas ${k.cas.ok}, delete ${k.delete.ok}), definite failures ${s.failed}, indeterminate writes ${s.indeterminate}, reads lost ${s.readsLost}`,
     `  checker: ${r.checker.result} in ${r.checker.ms.toFixed(0)} ms${r.checker.partitions === undefined ? '' : ` (${r.checker.partitions} keys)`}`,
     `  time: startup ${sec(r.timings.startupMs)}, workload ${sec(r.timings.workloadMs)}, heal and final reads ${sec(r.timings.healMs)}, check ${sec(r.timings.checkMs)}, total ${sec(r.timings.totalMs)}`,
     `  healed: ${r.settled === null ? 'did not settle' : `leader ${r.settled.leader}, term ${r.settled.term}, applied index ${r.settled.applied} on every node`}; final values ${JSON.stringify(r.finalValues)}`,

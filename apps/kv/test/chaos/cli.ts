@@ -4,7 +4,7 @@
  * Without --nodes each run is done with 3 and then 5 nodes. Seeds are random unless --seed gives
  * the first (the next runs take S+1, S+2, ...); every run prints its seed, schedule and result.
  * Exits 1 when any run found an anomaly, 2 on bad arguments, 130 on Ctrl-C (after killing every
- * node and removing every packet filter rule).
+ * node and removing every packet filter rule and slow-disk cgroup).
  */
 import { killAll } from '../e2e/processes.js';
 import { chaosRun, cleanupSync, formatResult, randomSeed } from './chaos-run.js';
@@ -55,7 +55,7 @@ let interrupted = false;
 const onSignal = (signal: NodeJS.Signals) => {
   if (interrupted) process.exit(130);
   interrupted = true;
-  console.error(`\n${signal}: killing the nodes and removing the packet filter rules`);
+  console.error(`\n${signal}: killing the nodes, removing the packet filter rules and cgroups`);
   cleanupSync();
   void killAll().finally(() => process.exit(130));
 };

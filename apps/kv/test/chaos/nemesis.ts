@@ -19,12 +19,19 @@
  * |                       | is put on the minority side                            |                 |
  * | bridge                | two groups that cannot talk, and one node that talks   | remove the cuts |
  * |                       | to both (3 nodes: A - B cut, C sees both)              |                 |
+ * | slow-disk             | throttle one random node's disk writes (a cgroup:      | lift the limit, |
+ * |                       | 50 write IOPS, each O_DSYNC append tens of ms)         | move it back    |
+ * | slow-disk-leader      | throttle the leader's disk writes                      | the same        |
  *
- * The partition kinds need a packet filter; without one the schedule uses the others only.
+ * The partition kinds need a packet filter and the slow-disk kinds a cgroup blkio (v1) or io
+ * (v2) controller (slow-disk.ts); without them the schedule uses the others only. Skewed clocks
+ * (clock-skew.ts) are not a fault of the schedule: every node's clock runs at its own rate for
+ * the whole run.
  */
 import type { Prng } from '@raft/testing';
 import type { ChaosCluster, ChaosNode } from './cluster.js';
 import type { Cut, PacketFilter } from './packet-filter.js';
+import type { SlowDisk } from './slow-disk.js';
 
 export type NemesisKind =
   | 'kill'
@@ -35,7 +42,9 @@ export type NemesisKind =
   | 'isolate'
   | 'isolate-leader'
   | 'split'
-  | 'bridge';
+  | 'bridge'
+  | 'slow-disk'
+  | 'slow-disk-leader';
 
 export const PROCESS_KINDS: readonly NemesisKind[] = [
   'kill',
@@ -50,6 +59,7 @@ export const PARTITION_KINDS: readonly NemesisKind[] = [
   'split',
   'bridge',
 ];
+export const DISK_KINDS: readonly NemesisKind[] = ['slow-disk', 'slow-disk-leader'];
 
 /** One fault of the plan: all of it drawn from the seed. */
 export interface PlannedFault {
@@ -68,7 +78,10 @@ export interface AppliedFault {
   readonly kind: NemesisKind;
   readonly at: number;
   healedAt: number | null;
-  /** Killed or paused nodes, or the sides of a partition (`n1 | n2 n3`). */
+  /**
+   * Killed, paused or slowed nodes (`n2 (254:0 (vda) at 50 write iops)`), or the sides of a
+   * partition (`n1 | n2 n3`).
+   */
   readonly targets: string;
   /** Something that did not go to plan (no leader found, a heal that failed). */
   note?: string;
@@ -80,6 +93,8 @@ export interface PlanOptions {
   readonly startMs: number;
   readonly endMs: number;
   readonly partitions: boolean;
+  /** Whether nodes' disks can be slowed (the slow-disk kinds). */
+  readonly slowDisk: boolean;
   readonly minFaultMs?: number;
   readonly maxFaultMs?: number;
   readonly minGapMs?: number;
@@ -88,9 +103,11 @@ export interface PlanOptions {
 
 /** The plan for one run, from `prng` alone. */
 export function planSchedule(prng: Prng, o: PlanOptions): PlannedFault[] {
-  const kinds = [...PROCESS_KINDS, ...(o.partitions ? PARTITION_KINDS : [])].filter(
-    (k) => k !== 'kill-minority' || o.size >= 5,
-  );
+  const kinds = [
+    ...PROCESS_KINDS,
+    ...(o.partitions ? PARTITION_KINDS : []),
+    ...(o.slowDisk ? DISK_KINDS : []),
+  ].filter((k) => k !== 'kill-minority' || o.size >= 5);
   const minFault = o.minFaultMs ?? 2000;
   const maxFault = o.maxFaultMs ?? 6000;
   const minGap = o.minGapMs ?? 1000;
@@ -125,7 +142,7 @@ export function describeSchedule(schedule: readonly AppliedFault[]): string {
       const healed =
         f.healedAt === null ? 'never healed' : `healed +${(f.healedAt / 1000).toFixed(1)}s`;
       const note = f.note === undefined ? '' : ` (${f.note})`;
-      return `  +${(f.at / 1000).toFixed(1)}s ${f.kind.padEnd(14)} ${f.targets}; ${healed}${note}`;
+      return `  +${(f.at / 1000).toFixed(1)}s ${f.kind.padEnd(16)} ${f.targets}; ${healed}${note}`;
     })
     .join('\n');
 }
@@ -151,6 +168,7 @@ export class Nemesis {
   constructor(
     private readonly cluster: ChaosCluster,
     private readonly filter: PacketFilter,
+    private readonly disk: SlowDisk,
     private readonly now: () => number,
   ) {}
 
@@ -227,6 +245,16 @@ export class Nemesis {
         heal = () => this.filter.setCuts([]);
         break;
       }
+      case 'slow-disk':
+      case 'slow-disk-leader': {
+        const victim = p.kind === 'slow-disk' ? first : await leaderOr(first);
+        targets = `${victim.id} (${this.disk.throttle})`;
+        const pid = victim.proc?.child.pid;
+        if (pid === undefined) note = `${victim.id} is not running`;
+        else await this.disk.slow(pid);
+        heal = () => this.disk.heal();
+        break;
+      }
     }
     const fault: AppliedFault = { kind: p.kind, at: startedAt, healedAt: null, targets };
     if (note !== undefined) fault.note = note;
@@ -251,14 +279,15 @@ export class Nemesis {
   }
 
   /**
-   * Heals everything whatever the schedule says: no cuts, every node running and not paused.
-   * For the end of a run.
+   * Heals everything whatever the schedule says: no cuts, no slowed disk, every node running and
+   * not paused. For the end of a run.
    */
   async healAll(): Promise<void> {
     try {
       await this.heal();
     } finally {
       await this.filter.setCuts([]).catch(() => undefined);
+      await this.disk.heal().catch(() => undefined);
       for (const n of this.cluster.nodes) {
         this.cluster.resume(n);
         this.cluster.start(n);

@@ -12,13 +12,18 @@
  * | 504, a timeout, a connection lost         | a write without a return: indeterminate        |
  * | anything else                             | indeterminate, and an `unexpected` finding     |
  *
- * Reads that fail are dropped (an unanswered read constrains nothing). Times are ms on the
+ * Reads are linearizable or, by default half of them, lease reads (`mixed`): both must be
+ * linearizable, the lease ones as long as the clocks drift within the core's bound (the chaos
+ * runs skew them: clock-skew.ts). Reads that fail are dropped (an unanswered read constrains
+ * nothing). Times are ms on the
  * run's monotonic clock, a call taken before the request is sent and a return after the whole
  * answer arrived.
  */
 import type { KvInput, KvOutput, Operation, Prng } from '@raft/testing';
 
 export type Consistency = 'linearizable' | 'lease' | 'stale';
+/** The clients' reads: one consistency, or `mixed` (each read linearizable or lease, 50/50). */
+export type ReadMode = Consistency | 'mixed';
 
 export interface WorkloadOptions {
   /** The nodes' HTTP addresses (`host:port`). */
@@ -30,8 +35,11 @@ export interface WorkloadOptions {
   readonly now: () => number;
   /** Client-side bound on each request (above the servers' --request-timeout-ms). */
   readonly opTimeoutMs: number;
-  /** Read consistency of the clients' reads (`stale` only to show that the checker catches it). */
-  readonly readConsistency?: Consistency;
+  /**
+   * Read consistency of the clients' reads (`stale` only to show that the checker catches it).
+   * Default `mixed`.
+   */
+  readonly readConsistency?: ReadMode;
   /** Prefix of the idempotency keys (unique per run). */
   readonly tag: string;
 }
@@ -48,6 +56,8 @@ export interface WorkloadStats {
   /** Reads that got no answer: not in the history. */
   readsLost: number;
   readonly byKind: Record<Kind, { ok: number; failed: number; unknown: number }>;
+  /** Answered reads by consistency (the final reads included). */
+  readonly readsBy: Record<Consistency, number>;
   /** Answers the API does not document for the request (each one a finding). */
   readonly unexpected: string[];
 }
@@ -111,6 +121,7 @@ export class Workload {
       cas: { ok: 0, failed: 0, unknown: 0 },
       delete: { ok: 0, failed: 0, unknown: 0 },
     },
+    readsBy: { linearizable: 0, lease: 0, stale: 0 },
     unexpected: [],
   };
   /** The last value some client saw per key: what a CAS usually expects. */
@@ -144,12 +155,9 @@ export class Workload {
       const idem = `${this.o.tag}-${clientId}-${n}`;
       let definite: boolean;
       if (kind === 'get') {
-        definite = await this.get(
-          clientId,
-          endpoint,
-          key,
-          this.o.readConsistency ?? 'linearizable',
-        );
+        const mode = this.o.readConsistency ?? 'mixed';
+        const consistency = mode !== 'mixed' ? mode : prng.chance(0.5) ? 'lease' : 'linearizable';
+        definite = await this.get(clientId, endpoint, key, consistency);
       } else if (kind === 'put') {
         definite = await this.write(clientId, endpoint, { type: 'put', key, value }, idem);
       } else if (kind === 'delete') {
@@ -199,6 +207,7 @@ export class Workload {
       });
       this.lastSeen.set(key, value);
       this.stats.ok++;
+      this.stats.readsBy[consistency]++;
       counts.ok++;
       return true;
     }
