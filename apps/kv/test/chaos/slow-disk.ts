@@ -280,7 +280,11 @@ function procsSync(dir: string): number[] {
   }
 }
 
-/** Moves every process of `dir` to `home` and removes `dir`; best effort, synchronous. */
+/**
+ * Moves every process of `dir` to `home` and removes `dir`; best effort, synchronous. A process
+ * SIGKILLed just before (a signal path kills the nodes first) cannot be moved while it exits but
+ * still holds the cgroup: retried for up to two seconds.
+ */
 function dissolveSync(dir: string, home: string, limitFile: string, off: string | null): void {
   if (off !== null) {
     try {
@@ -289,17 +293,21 @@ function dissolveSync(dir: string, home: string, limitFile: string, off: string 
       // best effort
     }
   }
-  for (const p of procsSync(dir)) {
-    try {
-      writeFileSync(join(home, 'cgroup.procs'), String(p));
-    } catch {
-      // it exited meanwhile
+  for (let attempt = 0; attempt < 100; attempt++) {
+    for (const p of procsSync(dir)) {
+      try {
+        writeFileSync(join(home, 'cgroup.procs'), String(p));
+      } catch {
+        // exiting, or gone
+      }
     }
-  }
-  try {
-    rmdirSync(dir);
-  } catch {
-    // still busy or gone
+    try {
+      rmdirSync(dir);
+      return;
+    } catch (err) {
+      if (errCode(err) !== 'EBUSY') return;
+    }
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
   }
 }
 
