@@ -345,8 +345,17 @@ class CgroupSlowDisk implements SlowDisk {
   }
 
   static async create(f: Flavor, device: BlockDevice, iops: number): Promise<CgroupSlowDisk> {
-    const dir = join(f.parent, `${PREFIX}${pid}_${++created}`);
-    await mkdir(dir);
+    let dir: string;
+    for (;;) {
+      dir = join(f.parent, `${PREFIX}${pid}_${++created}`);
+      try {
+        await mkdir(dir);
+        break;
+      } catch (err) {
+        // Another copy of this module in this process (a worker thread) took the name.
+        if (errCode(err) !== 'EEXIST') throw err;
+      }
+    }
     const disk = new CgroupSlowDisk(f, dir, device, iops);
     track(disk);
     try {
