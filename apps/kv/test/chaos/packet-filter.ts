@@ -19,6 +19,7 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { connect, createServer, type Server } from 'node:net';
+import { closeAtExit } from './close-at-exit.js';
 
 /** Which packet filter cuts links: `none` when neither works here (kill/pause only). */
 export type FilterBackend = 'nft' | 'iptables' | 'none';
@@ -115,7 +116,7 @@ class NftFilter implements PacketFilter {
   async close(): Promise<void> {
     if (!this.open) return;
     this.open = false;
-    opened.delete(this);
+    opened.untrack(this);
     await run('nft', ['delete', 'table', 'inet', NFT_TABLE]).catch(() => undefined);
   }
 
@@ -195,7 +196,7 @@ class IptablesFilter implements PacketFilter {
   async close(): Promise<void> {
     if (!this.open) return;
     this.open = false;
-    opened.delete(this);
+    opened.untrack(this);
     await run('iptables', ['-w', '-D', 'OUTPUT', '-j', IPT_CHAIN]).catch(() => undefined);
     await run('iptables', ['-w', '-F', IPT_CHAIN]).catch(() => undefined);
     await run('iptables', ['-w', '-X', IPT_CHAIN]).catch(() => undefined);
@@ -275,21 +276,12 @@ async function verify(filter: PacketFilter): Promise<void> {
   }
 }
 
-const opened = new Set<NftFilter | IptablesFilter>();
-let exitHook = false;
-
-function track(filter: NftFilter | IptablesFilter): void {
-  opened.add(filter);
-  if (!exitHook) {
-    exitHook = true;
-    process.once('exit', closeAllFiltersSync);
-  }
-}
+const opened = closeAtExit<NftFilter | IptablesFilter>();
+const track = opened.track;
 
 /** Removes every table/chain this process installed (synchronous: for exit and signal paths). */
 export function closeAllFiltersSync(): void {
-  for (const f of opened) f.closeSync();
-  opened.clear();
+  opened.closeAllSync();
 }
 
 /**

@@ -31,6 +31,7 @@ import {
 import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { closeAtExit } from './close-at-exit.js';
 
 /** Which mechanism slows a node's disk: `none` when neither cgroup controller works here. */
 export type DiskBackend = 'blkio' | 'io' | 'none';
@@ -402,7 +403,7 @@ class CgroupSlowDisk implements SlowDisk {
   async close(): Promise<void> {
     if (!this.open) return;
     this.open = false;
-    opened.delete(this);
+    opened.untrack(this);
     await this.heal().catch(() => undefined);
     for (let i = 0; ; i++) {
       try {
@@ -514,21 +515,12 @@ async function verify(disk: CgroupSlowDisk, dir: string, iops: number): Promise<
   return `probe: ${count} O_DSYNC writes of 4 KiB in ${free.toFixed(0)} ms, throttled ${slowed.toFixed(0)} ms`;
 }
 
-const opened = new Set<CgroupSlowDisk>();
-let exitHook = false;
-
-function track(disk: CgroupSlowDisk): void {
-  opened.add(disk);
-  if (!exitHook) {
-    exitHook = true;
-    process.once('exit', closeAllSlowDisksSync);
-  }
-}
+const opened = closeAtExit<CgroupSlowDisk>();
+const track = opened.track;
 
 /** Heals and removes every cgroup this process made (synchronous: for exit and signal paths). */
 export function closeAllSlowDisksSync(): void {
-  for (const d of opened) d.closeSync();
-  opened.clear();
+  opened.closeAllSync();
 }
 
 /**
