@@ -23,13 +23,17 @@ export interface NodeMetrics {
   close(): void;
 }
 
-/** `make(key)` once per key, remembered (for label children: a small, fixed set of keys). */
-function bound<C>(make: (key: string) => C): (key: string) => C {
+/**
+ * The child of `metric` for these label values, made once and remembered (prom-client hashes a
+ * label object on every inc or observe otherwise). For small, fixed sets of values only.
+ */
+function bound<C>(metric: { labels(...values: string[]): C }): (...values: string[]) => C {
   const children = new Map<string, C>();
-  return (key) => {
+  return (...values) => {
+    const key = values.join('\u0000');
     let child = children.get(key);
     if (child === undefined) {
-      child = make(key);
+      child = metric.labels(...values);
       children.set(key, child);
     }
     return child;
@@ -185,19 +189,11 @@ export function createNodeMetrics(sn: ServiceNode<unknown, unknown, unknown>): N
       if (started !== null) snapshotSeconds.observe((Date.now() - started) / 1000);
     }
   });
-  // Per-request paths use children bound to their labels once (prom-client hashes a label
-  // object on every inc or observe otherwise).
-  const proposalsBy = bound((outcome: string) => proposals.labels(outcome));
-  const readsBy = bound((key: string) => {
-    const [consistency, outcome] = key.split(' ') as [string, string];
-    return reads.labels(consistency, outcome);
-  });
-  const readSecondsBy = bound((consistency: string) => readSeconds.labels(consistency));
-  const httpBy = bound((key: string) => {
-    const first = key.indexOf(' ');
-    const second = key.indexOf(' ', first + 1);
-    return http.labels(key.slice(0, first), key.slice(second + 1), key.slice(first + 1, second));
-  });
+  // Per-request paths use children bound to their label values once.
+  const proposalsBy = bound(proposals);
+  const readsBy = bound(reads);
+  const readSecondsBy = bound(readSeconds);
+  const httpBy = bound(http);
   return {
     registry,
     observeProposal(seconds, outcome) {
@@ -205,12 +201,12 @@ export function createNodeMetrics(sn: ServiceNode<unknown, unknown, unknown>): N
       if (outcome === 'ok') proposalSeconds.observe(seconds);
     },
     observeRead(seconds, consistency, outcome) {
-      readsBy(`${consistency} ${outcome}`).inc();
+      readsBy(consistency, outcome).inc();
       if (outcome === 'ok') readSecondsBy(consistency).observe(seconds);
     },
     observeHttp(method, route, status) {
-      // Routes are registered patterns (or 'unmatched'), so the set of keys stays small.
-      httpBy(`${method} ${status} ${route}`).inc();
+      // Routes are registered patterns (or 'unmatched'), so the set of values stays small.
+      httpBy(method, route, String(status)).inc();
     },
     close() {
       unsubscribe();
