@@ -24,6 +24,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import type { StatusBody } from '@raft/server';
 import { checkLinearizability, kvModel, Prng } from '@raft/testing';
 import {
   type ClockBackend,
@@ -32,7 +33,7 @@ import {
   drawClockRates,
   openClockSkew,
 } from './clock-skew.js';
-import { ChaosCluster, type ChaosNode, killAllNodesSync, type NodeStatus } from './cluster.js';
+import { ChaosCluster, type ChaosNode, killAllNodesSync } from './cluster.js';
 import {
   type AppliedFault,
   describeSchedule,
@@ -381,7 +382,7 @@ async function converge(
     a.term === b.term &&
     a.applied === b.applied;
   let previous: Settled | null = null;
-  let last: (NodeStatus | null)[] = [];
+  let last: (StatusBody | null)[] = [];
   while (performance.now() < deadline) {
     await sleep(200);
     last = await cluster.statuses();
@@ -440,7 +441,7 @@ async function converge(
 }
 
 /** Where the cluster is when every node answers, names one leader and has applied its commit. */
-function settledOf(statuses: readonly (NodeStatus | null)[]): Settled | null {
+function settledOf(statuses: readonly (StatusBody | null)[]): Settled | null {
   const first = statuses[0];
   if (first == null || first.leaderId === null) return null;
   const leader = statuses.find((s) => s?.id === first.leaderId);

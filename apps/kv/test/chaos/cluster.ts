@@ -10,28 +10,8 @@
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { launch, localNodes, memberFlags, type Proc } from '../e2e/processes.js';
-
-/** GET /v1/status, the fields the chaos runs read. */
-export interface NodeStatus {
-  readonly id: string;
-  readonly role: string;
-  readonly term: number;
-  readonly leaderId: string | null;
-  readonly commitIndex: number;
-  readonly appliedIndex: number;
-}
-
-/** A node's GET /v1/status, or null when it does not answer within `timeoutMs`. */
-export async function nodeStatus(http: string, timeoutMs = 1000): Promise<NodeStatus | null> {
-  try {
-    const res = await fetch(`http://${http}/v1/status`, { signal: AbortSignal.timeout(timeoutMs) });
-    if (res.status !== 200) return null;
-    return (await res.json()) as NodeStatus;
-  } catch {
-    return null;
-  }
-}
+import type { StatusBody } from '@raft/server';
+import { launch, localNodes, memberFlags, type Proc, statusOf } from '../e2e/processes.js';
 
 /** One node: its addresses, its process (null while killed), whether it is SIGSTOPped. */
 export interface ChaosNode {
@@ -187,10 +167,10 @@ export class ChaosCluster {
   }
 
   /** Statuses of every node (null: down, paused or not answering). */
-  async statuses(timeoutMs = 1000): Promise<(NodeStatus | null)[]> {
+  async statuses(timeoutMs = 1000): Promise<(StatusBody | null)[]> {
     return Promise.all(
       this.nodes.map((n) =>
-        n.proc !== null && !n.paused ? nodeStatus(n.http, timeoutMs) : Promise.resolve(null),
+        n.proc !== null && !n.paused ? statusOf(n.http, timeoutMs) : Promise.resolve(null),
       ),
     );
   }
@@ -198,7 +178,7 @@ export class ChaosCluster {
   /** The node that says it leads, with the highest term, among those that answer; or null. */
   async leader(): Promise<ChaosNode | null> {
     const statuses = await this.statuses();
-    let best: NodeStatus | null = null;
+    let best: StatusBody | null = null;
     for (const s of statuses) {
       if (s?.role === 'leader' && (best === null || s.term > best.term)) best = s;
     }

@@ -13,8 +13,18 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { StatusBody } from '@raft/server';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { client, freePort, killAll, launch, memberFlags, type Proc, until } from './processes.js';
+import {
+  client,
+  freePort,
+  killAll,
+  launch,
+  memberFlags,
+  type Proc,
+  statusOf,
+  until,
+} from './processes.js';
 
 const TIMINGS = ['--election-timeout-ms', '300', '--heartbeat-ms', '50'];
 const REDIS_URL = 'redis://127.0.0.1:6379';
@@ -112,25 +122,6 @@ async function request(
 }
 
 const json = (a: Answer): Record<string, unknown> => JSON.parse(a.text) as Record<string, unknown>;
-
-interface Status {
-  readonly id: string;
-  readonly role: string;
-  readonly term: number;
-  readonly leaderId: string | null;
-  readonly commitIndex: number;
-  readonly appliedIndex: number;
-  readonly members: readonly { id: string; address: string; voter: boolean }[];
-}
-
-async function statusOf(http: string): Promise<Status | null> {
-  try {
-    const res = await fetch(`http://${http}/v1/status`, { signal: AbortSignal.timeout(2000) });
-    return (await res.json()) as Status;
-  } catch {
-    return null;
-  }
-}
 
 // ------------------------------------------------------------------ clusters
 
@@ -493,7 +484,7 @@ describe.each([
         value: v,
       });
     }
-    const status = (await statusOf(follower.http)) as Status;
+    const status = (await statusOf(follower.http)) as StatusBody;
     expect(status.role).toBe('follower');
     expect([...status.members].sort((a, b) => a.id.localeCompare(b.id))).toEqual(
       c.nodes.map((n) => ({ id: n.id, address: n.raft, voter: true })),
@@ -718,7 +709,7 @@ describe('a running cluster (file store, tcp)', () => {
         const a = await request(`http://${n4.http}${key(k)}?consistency=linearizable`);
         expect({ k, status: a.status, v: a.text }).toEqual({ k, status: 200, v });
       }
-      const s4 = (await statusOf(n4.http)) as Status;
+      const s4 = (await statusOf(n4.http)) as StatusBody;
       expect(s4.members.map((m) => m.id).sort()).toEqual(['n1', 'n2', 'n3', 'n4']);
 
       const remove = await client([

@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { StatusBody } from '@raft/server';
 import { freePort } from '@raft/server';
 
 export const appDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -99,18 +100,12 @@ export async function until(
   }
 }
 
-/** A node's GET /v1/status, or null when it does not answer. */
-export async function statusOf(
-  http: string,
-): Promise<{ id: string; role: string; term: number; leaderId: string | null } | null> {
+/** A node's GET /v1/status, or null when it does not answer (200) within `timeoutMs`. */
+export async function statusOf(http: string, timeoutMs = 2000): Promise<StatusBody | null> {
   try {
-    const res = await fetch(`http://${http}/v1/status`, { signal: AbortSignal.timeout(2000) });
-    return (await res.json()) as {
-      id: string;
-      role: string;
-      term: number;
-      leaderId: string | null;
-    };
+    const res = await fetch(`http://${http}/v1/status`, { signal: AbortSignal.timeout(timeoutMs) });
+    if (res.status !== 200) return null;
+    return (await res.json()) as StatusBody;
   } catch {
     return null;
   }
